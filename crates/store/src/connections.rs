@@ -1,0 +1,235 @@
+//! `app_connections`: Auth0 connections with their secret only as a sealed envelope. This module
+//! never sees plaintext; sealing and opening happen in the layer that holds the keyring.
+
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use time::OffsetDateTime;
+
+use crate::page::{Cursor, Page, PageRequest, like_pattern};
+use crate::{ConnectionId, Error, OrgId, ProjectId, Result};
+
+/// Ciphertext from `crypto`: not secret by itself, but noisy, so `Debug` prints only its size.
+#[derive(Clone, PartialEq, Eq, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct Sealed(pub Vec<u8>);
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sealed({} bytes)", self.0.len())
+    }
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub org_id: OrgId,
+    pub project_id: ProjectId,
+    pub app: String,
+    pub method: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub domain: String,
+    pub client_id: String,
+    pub audience: String,
+    pub client_secret_sealed: Sealed,
+    pub version: i64,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// The column list every query returns, as a macro so statements stay `&'static str` (sqlx refuses
+/// SQL built at run time unless it is marked audited).
+macro_rules! columns {
+    () => {
+        "id, org_id, project_id, app, method, name, description, domain, client_id, audience, \
+         client_secret_sealed, version, created_at, updated_at"
+    };
+}
+
+/// Everything a new connection needs. The id is chosen by the caller because the sealed secret's
+/// associated data already names it.
+#[derive(Debug)]
+pub struct NewConnection<'a> {
+    pub id: ConnectionId,
+    pub org_id: OrgId,
+    pub project_id: ProjectId,
+    pub method: &'a str,
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub credentials: Credentials<'a>,
+}
+
+#[derive(Debug)]
+pub struct Credentials<'a> {
+    pub domain: &'a str,
+    pub client_id: &'a str,
+    pub audience: &'a str,
+    pub client_secret_sealed: &'a Sealed,
+}
+
+pub async fn insert(pool: &PgPool, new: &NewConnection<'_>) -> Result<Connection> {
+    let sql = concat!(
+        "insert into app_connections (id, org_id, project_id, method, name, description, domain, \
+         client_id, audience, client_secret_sealed) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         returning ",
+        columns!()
+    );
+    let row = sqlx::query_as(sql)
+        .bind(new.id)
+        .bind(new.org_id)
+        .bind(new.project_id)
+        .bind(new.method)
+        .bind(new.name)
+        .bind(new.description)
+        .bind(new.credentials.domain)
+        .bind(new.credentials.client_id)
+        .bind(new.credentials.audience)
+        .bind(new.credentials.client_secret_sealed)
+        .fetch_one(pool)
+        .await?;
+    Ok(row)
+}
+
+pub async fn get(pool: &PgPool, org_id: OrgId, id: ConnectionId) -> Result<Connection> {
+    let sql = concat!("select ", columns!(), " from app_connections where id = $1 and org_id = $2");
+    Ok(sqlx::query_as(sql).bind(id).bind(org_id).fetch_one(pool).await?)
+}
+
+pub async fn get_by_name(pool: &PgPool, project_id: ProjectId, name: &str) -> Result<Connection> {
+    let sql = concat!("select ", columns!(), " from app_connections where project_id = $1 and name = $2");
+    Ok(sqlx::query_as(sql).bind(project_id).bind(name).fetch_one(pool).await?)
+}
+
+/// Which connections a list shows.
+#[derive(Clone, Debug)]
+pub struct ListFilter {
+    pub org_id: OrgId,
+    /// `None`: every project of the organisation (dashboards).
+    pub project_id: Option<ProjectId>,
+    /// Case-insensitive substring of the name.
+    pub search: Option<String>,
+}
+
+/// One page ordered by `(name, id)`. Within a project the name alone is unique and the
+/// `(project_id, name)` constraint index serves the range; across projects `(org_id, name, id)` does.
+pub async fn list(pool: &PgPool, filter: &ListFilter, page: &PageRequest) -> Result<Page<Connection>> {
+    let mut q: QueryBuilder<Postgres> =
+        QueryBuilder::new(concat!("select ", columns!(), " from app_connections where "));
+    match filter.project_id {
+        Some(project_id) => {
+            q.push("project_id = ").push_bind(project_id);
+            q.push(" and org_id = ").push_bind(filter.org_id);
+            if let Some(after) = &page.after {
+                q.push(" and name > ").push_bind(after.name.clone());
+            }
+        }
+        None => {
+            q.push("org_id = ").push_bind(filter.org_id);
+            if let Some(after) = &page.after {
+                q.push(" and (name, id) > (")
+                    .push_bind(after.name.clone())
+                    .push(", ")
+                    .push_bind(after.id)
+                    .push(")");
+            }
+        }
+    }
+    if let Some(search) = &filter.search {
+        q.push(" and name ilike ").push_bind(like_pattern(search));
+    }
+    q.push(" order by name, id limit ")
+        .push_bind(i64::from(page.limit) + 1);
+    let rows: Vec<Connection> = q.build_query_as().fetch_all(pool).await?;
+    Ok(Page::from_overfetch(rows, page.limit, |c| Cursor {
+        name: c.name.clone(),
+        id: c.id.0,
+    }))
+}
+
+/// A partial update. `None` leaves a field as it is; `description: Some(None)` clears it.
+#[derive(Debug, Default)]
+pub struct Change<'a> {
+    pub name: Option<&'a str>,
+    pub description: Option<Option<&'a str>>,
+    pub credentials: Option<Credentials<'a>>,
+}
+
+/// Applies `change` if the row is still at `expected_version`, bumping the version.
+pub async fn update(
+    pool: &PgPool,
+    org_id: OrgId,
+    id: ConnectionId,
+    expected_version: i64,
+    change: &Change<'_>,
+) -> Result<Connection> {
+    let creds = change.credentials.as_ref();
+    let sql = concat!(
+        "update app_connections set \
+           name = coalesce($4, name), \
+           description = case when $5 then $6 else description end, \
+           domain = coalesce($7, domain), \
+           client_id = coalesce($8, client_id), \
+           audience = coalesce($9, audience), \
+           client_secret_sealed = coalesce($10, client_secret_sealed), \
+           version = version + 1, \
+           updated_at = now() \
+         where id = $1 and org_id = $2 and version = $3 \
+         returning ",
+        columns!()
+    );
+    let row: Option<Connection> = sqlx::query_as(sql)
+        .bind(id)
+        .bind(org_id)
+        .bind(expected_version)
+        .bind(change.name)
+        .bind(change.description.is_some())
+        .bind(change.description.flatten())
+        .bind(creds.map(|c| c.domain))
+        .bind(creds.map(|c| c.client_id))
+        .bind(creds.map(|c| c.audience))
+        .bind(creds.map(|c| c.client_secret_sealed))
+        .fetch_optional(pool)
+        .await?;
+    match row {
+        Some(row) => Ok(row),
+        None => Err(version_miss(pool, org_id, id).await),
+    }
+}
+
+/// Deletes the row if it is still at `expected_version` (when given) and returns what was removed.
+pub async fn delete(
+    pool: &PgPool,
+    org_id: OrgId,
+    id: ConnectionId,
+    expected_version: Option<i64>,
+) -> Result<Connection> {
+    let sql = concat!(
+        "delete from app_connections where id = $1 and org_id = $2 \
+         and ($3::bigint is null or version = $3) returning ",
+        columns!()
+    );
+    let row: Option<Connection> = sqlx::query_as(sql)
+        .bind(id)
+        .bind(org_id)
+        .bind(expected_version)
+        .fetch_optional(pool)
+        .await?;
+    match row {
+        Some(row) => Ok(row),
+        None => Err(version_miss(pool, org_id, id).await),
+    }
+}
+
+/// Explains why a version-fenced write touched no row: gone, or moved on.
+async fn version_miss(pool: &PgPool, org_id: OrgId, id: ConnectionId) -> Error {
+    let current: Result<Option<i64>, sqlx::Error> =
+        sqlx::query_scalar("select version from app_connections where id = $1 and org_id = $2")
+            .bind(id)
+            .bind(org_id)
+            .fetch_optional(pool)
+            .await;
+    match current {
+        Ok(Some(current)) => Error::VersionMismatch { current },
+        Ok(None) => Error::NotFound,
+        Err(err) => err.into(),
+    }
+}

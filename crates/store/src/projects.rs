@@ -1,0 +1,75 @@
+//! Projects: the tenancy boundary every connection belongs to.
+
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use crate::page::{Cursor, Page, PageRequest};
+use crate::{OrgId, ProjectId, Result};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Project {
+    pub id: ProjectId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub description: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+pub struct NewProject<'a> {
+    pub org_id: OrgId,
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+}
+
+pub async fn create(pool: &PgPool, new: &NewProject<'_>) -> Result<Project> {
+    let row = sqlx::query_as(
+        r#"insert into projects (id, org_id, name, description)
+           values ($1, $2, $3, $4)
+           returning id, org_id, name, description, created_at, updated_at"#,
+    )
+    .bind(ProjectId::new())
+    .bind(new.org_id)
+    .bind(new.name)
+    .bind(new.description)
+    .fetch_one(pool)
+    .await?;
+    Ok(row)
+}
+
+/// A project of this organisation; `NotFound` for another organisation's id as for an unknown one.
+pub async fn get(pool: &PgPool, org_id: OrgId, id: ProjectId) -> Result<Project> {
+    let row = sqlx::query_as(
+        r#"select id, org_id, name, description, created_at, updated_at
+           from projects where id = $1 and org_id = $2"#,
+    )
+    .bind(id)
+    .bind(org_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(row)
+}
+
+pub async fn list(pool: &PgPool, org_id: OrgId, page: &PageRequest) -> Result<Page<Project>> {
+    let (after_name, after_id) = match &page.after {
+        Some(c) => (Some(c.name.as_str()), Some(c.id)),
+        None => (None, None),
+    };
+    let rows: Vec<Project> = sqlx::query_as(
+        r#"select id, org_id, name, description, created_at, updated_at
+           from projects
+           where org_id = $1 and ($2::text is null or (name, id) > ($2, $3))
+           order by name, id
+           limit $4"#,
+    )
+    .bind(org_id)
+    .bind(after_name)
+    .bind(after_id)
+    .bind(i64::from(page.limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(Page::from_overfetch(rows, page.limit, |p| Cursor {
+        name: p.name.clone(),
+        id: p.id.0,
+    }))
+}
