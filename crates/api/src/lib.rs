@@ -1,1 +1,106 @@
-//! placeholder while the workspace is set up
+//! Keyhold's HTTP API: axum routers per resource, shared extractors, and the one error-to-problem
+//! mapping. `app(state)` is the whole service; the binary and the tests both use it as-is.
+
+pub mod extract;
+mod idempotency;
+pub mod problem;
+pub mod routes;
+mod state;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, header};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use state::AppState;
+
+/// JSON bodies are small (a connection is well under 4 KiB); anything larger is refused with 413
+/// before it is buffered.
+pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Longer than the Auth0 client's own timeouts and retries, so those answer first with a clear error.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn app(state: AppState) -> Router {
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    Router::new()
+        .route("/healthz", axum::routing::get(routes::health::healthz))
+        .route("/readyz", axum::routing::get(routes::health::readyz))
+        .merge(routes::projects::router())
+        .merge(routes::connections::router())
+        .fallback(|| async { problem::ApiError::NoRoute })
+        .with_state(state)
+        .layer(axum::middleware::from_fn(problem::finish))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req
+                .headers()
+                .get(REQUEST_ID_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("http", method = %req.method(), path = %loggable_path(req.uri().path()), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The literal segments of our routes. Anything else in a logged path is an id or a name.
+const ROUTE_WORDS: &[&str] = &[
+    "",
+    "api",
+    "v1",
+    "v2",
+    "app-connections",
+    "auth0",
+    "connection-name",
+    "options",
+    "projects",
+    "healthz",
+    "readyz",
+];
+
+/// The request path as logs may show it: route words and UUIDs are kept, any other segment is
+/// replaced, because a client that pastes a secret into a URL must not get it written to our logs.
+/// The query string is never logged.
+pub fn loggable_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if ROUTE_WORDS.contains(&segment) || uuid::Uuid::parse_str(segment).is_ok() {
+                segment
+            } else {
+                "{redacted}"
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loggable_paths_keep_ids_and_words_only() {
+        let id = "0192f6a0-0000-7000-8000-000000000000";
+        assert_eq!(
+            super::loggable_path(&format!("/api/v1/app-connections/auth0/{id}")),
+            format!("/api/v1/app-connections/auth0/{id}")
+        );
+        assert_eq!(
+            super::loggable_path("/api/v1/app-connections/auth0/S3cr3tValue"),
+            "/api/v1/app-connections/auth0/{redacted}"
+        );
+        assert_eq!(
+            super::loggable_path("/api/v1/app-connections/auth0/connection-name/billing"),
+            "/api/v1/app-connections/auth0/connection-name/{redacted}"
+        );
+    }
+}

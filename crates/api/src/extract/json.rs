@@ -1,0 +1,247 @@
+//! `ValidJson<T>`: a JSON body with errors that name the field at fault and never echo the value
+//! that was sent (it may be a secret in the wrong place).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::problem::{ApiError, FieldError};
+
+/// The parsed body and a SHA-256 of its bytes (what `Idempotency-Key` replays compare).
+pub struct ValidJson<T> {
+    pub value: T,
+    pub body_hash: [u8; 32],
+}
+
+impl<T, S> FromRequest<S> for ValidJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest {
+                    detail: "could not read the request body".to_owned(),
+                    field: None,
+                }
+            }
+        })?;
+        let value = parse(&bytes)?;
+        Ok(ValidJson {
+            value,
+            body_hash: Sha256::digest(&bytes).into(),
+        })
+    }
+}
+
+fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
+    let Some(Ok(value)) = content_type.map(|v| v.to_str()) else {
+        return false;
+    };
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Deserialises with the path of the failing field, turning serde's message into one that cannot
+/// contain the offending value.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let result: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    let value = match result {
+        Ok(value) => value,
+        Err(err) => {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            return Err(match inner.classify() {
+                serde_json::error::Category::Data => {
+                    let message = inner.to_string();
+                    ApiError::Validation(vec![FieldError::new(
+                        field_path(&path, &message),
+                        redact_serde(&message),
+                    )])
+                }
+                serde_json::error::Category::Eof => ApiError::BadRequest {
+                    detail: "the JSON body ends too early".to_owned(),
+                    field: None,
+                },
+                _ => ApiError::BadRequest {
+                    detail: format!(
+                        "the body is not valid JSON (line {}, column {})",
+                        inner.line(),
+                        inner.column()
+                    ),
+                    field: None,
+                },
+            });
+        }
+    };
+    de.end().map_err(|_| ApiError::BadRequest {
+        detail: "unexpected data after the JSON body".to_owned(),
+        field: None,
+    })?;
+    Ok(value)
+}
+
+/// The dotted path of the field at fault. For a missing field serde reports the parent's path, so
+/// the field's own name is taken from the message.
+pub fn field_path(path: &str, message: &str) -> String {
+    let safe = safe_path(path);
+    let parent = if safe == "." { "" } else { safe.as_str() };
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match missing {
+        Some(name) if parent.is_empty() => name.to_owned(),
+        Some(name) => format!("{parent}.{name}"),
+        None => parent.to_owned(),
+    }
+}
+
+/// Field names come from the client; one that does not look like an identifier (e.g. a secret pasted
+/// as a key) is replaced so it is never echoed or logged.
+fn safe_path(path: &str) -> String {
+    if path == "." {
+        return path.to_owned();
+    }
+    path.split('.')
+        .map(|segment| {
+            let name = segment.split('[').next().unwrap_or_default();
+            if looks_like_a_name(name) || (name.is_empty() && segment.starts_with('[')) {
+                segment.to_owned()
+            } else {
+                "(unnamed)".to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Letters and underscores only, short: every field we define, and unlikely to be a pasted secret
+/// (generated secrets and tokens contain digits).
+fn looks_like_a_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 40
+        && name.chars().all(|c| c.is_ascii_alphabetic() || c == '_')
+}
+
+/// serde's messages quote the value they choked on (`invalid type: string "s3cr3t", expected ...`).
+/// Keep the expectation, drop the value; keep unknown field names only when they look like names.
+pub fn redact_serde(message: &str) -> String {
+    let message = message.split(" at line ").next().unwrap_or(message);
+    for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if message.starts_with(prefix) {
+            return match message.split_once(", expected ") {
+                Some((_, expected)) => format!("{}expected {expected}", prefix.replace(": ", ", ")),
+                None => prefix.trim_end_matches([' ', ':']).to_owned(),
+            };
+        }
+    }
+    for (prefix, noun) in [
+        ("unknown field `", "unknown field"),
+        ("unknown variant `", "unknown value"),
+    ] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let name = rest.split('`').next().unwrap_or_default();
+            let expected = rest
+                .split_once(", expected ")
+                .map(|(_, e)| format!(", expected {e}"))
+                .unwrap_or_default();
+            return if looks_like_a_name(name) {
+                format!("{noun} `{name}`{expected}")
+            } else {
+                format!("{noun}{expected}")
+            };
+        }
+    }
+    if message.starts_with("missing field `") || message.starts_with("duplicate field `") {
+        return message.to_owned();
+    }
+    "invalid value".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_messages_lose_the_value_but_keep_the_expectation() {
+        let cases = [
+            (
+                r#"invalid type: string "CANARY", expected u32 at line 1 column 9"#,
+                "invalid type, expected u32",
+            ),
+            (
+                r#"invalid value: string "CANARY", expected a UUID"#,
+                "invalid value, expected a UUID",
+            ),
+            (
+                "unknown field `CANARY-x`, expected `name`",
+                "unknown field, expected `name`",
+            ),
+            (
+                "unknown field `CANARY0123`, expected `name`",
+                "unknown field, expected `name`",
+            ),
+            (
+                "unknown field `foo`, expected `name`",
+                "unknown field `foo`, expected `name`",
+            ),
+            ("missing field `name`", "missing field `name`"),
+            ("something else CANARY", "invalid value"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact_serde(input), want);
+        }
+    }
+
+    #[test]
+    fn paths_never_echo_names_that_could_be_secrets() {
+        assert_eq!(
+            field_path("credentials.extra", "unknown field"),
+            "credentials.extra"
+        );
+        assert_eq!(
+            field_path("credentials.s3cr3tValue", "unknown field"),
+            "credentials.(unnamed)"
+        );
+        assert_eq!(field_path(".", "missing field `name`"), "name");
+        assert_eq!(
+            field_path("credentials", "missing field `clientId`"),
+            "credentials.clientId"
+        );
+    }
+
+    #[test]
+    fn content_types() {
+        let ok = [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/merge-patch+json",
+        ];
+        for ct in ok {
+            assert!(is_json(Some(&header::HeaderValue::from_static(ct))), "{ct}");
+        }
+        for ct in ["text/plain", "application/x-www-form-urlencoded", ""] {
+            assert!(
+                !is_json(Some(&header::HeaderValue::from_static(ct))),
+                "{ct}"
+            );
+        }
+        assert!(!is_json(None));
+    }
+}

@@ -1,0 +1,328 @@
+//! The one place errors become HTTP: every failure is an RFC 9457 `application/problem+json` body
+//! with a stable `type`, a safe `detail`, field errors where input was at fault, and the request id.
+//! `into_response` only attaches the problem to the response; `problem::finish` (a middleware inside
+//! the trace span) adds the request id, writes the body and logs internal causes, so handlers never log.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// One input field at fault. `field` is a dotted path (`credentials.domain`), `pointer` its JSON Pointer.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub pointer: String,
+    pub detail: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        let field = field.into();
+        let pointer = if field.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "/{}",
+                field
+                    .replace('~', "~0")
+                    .replace('/', "~1")
+                    .replace('.', "/")
+            )
+        };
+        FieldError {
+            field,
+            pointer,
+            detail: detail.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("request validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("malformed request: {detail}")]
+    BadRequest {
+        detail: String,
+        field: Option<String>,
+    },
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("{what} not found")]
+    NotFound {
+        what: &'static str,
+        field: Option<&'static str>,
+    },
+    #[error("route not found")]
+    NoRoute,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("conflict: {detail}")]
+    Conflict {
+        detail: String,
+        field: Option<&'static str>,
+    },
+    #[error("precondition failed: current version is {current}")]
+    PreconditionFailed { current: i64 },
+    /// Auth0 refused the credentials; `detail` is Auth0's reason in our words, never the secret.
+    #[error("Auth0 rejected the credentials: {detail}")]
+    Auth0Rejected { detail: String, field: &'static str },
+    /// Auth0 could not be reached or answered with an error that is not the caller's fault.
+    #[error("Auth0 unavailable: {detail}")]
+    Upstream {
+        status: StatusCode,
+        detail: String,
+        retry_after_secs: Option<u64>,
+    },
+    #[error("service unavailable: {cause}")]
+    Unavailable { cause: String },
+    /// A bug or an unexpected failure. `cause` is logged, never sent.
+    #[error("internal error: {cause}")]
+    Internal { cause: String },
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        ApiError::Internal {
+            cause: cause.to_string(),
+        }
+    }
+
+    pub fn field(field: &str, detail: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(field, detail)])
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) | ApiError::Auth0Rejected { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound { .. } | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            ApiError::Upstream { status, .. } => *status,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn problem(&self) -> Problem {
+        let status = self.status();
+        let (slug, title, detail, errors) = match self {
+            ApiError::Validation(errors) => (
+                "validation",
+                "Request validation failed",
+                summarize(errors),
+                errors.clone(),
+            ),
+            ApiError::BadRequest { detail, field } => (
+                "malformed-request",
+                "Malformed request",
+                detail.clone(),
+                field
+                    .iter()
+                    .map(|f| FieldError::new(f.clone(), detail.clone()))
+                    .collect(),
+            ),
+            ApiError::UnsupportedMediaType => (
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send the body as JSON with `Content-Type: application/json`".to_owned(),
+                vec![],
+            ),
+            ApiError::PayloadTooLarge => (
+                "payload-too-large",
+                "Request body too large",
+                format!(
+                    "the request body is larger than {} bytes",
+                    crate::BODY_LIMIT_BYTES
+                ),
+                vec![],
+            ),
+            ApiError::NotFound { what, field } => (
+                "not-found",
+                "Not found",
+                format!("{what} not found"),
+                field
+                    .iter()
+                    .map(|f| FieldError::new(*f, format!("{what} not found")))
+                    .collect(),
+            ),
+            ApiError::NoRoute => ("not-found", "Not found", "no such route".to_owned(), vec![]),
+            ApiError::MethodNotAllowed => (
+                "method-not-allowed",
+                "Method not allowed",
+                "this route does not accept that method".to_owned(),
+                vec![],
+            ),
+            ApiError::Conflict { detail, field } => (
+                "conflict",
+                "Conflict",
+                detail.clone(),
+                field
+                    .iter()
+                    .map(|f| FieldError::new(*f, detail.clone()))
+                    .collect(),
+            ),
+            ApiError::PreconditionFailed { current } => (
+                "precondition-failed",
+                "Precondition failed",
+                format!(
+                    "If-Match does not match the current version ({current}); fetch it again and retry"
+                ),
+                vec![],
+            ),
+            ApiError::Auth0Rejected { detail, field } => (
+                "auth0-rejected",
+                "Auth0 rejected the credentials",
+                detail.clone(),
+                vec![FieldError::new(*field, detail.clone())],
+            ),
+            ApiError::Upstream { detail, .. } => (
+                "auth0-unavailable",
+                "Auth0 unavailable",
+                detail.clone(),
+                vec![],
+            ),
+            ApiError::Unavailable { .. } => (
+                "unavailable",
+                "Service unavailable",
+                "the database is unavailable; retry shortly".to_owned(),
+                vec![],
+            ),
+            ApiError::Internal { .. } => (
+                "internal",
+                "Internal error",
+                "something went wrong on our side; quote the requestId when reporting it"
+                    .to_owned(),
+                vec![],
+            ),
+        };
+        Problem {
+            kind: format!("urn:keyhold:problem:{slug}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            request_id: None,
+            errors,
+            current_version: match self {
+                ApiError::PreconditionFailed { current } => Some(*current),
+                _ => None,
+            },
+            // Internal causes are for the log only.
+            log_cause: match self {
+                ApiError::Internal { cause } | ApiError::Unavailable { cause } => {
+                    Some(cause.clone())
+                }
+                _ => None,
+            },
+        }
+    }
+}
+
+fn summarize(errors: &[FieldError]) -> String {
+    match errors {
+        [one] if one.field.is_empty() => one.detail.clone(),
+        [one] => format!("{}: {}", one.field, one.detail),
+        many => format!("{} fields are invalid", many.len()),
+    }
+}
+
+/// The body, kept typed in the response's extensions until `finish` adds the request id.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<i64>,
+    #[serde(skip)]
+    pub log_cause: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.status().into_response();
+        if let ApiError::Upstream {
+            retry_after_secs: Some(secs),
+            ..
+        } = &self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+        }
+        response.extensions_mut().insert(self.problem());
+        response
+    }
+}
+
+impl From<store::Error> for ApiError {
+    fn from(err: store::Error) -> Self {
+        match err {
+            store::Error::NotFound => ApiError::NotFound {
+                what: "resource",
+                field: None,
+            },
+            store::Error::Unavailable(e) => ApiError::Unavailable {
+                cause: e.to_string(),
+            },
+            store::Error::VersionMismatch { current } => ApiError::PreconditionFailed { current },
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// Middleware: renders problems attached by `into_response` (and axum's bare 405s) with the request
+/// id, and logs what went wrong inside the request's span.
+pub async fn finish(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let request_id = request
+        .headers()
+        .get(crate::REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut response = next.run(request).await;
+    let problem = match response.extensions_mut().remove::<Problem>() {
+        Some(problem) => problem,
+        None if response.status() == StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::MethodNotAllowed.problem()
+        }
+        None => return response,
+    };
+    let mut problem = problem;
+    problem.request_id = request_id;
+    if let Some(cause) = &problem.log_cause {
+        tracing::error!(status = problem.status, %cause, "request failed");
+    } else {
+        tracing::debug!(status = problem.status, kind = %problem.kind, "request refused");
+    }
+    let body = match serde_json::to_vec(&problem) {
+        Ok(body) => body,
+        Err(err) => {
+            tracing::error!(%err, "could not serialise a problem body");
+            b"{\"type\":\"urn:keyhold:problem:internal\",\"status\":500}".to_vec()
+        }
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
+}

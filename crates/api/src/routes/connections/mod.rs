@@ -1,0 +1,354 @@
+//! `/api/v1/app-connections/auth0` (and the all-apps list and options): create, list, get, get by
+//! name, update and delete Auth0 connections. Credentials are checked with Auth0 before they are
+//! stored; the secret is sealed before it reaches the store and never leaves it again.
+
+mod dto;
+mod validate;
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use crypto::Aad;
+use serde_json::json;
+use store::connections::{self as db, Sealed};
+use store::{ConnectionId, ProjectId};
+
+use crate::AppState;
+use crate::extract::{IfMatch, PathId, ValidJson, ValidQuery, etag};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::problem::{ApiError, ApiResult};
+use crate::routes::page_request;
+use dto::{ByNameQuery, ConnectionIn, ConnectionOut, ConnectionPatch, ListQuery};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/app-connections/options", get(options))
+        .route("/api/v1/app-connections", get(list))
+        .route("/api/v1/app-connections/auth0", get(list).post(create))
+        .route(
+            "/api/v1/app-connections/auth0/{connectionId}",
+            get(fetch).patch(update).delete(remove),
+        )
+        .route(
+            "/api/v1/app-connections/auth0/connection-name/{connectionName}",
+            get(fetch_by_name),
+        )
+}
+
+/// Where a connection's secret lives, for the envelope's associated data.
+fn secret_aad(id: &str) -> Aad<'_> {
+    Aad {
+        table: "app_connections",
+        record_id: id,
+        field: "client_secret",
+    }
+}
+
+fn connection_not_found() -> ApiError {
+    ApiError::NotFound {
+        what: "app connection",
+        field: None,
+    }
+}
+
+fn one(status: StatusCode, connection: db::Connection) -> Response {
+    render(
+        status,
+        json!({ "appConnection": ConnectionOut::from(connection) }),
+    )
+}
+
+/// A single-connection answer with its `ETag`; also renders idempotent replays of a create.
+fn render(status: StatusCode, body: serde_json::Value) -> Response {
+    let version = body["appConnection"]["version"].as_i64();
+    let mut response = (status, Json(body)).into_response();
+    if let Some(version) = version {
+        response.headers_mut().insert(header::ETAG, etag(version));
+    }
+    response
+}
+
+async fn options() -> Json<serde_json::Value> {
+    Json(json!({
+        "appConnectionOptions": [
+            { "name": "Auth0", "app": dto::APP, "methods": [dto::METHOD_CLIENT_CREDENTIALS] }
+        ]
+    }))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    key: IdempotencyKey,
+    body: ValidJson<ConnectionIn>,
+) -> ApiResult<Response> {
+    let hash = body.body_hash;
+    let input = body.value;
+    let mut errors = Vec::new();
+    let name = validate::name(&input.name, &mut errors);
+    let description = validate::description(input.description.as_deref(), &mut errors);
+    validate::method(&input.method, &mut errors);
+    let project_id = validate::uuid("projectId", &input.project_id, &mut errors).map(ProjectId);
+    if input.is_platform_managed_credentials == Some(true) {
+        errors.push(crate::problem::FieldError::new(
+            "isPlatformManagedCredentials",
+            "Auth0 connections cannot use platform-managed credentials",
+        ));
+    }
+    if input.gateway_id.is_some() {
+        errors.push(crate::problem::FieldError::new(
+            "gatewayId",
+            "gateways are not supported; omit it or send null",
+        ));
+    }
+    let credentials = validate::credentials(input.credentials, &mut errors);
+    let (Some(name), Some(project_id), Some(credentials), true) =
+        (name, project_id, credentials, errors.is_empty())
+    else {
+        return Err(ApiError::Validation(errors));
+    };
+
+    idempotency::once(&state, key, "POST /api/v1/app-connections/auth0", &hash, render, || async {
+        store::projects::get(&state.db, state.org_id, project_id).await.map_err(|err| match err {
+            store::Error::NotFound => ApiError::NotFound { what: "project", field: Some("projectId") },
+            other => other.into(),
+        })?;
+        // Cheap check before calling Auth0; the unique constraint still decides under races.
+        match db::get_by_name(&state.db, project_id, &name).await {
+            Ok(_) => return Err(duplicate_name(&name)),
+            Err(store::Error::NotFound) => {}
+            Err(other) => return Err(other.into()),
+        }
+        state
+            .auth0
+            .client_credentials_token(&credentials)
+            .await
+            .map_err(validate::auth0_refusal)?;
+
+        let id = ConnectionId::new();
+        let id_text = id.to_string();
+        let sealed = Sealed(
+            state
+                .keyring
+                .seal_str(&credentials.client_secret, &secret_aad(&id_text))
+                .map_err(ApiError::internal)?,
+        );
+        let new = db::NewConnection {
+            id,
+            org_id: state.org_id,
+            project_id,
+            method: dto::METHOD_CLIENT_CREDENTIALS,
+            name: &name,
+            description: description.as_deref(),
+            credentials: db::Credentials {
+                domain: credentials.domain.as_str(),
+                client_id: &credentials.client_id,
+                audience: &credentials.audience,
+                client_secret_sealed: &sealed,
+            },
+        };
+        let connection = db::insert(&state.db, &new).await.map_err(|err| store_error(err, &name))?;
+        tracing::info!(connection.id = %connection.id, project.id = %connection.project_id, "app connection created");
+        Ok((StatusCode::CREATED, json!({ "appConnection": ConnectionOut::from(connection) })))
+    })
+    .await
+}
+
+fn duplicate_name(name: &str) -> ApiError {
+    ApiError::Conflict {
+        detail: format!("an app connection named \"{name}\" already exists in this project"),
+        field: Some("name"),
+    }
+}
+
+fn store_error(err: store::Error, name: &str) -> ApiError {
+    match err {
+        store::Error::Duplicate { constraint }
+            if constraint == "app_connections_project_name_key" =>
+        {
+            duplicate_name(name)
+        }
+        store::Error::MissingReference { .. } => ApiError::NotFound {
+            what: "project",
+            field: Some("projectId"),
+        },
+        store::Error::NotFound => connection_not_found(),
+        other => other.into(),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ValidQuery(query): ValidQuery<ListQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let mut errors = Vec::new();
+    let project_id = query
+        .project_id
+        .as_deref()
+        .and_then(|raw| validate::uuid("projectId", raw, &mut errors))
+        .map(ProjectId);
+    let search = query
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    if search.is_some_and(|s| s.len() > validate::NAME_MAX) {
+        errors.push(crate::problem::FieldError::new(
+            "search",
+            format!("must be at most {} characters", validate::NAME_MAX),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let page = page_request(query.limit, query.cursor.as_deref())?;
+    if let Some(project_id) = project_id {
+        store::projects::get(&state.db, state.org_id, project_id)
+            .await
+            .map_err(|err| match err {
+                store::Error::NotFound => ApiError::NotFound {
+                    what: "project",
+                    field: Some("projectId"),
+                },
+                other => other.into(),
+            })?;
+    }
+    let filter = db::ListFilter {
+        org_id: state.org_id,
+        project_id,
+        search: search.map(str::to_owned),
+    };
+    let page = db::list(&state.db, &filter, &page).await?;
+    let items: Vec<ConnectionOut> = page.items.into_iter().map(ConnectionOut::from).collect();
+    Ok(Json(
+        json!({ "appConnections": items, "nextCursor": page.next.map(|c| c.encode()) }),
+    ))
+}
+
+async fn fetch(State(state): State<AppState>, PathId(id): PathId) -> ApiResult<Response> {
+    let connection = db::get(&state.db, state.org_id, ConnectionId(id))
+        .await
+        .map_err(|err| store_error(err, ""))?;
+    Ok(one(StatusCode::OK, connection))
+}
+
+async fn fetch_by_name(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    ValidQuery(query): ValidQuery<ByNameQuery>,
+) -> ApiResult<Response> {
+    let mut errors = Vec::new();
+    let project_id = validate::uuid("projectId", &query.project_id, &mut errors).map(ProjectId);
+    let Some(project_id) = project_id else {
+        return Err(ApiError::Validation(errors));
+    };
+    // Another organisation's project id finds nothing, exactly like an unknown one.
+    store::projects::get(&state.db, state.org_id, project_id)
+        .await
+        .map_err(|err| match err {
+            store::Error::NotFound => ApiError::NotFound {
+                what: "project",
+                field: Some("projectId"),
+            },
+            other => other.into(),
+        })?;
+    let connection = db::get_by_name(&state.db, project_id, &name)
+        .await
+        .map_err(|err| store_error(err, &name))?;
+    Ok(one(StatusCode::OK, connection))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    IfMatch(expected): IfMatch,
+    body: ValidJson<ConnectionPatch>,
+) -> ApiResult<Response> {
+    let patch = body.value;
+    let mut errors = Vec::new();
+    let name = patch
+        .name
+        .as_deref()
+        .and_then(|n| validate::name(n, &mut errors));
+    let description = patch
+        .description
+        .as_ref()
+        .map(|d| validate::description(d.as_deref(), &mut errors));
+    if let Some(method) = &patch.method {
+        validate::method(method, &mut errors);
+    }
+    let credentials = patch
+        .credentials
+        .and_then(|c| validate::credentials(c, &mut errors));
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let id = ConnectionId(id);
+    let current = db::get(&state.db, state.org_id, id)
+        .await
+        .map_err(|err| store_error(err, ""))?;
+    if let Some(expected) = expected
+        && expected != current.version
+    {
+        return Err(ApiError::PreconditionFailed {
+            current: current.version,
+        });
+    }
+    let sealed = match &credentials {
+        Some(credentials) => {
+            state
+                .auth0
+                .client_credentials_token(credentials)
+                .await
+                .map_err(validate::auth0_refusal)?;
+            let id_text = id.to_string();
+            Some(Sealed(
+                state
+                    .keyring
+                    .seal_str(&credentials.client_secret, &secret_aad(&id_text))
+                    .map_err(ApiError::internal)?,
+            ))
+        }
+        None => None,
+    };
+    let change = db::Change {
+        name: name.as_deref(),
+        description: description.as_ref().map(|d| d.as_deref()),
+        credentials: credentials
+            .as_ref()
+            .zip(sealed.as_ref())
+            .map(|(c, sealed)| db::Credentials {
+                domain: c.domain.as_str(),
+                client_id: &c.client_id,
+                audience: &c.audience,
+                client_secret_sealed: sealed,
+            }),
+    };
+    // Fenced on the version read above, so a concurrent change (or Auth0 call) cannot be overwritten.
+    let updated = db::update(&state.db, state.org_id, id, current.version, &change)
+        .await
+        .map_err(|err| match err {
+            store::Error::VersionMismatch { current } if expected.is_none() => ApiError::Conflict {
+                detail: format!(
+                    "the connection changed while this update ran (now version {current}); retry"
+                ),
+                field: None,
+            },
+            other => store_error(other, name.as_deref().unwrap_or_default()),
+        })?;
+    tracing::info!(connection.id = %updated.id, version = updated.version, "app connection updated");
+    Ok(one(StatusCode::OK, updated))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    IfMatch(expected): IfMatch,
+) -> ApiResult<Response> {
+    let removed = db::delete(&state.db, state.org_id, ConnectionId(id), expected)
+        .await
+        .map_err(|err| store_error(err, ""))?;
+    tracing::info!(connection.id = %removed.id, "app connection deleted");
+    Ok(one(StatusCode::OK, removed))
+}

@@ -1,0 +1,41 @@
+//! One module per resource; each owns its routes, DTOs and handlers.
+
+pub mod connections;
+pub mod health;
+pub mod projects;
+
+use serde::Deserialize;
+
+use crate::problem::{ApiError, ApiResult};
+
+/// `limit` and `cursor` as every list takes them.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+pub const DEFAULT_PAGE: u32 = 100;
+pub const MAX_PAGE: u32 = 500;
+
+pub fn page_request(
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> ApiResult<store::page::PageRequest> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::field(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let after = match cursor {
+        None | Some("") => None,
+        Some(raw) => Some(
+            store::page::Cursor::decode(raw)
+                .map_err(|_| ApiError::field("cursor", "is not a cursor this server issued"))?,
+        ),
+    };
+    Ok(store::page::PageRequest { limit, after })
+}

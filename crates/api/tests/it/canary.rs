@@ -1,0 +1,190 @@
+//! No secret escapes: a canary secret goes in, every endpoint (and its errors) is exercised, and the
+//! canary is found in no response, no log line and no database column.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::support::{CLIENT_ID, DOMAIN, Reply, TestApp};
+
+const BASE: &str = "/api/v1/app-connections/auth0";
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn the_canary_secret_never_escapes(pool: PgPool) {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
+    let app = TestApp::with_secret(pool, &canary).await;
+    let mut replies: Vec<Reply> = Vec::new();
+
+    let create = app
+        .call(
+            Method::POST,
+            BASE,
+            Some(app.connection_body("canary")),
+            &[("idempotency-key", "c-1")],
+        )
+        .await;
+    assert_eq!(create.status, StatusCode::CREATED, "{}", create.text);
+    let id = create.json["appConnection"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let path = format!("{BASE}/{id}");
+    replies.push(create);
+    replies.push(
+        app.call(
+            Method::POST,
+            BASE,
+            Some(app.connection_body("canary")),
+            &[("idempotency-key", "c-1")],
+        )
+        .await,
+    );
+    replies.push(
+        app.call(Method::POST, BASE, Some(app.connection_body("canary")), &[])
+            .await,
+    );
+    replies.push(app.call(Method::GET, &path, None, &[]).await);
+    replies.push(
+        app.call(
+            Method::GET,
+            &format!("{BASE}/connection-name/canary?projectId={}", app.project_id),
+            None,
+            &[],
+        )
+        .await,
+    );
+    replies.push(
+        app.call(
+            Method::GET,
+            &format!("{BASE}?projectId={}", app.project_id),
+            None,
+            &[],
+        )
+        .await,
+    );
+    replies.push(
+        app.call(Method::GET, "/api/v1/app-connections", None, &[])
+            .await,
+    );
+    replies.push(
+        app.call(
+            Method::PATCH,
+            &path,
+            Some(json!({ "description": "still secret-free" })),
+            &[],
+        )
+        .await,
+    );
+
+    // The canary in the wrong places: every error must describe it without repeating it.
+    let wrong_secret = format!("{canary}-wrong");
+    let misplaced = [
+        json!({ "credentials": { "domain": DOMAIN, "clientId": CLIENT_ID, "clientSecret": wrong_secret } }),
+        json!({ "credentials": { "domain": canary, "clientId": CLIENT_ID, "clientSecret": canary } }),
+        json!({ "credentials": canary }),
+        json!({ "name": canary }),
+        json!({ "description": 5, "credentials": { "domain": DOMAIN, "clientId": CLIENT_ID, "clientSecret": 12 } }),
+        json!({ canary.clone(): 1 }),
+    ];
+    for body in misplaced {
+        let reply = app.call(Method::PATCH, &path, Some(body), &[]).await;
+        assert!(reply.status.is_client_error(), "{}", reply.text);
+        replies.push(reply);
+    }
+    let mut bad_create = app.connection_body("canary-2");
+    bad_create["projectId"] = json!(canary);
+    replies.push(app.call(Method::POST, BASE, Some(bad_create), &[]).await);
+    replies.push(
+        app.raw(
+            Method::POST,
+            BASE,
+            Some(format!("{{\"name\": \"{canary}").into_bytes()),
+            "application/json",
+            &[],
+        )
+        .await,
+    );
+    replies.push(
+        app.call(Method::GET, &format!("{BASE}?search={canary}"), None, &[])
+            .await,
+    );
+    replies.push(
+        app.call(Method::GET, &format!("{BASE}/{canary}"), None, &[])
+            .await,
+    );
+
+    // Credentials replaced with the same canary (re-validated with Auth0), then the connection deleted.
+    let replace = json!({ "credentials": { "domain": DOMAIN, "clientId": CLIENT_ID, "clientSecret": canary } });
+    let replaced = app.call(Method::PATCH, &path, Some(replace), &[]).await;
+    assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.text);
+    replies.push(replaced);
+    let dump = app.dump().await;
+    replies.push(app.call(Method::DELETE, &path, None, &[]).await);
+
+    for reply in &replies {
+        assert!(
+            !reply.text.contains(&canary),
+            "response body leaked the canary: {}",
+            reply.text
+        );
+        for (name, value) in &reply.headers {
+            assert!(
+                !String::from_utf8_lossy(value.as_bytes()).contains(&canary),
+                "header {name} leaked the canary"
+            );
+        }
+    }
+    assert!(
+        !dump.contains(&canary),
+        "a column holds the canary in plaintext"
+    );
+    assert!(
+        !dump.contains(&hex(&canary)),
+        "a bytea column holds the canary unencrypted"
+    );
+    assert!(
+        dump.contains("app_connections"),
+        "the dump covered the tables"
+    );
+
+    let logs = String::from_utf8(logs.0.lock().expect("log buffer").clone()).expect("utf-8 logs");
+    assert!(
+        logs.contains("app connection created"),
+        "the log capture saw the requests"
+    );
+    let leaks: Vec<&str> = logs.lines().filter(|line| line.contains(&canary)).collect();
+    assert!(
+        leaks.is_empty(),
+        "log lines leaked the canary:\n{}",
+        leaks.join("\n")
+    );
+}

@@ -1,0 +1,235 @@
+//! `TestApp`: the API wired to a test database and its own Auth0 emulator, with a request helper.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth0_emulator::{Emulator, Seed, TenantSeed};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use crypto::{ExposeSecret, RootKeyring};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tower::ServiceExt;
+
+pub const DOMAIN: &str = "acme.auth0.test";
+pub const CLIENT_ID: &str = "acmeM2MclientID0000000000000001";
+pub const SCOPES: &[&str] = &["read:clients", "update:client_keys"];
+
+pub struct TestApp {
+    pub router: Router,
+    pub pool: PgPool,
+    pub emulator: Emulator,
+    pub project_id: String,
+    pub secret: String,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl TestApp {
+    /// An app whose emulator tenant `acme.auth0.test` has one M2M client with `secret`.
+    pub async fn with_secret(pool: PgPool, secret: &str) -> TestApp {
+        Self::build(pool, secret, None).await
+    }
+
+    /// `auth0`: a client of the test's own making (e.g. without the emulator override); by default
+    /// every Auth0 call goes to this app's emulator.
+    pub async fn build(pool: PgPool, secret: &str, auth0: Option<auth0::Auth0Client>) -> TestApp {
+        let seed = Seed {
+            tenants: vec![TenantSeed::with_m2m(DOMAIN, CLIENT_ID, secret, SCOPES)],
+        };
+        let emulator = Emulator::start(seed).await.expect("emulator starts");
+        let auth0 = auth0.unwrap_or_else(|| {
+            auth0::Auth0Client::new(auth0::HttpConfig {
+                endpoint_override: Some(emulator.base_url().parse().expect("emulator url")),
+                request_timeout: Duration::from_secs(3),
+                max_retries: 0,
+                ..auth0::HttpConfig::default()
+            })
+            .expect("auth0 client")
+        });
+        let key = crypto::generate_root_key("test").expect("root key");
+        let keyring = RootKeyring::parse(key.expose_secret()).expect("keyring");
+        let org_id = store::orgs::ensure_instance_org(&pool, "test")
+            .await
+            .expect("org");
+        let state = api::AppState {
+            db: pool.clone(),
+            keyring: Arc::new(keyring),
+            auth0,
+            org_id,
+        };
+        let mut app = TestApp {
+            router: api::app(state),
+            pool,
+            emulator,
+            project_id: String::new(),
+            secret: secret.to_owned(),
+        };
+        let project = app
+            .call(
+                Method::POST,
+                "/api/v1/projects",
+                Some(json!({ "name": "team-a" })),
+                &[],
+            )
+            .await;
+        assert_eq!(project.status, StatusCode::CREATED, "{}", project.text);
+        app.project_id = project.json["project"]["id"]
+            .as_str()
+            .expect("project id")
+            .to_owned();
+        app
+    }
+
+    pub async fn new(pool: PgPool) -> TestApp {
+        Self::with_secret(pool, "s3cr3t-acme-client-secret-0123456789abcdef0123456789").await
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let bytes = body.map(|b| serde_json::to_vec(&b).expect("json"));
+        self.raw(method, path, bytes, "application/json", headers)
+            .await
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(path);
+        if body.is_some() {
+            request = request.header("content-type", content_type);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(body.map(Body::from).unwrap_or_else(Body::empty))
+            .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    pub fn connection_body(&self, name: &str) -> Value {
+        json!({
+            "name": name,
+            "method": "client-credentials",
+            "projectId": self.project_id,
+            "credentials": { "domain": DOMAIN, "clientId": CLIENT_ID, "clientSecret": self.secret },
+        })
+    }
+
+    pub async fn create(&self, name: &str) -> Value {
+        let reply = self
+            .call(
+                Method::POST,
+                "/api/v1/app-connections/auth0",
+                Some(self.connection_body(name)),
+                &[],
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        reply.json["appConnection"].clone()
+    }
+
+    /// Rows in every table, as text, for "did anything change" and "is the canary stored" checks.
+    pub async fn dump(&self) -> String {
+        let tables: Vec<String> = sqlx::query_scalar(
+            "select table_name::text from information_schema.tables where table_schema = 'public' order by 1",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .expect("tables");
+        let mut out = String::new();
+        for table in tables {
+            let sql = format!(
+                "select coalesce(string_agg(t::text, E'\\n' order by t::text), '') from \"{table}\" t"
+            );
+            let rows: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&self.pool)
+                .await
+                .expect("dump");
+            out.push_str(&format!("== {table}\n{rows}\n"));
+        }
+        out
+    }
+}
+
+impl Reply {
+    /// Asserts an RFC 9457 body with this status and returns it.
+    pub fn problem(&self, status: StatusCode) -> &Value {
+        assert_eq!(self.status, status, "{}", self.text);
+        let content_type = self
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert_eq!(content_type, "application/problem+json", "{}", self.text);
+        assert_eq!(self.json["status"], status.as_u16(), "{}", self.text);
+        assert!(
+            self.json["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("urn:keyhold:problem:")),
+            "{}",
+            self.text
+        );
+        assert!(
+            self.json["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{}",
+            self.text
+        );
+        assert!(
+            self.json["requestId"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{}",
+            self.text
+        );
+        &self.json
+    }
+
+    /// The fields a problem names.
+    pub fn fields(&self) -> Vec<String> {
+        self.json["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}

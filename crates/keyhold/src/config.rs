@@ -1,0 +1,173 @@
+//! Command-line flags and their `KEYHOLD_*` environment variables (clap with `env`). No `Debug`
+//! derives: these structs can hold the root keys.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use crypto::RootKeyring;
+
+#[derive(Parser)]
+#[command(
+    name = "keyhold",
+    version,
+    about = "A self-hosted vault for Auth0 app connections"
+)]
+pub struct Cli {
+    /// Log format: `pretty` for people, `json` for log pipelines.
+    #[arg(
+        long,
+        env = "KEYHOLD_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty",
+        global = true
+    )]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (runs pending migrations first).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DbArgs),
+    /// Root key management.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Try Keyhold locally: a dev database, a generated root key, an embedded Auth0 emulator.
+    Dev(crate::dev::DevArgs),
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Print a new random 256-bit root key as `id:base64` for KEYHOLD_ROOT_KEYS or a key file.
+    Generate {
+        /// Key id (1-32 of A-Z a-z 0-9 _ -); defaults to `k` + today's date.
+        #[arg(long)]
+        id: Option<String>,
+    },
+}
+
+#[derive(Args, Clone)]
+pub struct DbArgs {
+    /// PostgreSQL URL, e.g. postgres://keyhold@db:5432/keyhold
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Upper bound of the connection pool.
+    #[arg(long, env = "KEYHOLD_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+    /// How long a request waits for a pooled connection before answering 503.
+    #[arg(long, env = "KEYHOLD_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3000)]
+    pub db_acquire_timeout_ms: u64,
+}
+
+#[derive(Args, Clone)]
+pub struct KeyArgs {
+    /// Root keys as `id:base64key,...`, the first one active. Generate one with `keyhold keys generate`.
+    #[arg(
+        long,
+        env = "KEYHOLD_ROOT_KEYS",
+        hide_env_values = true,
+        conflicts_with = "root_key_file"
+    )]
+    pub root_keys: Option<String>,
+    /// File holding the root keys in the same format (one per line allowed).
+    #[arg(long, env = "KEYHOLD_ROOT_KEY_FILE")]
+    pub root_key_file: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+pub struct Auth0Args {
+    /// Dev/test only: send every Auth0 request to this URL (e.g. the emulator), keeping the tenant
+    /// domain as the Host header. Off unless set.
+    #[arg(long, env = "KEYHOLD_AUTH0_ENDPOINT_OVERRIDE")]
+    pub auth0_endpoint_override: Option<url::Url>,
+    /// Allow Auth0-compatible endpoints that resolve to private or loopback addresses.
+    #[arg(
+        long,
+        env = "KEYHOLD_AUTH0_ALLOW_PRIVATE_NETWORKS",
+        default_value_t = false
+    )]
+    pub auth0_allow_private_networks: bool,
+    /// Timeout for each Auth0 request, in milliseconds.
+    #[arg(long, env = "KEYHOLD_AUTH0_TIMEOUT_MS", default_value_t = 10_000)]
+    pub auth0_timeout_ms: u64,
+}
+
+#[derive(Args, Clone)]
+pub struct ServeArgs {
+    /// Address the API listens on.
+    #[arg(long, env = "KEYHOLD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
+    pub auth0: Auth0Args,
+}
+
+/// Every variable a flag reads; others with our prefix are probably typos and get a warning.
+pub const KNOWN_VARS: &[&str] = &[
+    "KEYHOLD_LOG_FORMAT",
+    "KEYHOLD_DB_MAX_CONNECTIONS",
+    "KEYHOLD_DB_ACQUIRE_TIMEOUT_MS",
+    "KEYHOLD_ROOT_KEYS",
+    "KEYHOLD_ROOT_KEY_FILE",
+    "KEYHOLD_AUTH0_ENDPOINT_OVERRIDE",
+    "KEYHOLD_AUTH0_ALLOW_PRIVATE_NETWORKS",
+    "KEYHOLD_AUTH0_TIMEOUT_MS",
+    "KEYHOLD_LISTEN",
+    "KEYHOLD_DEV_DIR",
+];
+
+pub fn warn_unknown_vars() {
+    for (name, _) in std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v))) {
+        if name.starts_with("KEYHOLD_") && !KNOWN_VARS.contains(&name.as_str()) {
+            tracing::warn!(variable = %name, "unknown KEYHOLD_ variable ignored (typo?)");
+        }
+    }
+}
+
+impl KeyArgs {
+    pub fn keyring(&self) -> anyhow::Result<RootKeyring> {
+        const HOW: &str = "generate one with `keyhold keys generate` and set KEYHOLD_ROOT_KEYS=<id:base64> \
+                           or KEYHOLD_ROOT_KEY_FILE=<path>";
+        match (&self.root_keys, &self.root_key_file) {
+            (Some(_), Some(_)) => bail!("set KEYHOLD_ROOT_KEYS or KEYHOLD_ROOT_KEY_FILE, not both"),
+            (Some(spec), None) => RootKeyring::parse(spec)
+                .map_err(|err| anyhow::anyhow!("KEYHOLD_ROOT_KEYS is invalid: {err}; {HOW}")),
+            (None, Some(path)) => {
+                let contents = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read root key file {}", path.display()))?;
+                RootKeyring::from_file_contents(&contents).map_err(|err| {
+                    anyhow::anyhow!("root key file {} is invalid: {err}; {HOW}", path.display())
+                })
+            }
+            (None, None) => bail!("no root key configured; {HOW}"),
+        }
+    }
+}
+
+impl Auth0Args {
+    pub fn client(&self) -> anyhow::Result<auth0::Auth0Client> {
+        let config = auth0::HttpConfig {
+            endpoint_override: self.auth0_endpoint_override.clone(),
+            allow_private_networks: self.auth0_allow_private_networks,
+            request_timeout: Duration::from_millis(self.auth0_timeout_ms),
+            ..auth0::HttpConfig::default()
+        };
+        auth0::Auth0Client::new(config)
+            .map_err(|err| anyhow::anyhow!("Auth0 client: {}", err.reason()))
+    }
+}
