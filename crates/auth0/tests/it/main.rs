@@ -1,0 +1,8 @@
+//! End-to-end tests of the Auth0 client against the real emulator (one binary, shared
+//! helpers): token grant outcomes, retries and timeouts, the SSRF guard, and the generic
+//! `send` helper.
+
+mod guard;
+mod support;
+mod token;
+mod transport;
