@@ -1,6 +1,7 @@
 //! Keyhold's HTTP API: axum routers per resource, shared extractors, and the one error-to-problem
 //! mapping. `app(state)` is the whole service; the binary and the tests both use it as-is.
 
+pub mod auth;
 pub mod extract;
 mod idempotency;
 pub mod problem;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request, header};
+use axum::http::{HeaderName, HeaderValue, Request, header};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -26,13 +27,40 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Longer than the Auth0 client's own timeouts and retries, so those answer first with a clear error.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Headers every API response carries: nothing is cached, framed, sniffed or given a referrer, and no
+/// content may load. No CORS headers are sent, so browsers keep other origins out.
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+    ] {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// (method, path template) of every route `app` serves.
+pub fn route_table() -> Vec<(axum::http::Method, &'static str)> {
+    routes::all().into_parts().1
+}
+
 pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
-    Router::new()
-        .route("/healthz", axum::routing::get(routes::health::healthz))
-        .route("/readyz", axum::routing::get(routes::health::readyz))
-        .merge(routes::projects::router())
-        .merge(routes::connections::router())
+    let (router, _) = routes::all().into_parts();
+    router
         .fallback(|| async { problem::ApiError::NoRoute })
         .with_state(state)
         .layer(axum::middleware::from_fn(problem::finish))
@@ -41,6 +69,7 @@ pub fn app(state: AppState) -> Router {
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
+        .layer(axum::middleware::from_fn(security_headers))
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

@@ -50,6 +50,15 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("request body too large")]
     PayloadTooLarge,
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("forbidden: {detail}")]
+    Forbidden { detail: String },
+    #[error("too many requests")]
+    TooManyRequests {
+        detail: String,
+        retry_after_secs: u64,
+    },
     #[error("{what} not found")]
     NotFound {
         what: &'static str,
@@ -104,6 +113,9 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound { .. } | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -147,6 +159,14 @@ impl ApiError {
                 ),
                 vec![],
             ),
+            ApiError::Unauthenticated => (
+                "unauthenticated",
+                "Authentication required",
+                "send a valid access token as `Authorization: Bearer <token>` (log in at /api/v1/auth/...)".to_owned(),
+                vec![],
+            ),
+            ApiError::Forbidden { detail } => ("forbidden", "Forbidden", detail.clone(), vec![]),
+            ApiError::TooManyRequests { detail, .. } => ("too-many-requests", "Too many requests", detail.clone(), vec![]),
             ApiError::NotFound { what, field } => (
                 "not-found",
                 "Not found",
@@ -258,17 +278,34 @@ pub struct Problem {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = self.status().into_response();
-        if let ApiError::Upstream {
-            retry_after_secs: Some(secs),
-            ..
-        } = &self
-        {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+        match &self {
+            ApiError::Upstream {
+                retry_after_secs: Some(secs),
+                ..
+            }
+            | ApiError::TooManyRequests {
+                retry_after_secs: secs,
+                ..
+            } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+            }
+            ApiError::Unauthenticated => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
         }
         response.extensions_mut().insert(self.problem());
         response
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        store::Error::from(err).into()
     }
 }
 

@@ -4,22 +4,41 @@ use std::sync::Arc;
 
 use auth0::Auth0Client;
 use crypto::RootKeyring;
-use store::{OrgId, PgPool};
+use store::PgPool;
+
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::tokens::TokenService;
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
     pub keyring: Arc<RootKeyring>,
     pub auth0: Auth0Client,
-    /// The instance's organisation (`orgId` in responses).
-    pub org_id: OrgId,
+    pub tokens: TokenService,
+    pub throttle: LoginThrottle,
+}
+
+impl AppState {
+    /// `token_ttl`: how long an access token issued at login stays valid.
+    pub fn new(
+        db: PgPool,
+        keyring: Arc<RootKeyring>,
+        auth0: Auth0Client,
+        token_ttl: std::time::Duration,
+    ) -> Self {
+        AppState {
+            db,
+            keyring,
+            auth0,
+            tokens: TokenService::new(token_ttl),
+            throttle: LoginThrottle::default(),
+        }
+    }
 }
 
 // Hand-written so no future field can print key material by accident.
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("org_id", &self.org_id)
-            .finish_non_exhaustive()
+        f.debug_struct("AppState").finish_non_exhaustive()
     }
 }

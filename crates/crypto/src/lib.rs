@@ -24,6 +24,7 @@ mod aad;
 mod envelope;
 mod error;
 mod keyring;
+pub mod password;
 mod random;
 
 pub use secrecy::{ExposeSecret, SecretString};

@@ -46,6 +46,14 @@ pub enum Command {
     Keys(KeysCommand),
     /// Try Keyhold locally: a dev database, a generated root key, an embedded Auth0 emulator.
     Dev(crate::dev::DevArgs),
+    /// Create the organisation and its first instance admin; prints the admin's credentials once.
+    Bootstrap {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Print `{"orgId","clientId","clientSecret"}` as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -115,6 +123,9 @@ pub struct ServeArgs {
     pub keys: KeyArgs,
     #[command(flatten)]
     pub auth0: Auth0Args,
+    /// Lifetime of access tokens issued at login, in seconds.
+    #[arg(long, env = "KEYHOLD_ACCESS_TOKEN_TTL_SECS", default_value_t = 3600)]
+    pub access_token_ttl_secs: u64,
 }
 
 /// Every variable a flag reads; others with our prefix are probably typos and get a warning.
@@ -129,6 +140,7 @@ pub const KNOWN_VARS: &[&str] = &[
     "KEYHOLD_AUTH0_TIMEOUT_MS",
     "KEYHOLD_LISTEN",
     "KEYHOLD_DEV_DIR",
+    "KEYHOLD_ACCESS_TOKEN_TTL_SECS",
 ];
 
 pub fn warn_unknown_vars() {

@@ -78,17 +78,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     })
     .map_err(|err| anyhow::anyhow!("Auth0 client: {}", err.reason()))?;
 
-    let org_id = store::orgs::ensure_instance_org(&pool, "default").await?;
-    let project = demo_project(&pool, org_id).await?;
-    let state = api::AppState {
-        db: pool,
-        keyring: Arc::new(keyring),
-        auth0,
-        org_id,
-    };
+    let admin = dev_admin(&pool, &args.dev_dir.join("admin.json")).await?;
+    let project = demo_project(&pool, admin.org_id).await?;
+    let ttl = std::time::Duration::from_secs(12 * 3600);
+    let state = api::AppState::new(pool, Arc::new(keyring), auth0, ttl);
 
     let addr = listener.local_addr()?;
-    print_welcome(addr, &emulator.base_url(), &project, &demo_secret)?;
+    print_welcome(addr, &emulator.base_url(), &project, &demo_secret, &admin)?;
     let served = crate::serve::serve(listener, state).await;
     emulator.shutdown().await;
     served
@@ -162,6 +158,38 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The dev instance admin: bootstrapped on first run, its credentials kept (mode 0600) so every
+/// start can print them. Dev only — a real instance shows the secret once.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DevAdmin {
+    org_id: store::OrgId,
+    client_id: String,
+    client_secret: String,
+}
+
+async fn dev_admin(pool: &store::PgPool, path: &Path) -> anyhow::Result<DevAdmin> {
+    if let Some(admin) = crate::bootstrap::bootstrap(pool).await? {
+        let saved = DevAdmin {
+            org_id: admin.org_id,
+            client_id: admin.client_id,
+            client_secret: admin.client_secret.expose_secret().to_owned(),
+        };
+        if path.exists() {
+            std::fs::remove_file(path)?;
+        }
+        write_private(path, &serde_json::to_string_pretty(&saved)?)?;
+        return Ok(saved);
+    }
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "the dev database is bootstrapped but {} is missing; drop the dev database or set DATABASE_URL to a new one",
+            path.display()
+        )
+    })?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
+}
+
 async fn demo_project(
     pool: &store::PgPool,
     org_id: store::OrgId,
@@ -171,12 +199,14 @@ async fn demo_project(
         name: "demo",
         description: Some("Created by keyhold dev"),
     };
-    match store::projects::create(pool, &new).await {
+    let mut conn = pool.acquire().await?;
+    match store::projects::create(&mut conn, &new).await {
         Ok(project) => Ok(project),
         Err(store::Error::Duplicate { .. }) => {
             let first = store::projects::list(
                 pool,
                 org_id,
+                None,
                 &store::page::PageRequest {
                     limit: 500,
                     after: None,
@@ -198,9 +228,12 @@ fn print_welcome(
     emulator_url: &str,
     project: &store::projects::Project,
     demo_secret: &str,
+    admin: &DevAdmin,
 ) -> anyhow::Result<()> {
     let api = format!("http://{addr}");
     let project_id = project.id;
+    let admin_id = &admin.client_id;
+    let admin_secret = &admin.client_secret;
     // Dev only: these are the emulator's throwaway demo credentials, printed on purpose.
     let text = format!(
         r#"
@@ -209,19 +242,24 @@ Keyhold dev is running.
   Auth0 emulator: {emulator_url} (tenant {DEMO_DOMAIN})
   Demo project:   {project_id}
 
+Instance admin (machine identity; dev only, kept in .keyhold-dev/admin.json):
+  client ID:     {admin_id}
+  client secret: {admin_secret}
+
 Demo Auth0 M2M application (lives only in the emulator):
   domain:        {DEMO_DOMAIN}
   client ID:     {DEMO_CLIENT_ID}
   client secret: {demo_secret}
 
 Try it:
+  # log in as the instance admin
+  TOKEN=$(curl -s -X POST {api}/api/v1/auth/universal-auth/login -H 'content-type: application/json' \
+    -d '{{"clientId":"{admin_id}","clientSecret":"{admin_secret}"}}' | sed -E 's/.*"accessToken":"([^"]+)".*/\1/')
   # create a connection
-  curl -s -X POST {api}/api/v1/app-connections/auth0 -H 'content-type: application/json' \
+  curl -s -X POST {api}/api/v1/app-connections/auth0 -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
     -d '{{"name":"demo-auth0","method":"client-credentials","projectId":"{project_id}","credentials":{{"domain":"{DEMO_DOMAIN}","clientId":"{DEMO_CLIENT_ID}","clientSecret":"{demo_secret}"}}}}'
   # list connections
-  curl -s '{api}/api/v1/app-connections/auth0?projectId={project_id}'
-  # read one back (the secret is never returned)
-  curl -s '{api}/api/v1/app-connections/auth0/connection-name/demo-auth0?projectId={project_id}'
+  curl -s -H "authorization: Bearer $TOKEN" '{api}/api/v1/app-connections/auth0?projectId={project_id}'
 
 Ctrl-C stops everything.
 "#

@@ -1,6 +1,7 @@
 //! The `keyhold` binary: parse flags, set up logging, run the command asked for. Everything else lives
 //! in the library crates so tests reuse it.
 
+mod bootstrap;
 mod config;
 mod db;
 mod dev;
@@ -47,6 +48,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dev(args) => dev::run(args).await,
+        Command::Bootstrap { db, json } => bootstrap::run(db, json).await,
     }
 }
 

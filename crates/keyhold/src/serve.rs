@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -10,12 +11,13 @@ use crate::config::ServeArgs;
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let keyring = args.keys.keyring()?;
     let pool = crate::db::connect_and_migrate(&args.db).await?;
-    let state = api::AppState {
-        org_id: store::orgs::ensure_instance_org(&pool, "default").await?,
-        db: pool,
-        keyring: Arc::new(keyring),
-        auth0: args.auth0.client()?,
-    };
+    if store::orgs::instance_org(&pool).await?.is_none() {
+        tracing::warn!(
+            "this instance is not bootstrapped yet: run `keyhold bootstrap` to create its first admin"
+        );
+    }
+    let ttl = Duration::from_secs(args.access_token_ttl_secs);
+    let state = api::AppState::new(pool, Arc::new(keyring), args.auth0.client()?, ttl);
     let listener = bind(args.listen).await?;
     serve(listener, state).await
 }
@@ -29,7 +31,9 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
 pub async fn serve(listener: tokio::net::TcpListener, state: api::AppState) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "keyhold API listening");
-    axum::serve(listener, api::app(state))
+    // Peer addresses feed login throttling and audit rows.
+    let app = api::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("HTTP server failed")

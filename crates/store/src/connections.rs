@@ -1,7 +1,7 @@
 //! `app_connections`: Auth0 connections with their secret only as a sealed envelope. This module
 //! never sees plaintext; sealing and opening happen in the layer that holds the keyring.
 
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
 use crate::page::{Cursor, Page, PageRequest, like_pattern};
@@ -66,7 +66,7 @@ pub struct Credentials<'a> {
     pub client_secret_sealed: &'a Sealed,
 }
 
-pub async fn insert(pool: &PgPool, new: &NewConnection<'_>) -> Result<Connection> {
+pub async fn insert(conn: &mut PgConnection, new: &NewConnection<'_>) -> Result<Connection> {
     let sql = concat!(
         "insert into app_connections (id, org_id, project_id, method, name, description, domain, \
          client_id, audience, client_secret_sealed) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -84,36 +84,61 @@ pub async fn insert(pool: &PgPool, new: &NewConnection<'_>) -> Result<Connection
         .bind(new.credentials.client_id)
         .bind(new.credentials.audience)
         .bind(new.credentials.client_secret_sealed)
-        .fetch_one(pool)
+        .fetch_one(conn)
         .await?;
     Ok(row)
 }
 
 pub async fn get(pool: &PgPool, org_id: OrgId, id: ConnectionId) -> Result<Connection> {
-    let sql = concat!("select ", columns!(), " from app_connections where id = $1 and org_id = $2");
-    Ok(sqlx::query_as(sql).bind(id).bind(org_id).fetch_one(pool).await?)
+    let sql = concat!(
+        "select ",
+        columns!(),
+        " from app_connections where id = $1 and org_id = $2"
+    );
+    Ok(sqlx::query_as(sql)
+        .bind(id)
+        .bind(org_id)
+        .fetch_one(pool)
+        .await?)
 }
 
 pub async fn get_by_name(pool: &PgPool, project_id: ProjectId, name: &str) -> Result<Connection> {
-    let sql = concat!("select ", columns!(), " from app_connections where project_id = $1 and name = $2");
-    Ok(sqlx::query_as(sql).bind(project_id).bind(name).fetch_one(pool).await?)
+    let sql = concat!(
+        "select ",
+        columns!(),
+        " from app_connections where project_id = $1 and name = $2"
+    );
+    Ok(sqlx::query_as(sql)
+        .bind(project_id)
+        .bind(name)
+        .fetch_one(pool)
+        .await?)
 }
 
 /// Which connections a list shows.
 #[derive(Clone, Debug)]
 pub struct ListFilter {
     pub org_id: OrgId,
-    /// `None`: every project of the organisation (dashboards).
+    /// `None`: every project of the organisation the caller can see (dashboards).
     pub project_id: Option<ProjectId>,
+    /// With `project_id: None`, only these projects (`None`: all of the organisation).
+    pub visible: Option<Vec<ProjectId>>,
     /// Case-insensitive substring of the name.
     pub search: Option<String>,
 }
 
 /// One page ordered by `(name, id)`. Within a project the name alone is unique and the
 /// `(project_id, name)` constraint index serves the range; across projects `(org_id, name, id)` does.
-pub async fn list(pool: &PgPool, filter: &ListFilter, page: &PageRequest) -> Result<Page<Connection>> {
-    let mut q: QueryBuilder<Postgres> =
-        QueryBuilder::new(concat!("select ", columns!(), " from app_connections where "));
+pub async fn list(
+    pool: &PgPool,
+    filter: &ListFilter,
+    page: &PageRequest,
+) -> Result<Page<Connection>> {
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(concat!(
+        "select ",
+        columns!(),
+        " from app_connections where "
+    ));
     match filter.project_id {
         Some(project_id) => {
             q.push("project_id = ").push_bind(project_id);
@@ -124,6 +149,10 @@ pub async fn list(pool: &PgPool, filter: &ListFilter, page: &PageRequest) -> Res
         }
         None => {
             q.push("org_id = ").push_bind(filter.org_id);
+            if let Some(visible) = &filter.visible {
+                let ids: Vec<uuid::Uuid> = visible.iter().map(|p| p.0).collect();
+                q.push(" and project_id = any(").push_bind(ids).push(")");
+            }
             if let Some(after) = &page.after {
                 q.push(" and (name, id) > (")
                     .push_bind(after.name.clone())
@@ -155,7 +184,7 @@ pub struct Change<'a> {
 
 /// Applies `change` if the row is still at `expected_version`, bumping the version.
 pub async fn update(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     org_id: OrgId,
     id: ConnectionId,
     expected_version: i64,
@@ -187,17 +216,17 @@ pub async fn update(
         .bind(creds.map(|c| c.client_id))
         .bind(creds.map(|c| c.audience))
         .bind(creds.map(|c| c.client_secret_sealed))
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await?;
     match row {
         Some(row) => Ok(row),
-        None => Err(version_miss(pool, org_id, id).await),
+        None => Err(version_miss(conn, org_id, id).await),
     }
 }
 
 /// Deletes the row if it is still at `expected_version` (when given) and returns what was removed.
 pub async fn delete(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     org_id: OrgId,
     id: ConnectionId,
     expected_version: Option<i64>,
@@ -211,21 +240,21 @@ pub async fn delete(
         .bind(id)
         .bind(org_id)
         .bind(expected_version)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await?;
     match row {
         Some(row) => Ok(row),
-        None => Err(version_miss(pool, org_id, id).await),
+        None => Err(version_miss(conn, org_id, id).await),
     }
 }
 
 /// Explains why a version-fenced write touched no row: gone, or moved on.
-async fn version_miss(pool: &PgPool, org_id: OrgId, id: ConnectionId) -> Error {
+async fn version_miss(conn: &mut PgConnection, org_id: OrgId, id: ConnectionId) -> Error {
     let current: Result<Option<i64>, sqlx::Error> =
         sqlx::query_scalar("select version from app_connections where id = $1 and org_id = $2")
             .bind(id)
             .bind(org_id)
-            .fetch_optional(pool)
+            .fetch_optional(conn)
             .await;
     match current {
         Ok(Some(current)) => Error::VersionMismatch { current },

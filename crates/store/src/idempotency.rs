@@ -11,14 +11,22 @@ pub enum Reservation {
     /// The key is ours: do the work, then `complete` or `release`.
     Reserved,
     /// The same request finished before: answer with this.
-    Replay { status: u16, body: serde_json::Value },
+    Replay {
+        status: u16,
+        body: serde_json::Value,
+    },
     /// The same request is still being worked on by someone else.
     InProgress,
     /// The key was used for a different request.
     Mismatch,
 }
 
-pub async fn reserve(pool: &PgPool, scope: &str, key: &str, request_hash: &[u8]) -> Result<Reservation> {
+pub async fn reserve(
+    pool: &PgPool,
+    scope: &str,
+    key: &str,
+    request_hash: &[u8],
+) -> Result<Reservation> {
     let inserted = sqlx::query(
         r#"insert into idempotency_keys (scope, key, request_hash) values ($1, $2, $3)
            on conflict on constraint idempotency_keys_pkey do nothing"#,
@@ -72,11 +80,13 @@ pub async fn complete(
 
 /// Frees the key after a failure that should not be replayed (the client may fix and retry).
 pub async fn release(pool: &PgPool, scope: &str, key: &str) -> Result<()> {
-    sqlx::query("delete from idempotency_keys where scope = $1 and key = $2 and status_code is null")
-        .bind(scope)
-        .bind(key)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "delete from idempotency_keys where scope = $1 and key = $2 and status_code is null",
+    )
+    .bind(scope)
+    .bind(key)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

@@ -6,7 +6,17 @@ use uuid::Uuid;
 macro_rules! id_type {
     ($name:ident) => {
         #[derive(
-            Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type,
+            Clone,
+            Copy,
+            Debug,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            Serialize,
+            Deserialize,
+            sqlx::Type,
         )]
         #[sqlx(transparent)]
         #[serde(transparent)]
@@ -36,3 +46,7 @@ macro_rules! id_type {
 id_type!(OrgId);
 id_type!(ProjectId);
 id_type!(ConnectionId);
+id_type!(IdentityId);
+id_type!(RotationId);
+id_type!(AttemptId);
+id_type!(CredentialId);

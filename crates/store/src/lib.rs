@@ -2,17 +2,22 @@
 //! plaintext secrets and never HTTP types. Queries are checked at run time (`sqlx::query_as`) rather
 //! than with `query!`, so building the workspace needs neither a live database nor a `.sqlx/` cache.
 
+pub mod audit;
 pub mod connections;
 mod error;
 pub mod idempotency;
+pub mod identities;
 mod ids;
+pub mod memberships;
 pub mod orgs;
 pub mod page;
 pub mod projects;
 pub mod readiness;
+pub mod rotations;
+pub mod tokens;
 
 pub use error::{Error, Result};
-pub use ids::{ConnectionId, OrgId, ProjectId};
+pub use ids::{AttemptId, ConnectionId, CredentialId, IdentityId, OrgId, ProjectId, RotationId};
 pub use sqlx::PgPool;
 
 /// Every migration under `migrations/`, embedded so the binary and tests need no sqlx-cli.

@@ -11,9 +11,10 @@ pub async fn ensure_instance_org(pool: &PgPool, name: &str) -> Result<OrgId> {
     sqlx::query("select pg_advisory_xact_lock(hashtext('keyhold.orgs.instance'))")
         .execute(&mut *tx)
         .await?;
-    let existing: Option<OrgId> = sqlx::query_scalar("select id from orgs order by created_at limit 1")
-        .fetch_optional(&mut *tx)
-        .await?;
+    let existing: Option<OrgId> =
+        sqlx::query_scalar("select id from orgs order by created_at limit 1")
+            .fetch_optional(&mut *tx)
+            .await?;
     let id = match existing {
         Some(id) => id,
         None => {
@@ -28,4 +29,40 @@ pub async fn ensure_instance_org(pool: &PgPool, name: &str) -> Result<OrgId> {
     };
     tx.commit().await?;
     Ok(id)
+}
+
+/// The instance's organisation, if `keyhold bootstrap` has run.
+pub async fn instance_org(pool: &PgPool) -> Result<Option<OrgId>> {
+    Ok(
+        sqlx::query_scalar("select id from orgs order by created_at limit 1")
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+/// Creates the organisation and its first instance admin in one transaction, unless the instance
+/// is already bootstrapped (then `None`). The advisory lock makes two concurrent bootstraps safe.
+pub async fn bootstrap(
+    pool: &PgPool,
+    org_name: &str,
+    admin: &crate::identities::NewIdentity<'_>,
+) -> Result<Option<crate::identities::Identity>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("select pg_advisory_xact_lock(hashtext('keyhold.orgs.instance'))")
+        .execute(&mut *tx)
+        .await?;
+    let existing: Option<OrgId> = sqlx::query_scalar("select id from orgs limit 1")
+        .fetch_optional(&mut *tx)
+        .await?;
+    if existing.is_some() {
+        return Ok(None);
+    }
+    sqlx::query("insert into orgs (id, name) values ($1, $2)")
+        .bind(admin.org_id)
+        .bind(org_name)
+        .execute(&mut *tx)
+        .await?;
+    let identity = crate::identities::insert(&mut tx, admin).await?;
+    tx.commit().await?;
+    Ok(Some(identity))
 }

@@ -26,7 +26,10 @@ impl Cursor {
         let text = String::from_utf8(bytes).map_err(|_| BadCursor)?;
         let (id, name) = text.split_once('\n').ok_or(BadCursor)?;
         let id = Uuid::parse_str(id).map_err(|_| BadCursor)?;
-        Ok(Cursor { name: name.to_owned(), id })
+        Ok(Cursor {
+            name: name.to_owned(),
+            id,
+        })
     }
 }
 
@@ -79,7 +82,10 @@ mod tests {
     #[test]
     fn cursor_round_trips_names_with_newlines_and_unicode() {
         for name in ["a", "with\nnewline", "ünïcödé", ""] {
-            let c = Cursor { name: name.to_owned(), id: Uuid::now_v7() };
+            let c = Cursor {
+                name: name.to_owned(),
+                id: Uuid::now_v7(),
+            };
             assert_eq!(Cursor::decode(&c.encode()), Ok(c));
         }
     }

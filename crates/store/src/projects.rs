@@ -1,6 +1,6 @@
 //! Projects: the tenancy boundary every connection belongs to.
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 use crate::page::{Cursor, Page, PageRequest};
@@ -22,7 +22,7 @@ pub struct NewProject<'a> {
     pub description: Option<&'a str>,
 }
 
-pub async fn create(pool: &PgPool, new: &NewProject<'_>) -> Result<Project> {
+pub async fn create(conn: &mut PgConnection, new: &NewProject<'_>) -> Result<Project> {
     let row = sqlx::query_as(
         r#"insert into projects (id, org_id, name, description)
            values ($1, $2, $3, $4)
@@ -32,7 +32,7 @@ pub async fn create(pool: &PgPool, new: &NewProject<'_>) -> Result<Project> {
     .bind(new.org_id)
     .bind(new.name)
     .bind(new.description)
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await?;
     Ok(row)
 }
@@ -50,7 +50,13 @@ pub async fn get(pool: &PgPool, org_id: OrgId, id: ProjectId) -> Result<Project>
     Ok(row)
 }
 
-pub async fn list(pool: &PgPool, org_id: OrgId, page: &PageRequest) -> Result<Page<Project>> {
+/// `visible`: `None` for every project of the organisation (instance admins), else only these.
+pub async fn list(
+    pool: &PgPool,
+    org_id: OrgId,
+    visible: Option<&[ProjectId]>,
+    page: &PageRequest,
+) -> Result<Page<Project>> {
     let (after_name, after_id) = match &page.after {
         Some(c) => (Some(c.name.as_str()), Some(c.id)),
         None => (None, None),
@@ -59,6 +65,7 @@ pub async fn list(pool: &PgPool, org_id: OrgId, page: &PageRequest) -> Result<Pa
         r#"select id, org_id, name, description, created_at, updated_at
            from projects
            where org_id = $1 and ($2::text is null or (name, id) > ($2, $3))
+             and ($5::uuid[] is null or id = any($5))
            order by name, id
            limit $4"#,
     )
@@ -66,6 +73,7 @@ pub async fn list(pool: &PgPool, org_id: OrgId, page: &PageRequest) -> Result<Pa
     .bind(after_name)
     .bind(after_id)
     .bind(i64::from(page.limit) + 1)
+    .bind(visible.map(|ids| ids.iter().map(|p| p.0).collect::<Vec<_>>()))
     .fetch_all(pool)
     .await?;
     Ok(Page::from_overfetch(rows, page.limit, |p| Cursor {

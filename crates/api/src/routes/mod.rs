@@ -1,8 +1,13 @@
 //! One module per resource; each owns its routes, DTOs and handlers.
 
+pub mod audit_logs;
+pub mod auth;
 pub mod connections;
 pub mod health;
+pub mod identities;
+pub mod memberships;
 pub mod projects;
+pub mod table;
 
 use serde::Deserialize;
 
@@ -38,4 +43,17 @@ pub fn page_request(
         ),
     };
     Ok(store::page::PageRequest { limit, after })
+}
+
+/// Every route of the API, in one table (see `table`).
+pub fn all() -> table::Routes {
+    table::Routes::default()
+        .get("/healthz", health::healthz)
+        .get("/readyz", health::readyz)
+        .merge(auth::routes())
+        .merge(identities::routes())
+        .merge(projects::routes())
+        .merge(memberships::routes())
+        .merge(connections::routes())
+        .merge(audit_logs::routes())
 }

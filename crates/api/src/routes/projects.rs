@@ -1,22 +1,26 @@
-//! `/api/v1/projects`: the projects connections belong to.
+//! `/api/v1/projects`: the projects connections belong to. Any identity may create one and becomes
+//! its admin; lists and reads show only projects the caller is a member of.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::auth::{Caller, Role};
 use crate::extract::{PathId, ValidJson, ValidQuery};
 use crate::problem::{ApiError, ApiResult, FieldError};
+use crate::routes::table::Routes;
 use crate::routes::{PageQuery, page_request};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/projects", get(list).post(create))
-        .route("/api/v1/projects/{projectId}", get(fetch))
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/api/v1/projects", list)
+        .post("/api/v1/projects", create)
+        .get("/api/v1/projects/{projectId}", fetch)
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +59,7 @@ impl From<store::projects::Project> for ProjectOut {
 
 async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     body: ValidJson<ProjectIn>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let input = body.value;
@@ -77,11 +82,12 @@ async fn create(
         return Err(ApiError::Validation(errors));
     }
     let new = store::projects::NewProject {
-        org_id: state.org_id,
+        org_id: caller.org_id,
         name,
         description,
     };
-    let project = store::projects::create(&state.db, &new)
+    let mut tx = state.db.begin().await?;
+    let project = store::projects::create(&mut tx, &new)
         .await
         .map_err(|err| match err {
             store::Error::Duplicate { .. } => ApiError::Conflict {
@@ -90,39 +96,63 @@ async fn create(
             },
             other => other.into(),
         })?;
+    // The creator administers what they created.
+    store::memberships::insert(
+        &mut tx,
+        project.id,
+        caller.identity_id,
+        Role::Admin.as_str(),
+    )
+    .await?;
+    let event = caller.event(
+        "project.create",
+        "project",
+        project.id,
+        Some(project.id),
+        json!({ "name": name }),
+    );
+    store::audit::record(&mut tx, &event).await?;
+    tx.commit().await?;
+    // The creator's cached memberships lack the new project.
+    state.tokens.forget_all();
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({ "project": ProjectOut::from(project) })),
+        Json(json!({ "project": ProjectOut::from(project) })),
     ))
 }
 
 async fn fetch(
     State(state): State<AppState>,
+    caller: Caller,
     PathId(id): PathId,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let project = store::projects::get(&state.db, state.org_id, store::ProjectId(id))
+    let id = store::ProjectId(id);
+    let not_found = || ApiError::NotFound {
+        what: "project",
+        field: None,
+    };
+    caller
+        .require_project(&state.db, id, Role::Viewer, not_found())
+        .await?;
+    let project = store::projects::get(&state.db, caller.org_id, id)
         .await
         .map_err(|err| match err {
-            store::Error::NotFound => ApiError::NotFound {
-                what: "project",
-                field: None,
-            },
+            store::Error::NotFound => not_found(),
             other => other.into(),
         })?;
-    Ok(Json(
-        serde_json::json!({ "project": ProjectOut::from(project) }),
-    ))
+    Ok(Json(json!({ "project": ProjectOut::from(project) })))
 }
 
 async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     ValidQuery(query): ValidQuery<PageQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let page = page_request(query.limit, query.cursor.as_deref())?;
-    let page = store::projects::list(&state.db, state.org_id, &page).await?;
+    let visible = caller.visible_projects();
+    let page = store::projects::list(&state.db, caller.org_id, visible.as_deref(), &page).await?;
     let projects: Vec<ProjectOut> = page.items.into_iter().map(ProjectOut::from).collect();
-    Ok(Json(serde_json::json!({
-        "projects": projects,
-        "nextCursor": page.next.map(|c| c.encode()),
-    })))
+    Ok(Json(
+        json!({ "projects": projects, "nextCursor": page.next.map(|c| c.encode()) }),
+    ))
 }

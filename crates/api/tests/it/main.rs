@@ -1,10 +1,14 @@
 //! API tests: the real router in-process (`tower::ServiceExt::oneshot`), a fresh migrated database per
 //! test (`#[sqlx::test]`), and the Auth0 emulator on an ephemeral port playing Auth0.
 
+mod access;
+mod audit;
 mod bad_input;
 mod canary;
 mod connections;
 mod health;
 mod idempotency;
+mod identities;
+mod matrix;
 mod projects;
 mod support;

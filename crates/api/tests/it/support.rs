@@ -22,6 +22,18 @@ pub struct TestApp {
     pub emulator: Emulator,
     pub project_id: String,
     pub secret: String,
+    /// The bootstrapped instance admin's access token; `call` sends it.
+    pub admin_token: String,
+    pub admin: (String, String),
+    pub org_id: String,
+}
+
+/// A machine identity made for a test, with a live token.
+pub struct Identity {
+    pub id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub token: String,
 }
 
 pub struct Reply {
@@ -55,22 +67,24 @@ impl TestApp {
         });
         let key = crypto::generate_root_key("test").expect("root key");
         let keyring = RootKeyring::parse(key.expose_secret()).expect("keyring");
-        let org_id = store::orgs::ensure_instance_org(&pool, "test")
-            .await
-            .expect("org");
-        let state = api::AppState {
-            db: pool.clone(),
-            keyring: Arc::new(keyring),
+        let state = api::AppState::new(
+            pool.clone(),
+            Arc::new(keyring),
             auth0,
-            org_id,
-        };
+            Duration::from_secs(600),
+        );
         let mut app = TestApp {
             router: api::app(state),
             pool,
             emulator,
             project_id: String::new(),
             secret: secret.to_owned(),
+            admin_token: String::new(),
+            admin: (String::new(), String::new()),
+            org_id: String::new(),
         };
+        app.admin = bootstrap_admin(&app.pool).await;
+        app.admin_token = app.login(&app.admin.0, &app.admin.1).await;
         let project = app
             .call(
                 Method::POST,
@@ -84,6 +98,10 @@ impl TestApp {
             .as_str()
             .expect("project id")
             .to_owned();
+        app.org_id = project.json["project"]["orgId"]
+            .as_str()
+            .expect("org id")
+            .to_owned();
         app
     }
 
@@ -91,6 +109,7 @@ impl TestApp {
         Self::with_secret(pool, "s3cr3t-acme-client-secret-0123456789abcdef0123456789").await
     }
 
+    /// A request as the instance admin.
     pub async fn call(
         &self,
         method: Method,
@@ -98,12 +117,45 @@ impl TestApp {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let bytes = body.map(|b| serde_json::to_vec(&b).expect("json"));
-        self.raw(method, path, bytes, "application/json", headers)
+        self.call_as(Some(&self.admin_token), method, path, body, headers)
             .await
     }
 
+    /// A request with this bearer token (or none).
+    pub async fn call_as(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let bytes = body.map(|b| serde_json::to_vec(&b).expect("json"));
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if let Some(bearer) = &bearer {
+            all.push(("authorization", bearer));
+        }
+        self.send(method, path, bytes, "application/json", &all)
+            .await
+    }
+
+    /// A raw body as the instance admin.
     pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let bearer = format!("Bearer {}", self.admin_token);
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        all.push(("authorization", &bearer));
+        self.send(method, path, body, content_type, &all).await
+    }
+
+    pub async fn send(
         &self,
         method: Method,
         path: &str,
@@ -139,6 +191,68 @@ impl TestApp {
             headers,
             text,
             json,
+        }
+    }
+
+    pub async fn login(&self, client_id: &str, client_secret: &str) -> String {
+        let body = json!({ "clientId": client_id, "clientSecret": client_secret });
+        let reply = self
+            .call_as(
+                None,
+                Method::POST,
+                "/api/v1/auth/universal-auth/login",
+                Some(body),
+                &[],
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.json["accessToken"]
+            .as_str()
+            .expect("token")
+            .to_owned()
+    }
+
+    /// A new machine identity (made by the admin), optionally a member of `project` with `role`.
+    pub async fn identity(&self, name: &str, membership: Option<(&str, &str)>) -> Identity {
+        let created = self
+            .call(
+                Method::POST,
+                "/api/v1/identities",
+                Some(json!({ "type": "machine", "name": name })),
+                &[],
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+        let id = created.json["identity"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let client_id = created.json["identity"]["clientId"]
+            .as_str()
+            .expect("client id")
+            .to_owned();
+        let client_secret = created.json["clientSecret"]
+            .as_str()
+            .expect("secret")
+            .to_owned();
+        if let Some((project, role)) = membership {
+            let path = format!("/api/v1/projects/{project}/memberships");
+            let added = self
+                .call(
+                    Method::POST,
+                    &path,
+                    Some(json!({ "identityId": id, "role": role })),
+                    &[],
+                )
+                .await;
+            assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+        }
+        let token = self.login(&client_id, &client_secret).await;
+        Identity {
+            id,
+            client_id,
+            client_secret,
+            token,
         }
     }
 
@@ -185,6 +299,29 @@ impl TestApp {
         }
         out
     }
+}
+
+/// Bootstraps the instance as `keyhold bootstrap` does; returns the admin's client id and secret.
+pub async fn bootstrap_admin(pool: &PgPool) -> (String, String) {
+    let client_id = uuid::Uuid::new_v4().to_string();
+    let secret = format!("admin-secret-{}", uuid::Uuid::new_v4().simple());
+    let hash =
+        crypto::password::hash_secret(&crypto::SecretString::from(secret.clone())).expect("hash");
+    let admin = store::identities::NewIdentity {
+        id: store::IdentityId::new(),
+        org_id: store::OrgId::new(),
+        kind: store::identities::Kind::Machine,
+        name: "instance-admin",
+        email: None,
+        client_id: Some(&client_id),
+        secret_hash: &hash,
+        is_instance_admin: true,
+    };
+    store::orgs::bootstrap(pool, "test", &admin)
+        .await
+        .expect("bootstrap")
+        .expect("first bootstrap");
+    (client_id, secret)
 }
 
 impl Reply {

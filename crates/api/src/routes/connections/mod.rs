@@ -5,36 +5,59 @@
 mod dto;
 mod validate;
 
+use auth0::ClientCredentials;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use crypto::Aad;
 use serde_json::json;
 use store::connections::{self as db, Sealed};
 use store::{ConnectionId, ProjectId};
 
 use crate::AppState;
+use crate::auth::{Caller, Role};
 use crate::extract::{IfMatch, PathId, ValidJson, ValidQuery, etag};
 use crate::idempotency::{self, IdempotencyKey};
-use crate::problem::{ApiError, ApiResult};
+use crate::problem::{ApiError, ApiResult, FieldError};
 use crate::routes::page_request;
+use crate::routes::table::Routes;
 use dto::{ByNameQuery, ConnectionIn, ConnectionOut, ConnectionPatch, ListQuery};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/app-connections/options", get(options))
-        .route("/api/v1/app-connections", get(list))
-        .route("/api/v1/app-connections/auth0", get(list).post(create))
-        .route(
-            "/api/v1/app-connections/auth0/{connectionId}",
-            get(fetch).patch(update).delete(remove),
-        )
-        .route(
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/api/v1/app-connections/options", options)
+        .get("/api/v1/app-connections", list)
+        .get("/api/v1/app-connections/auth0", list)
+        .post("/api/v1/app-connections/auth0", create)
+        .get("/api/v1/app-connections/auth0/{connectionId}", fetch)
+        .patch("/api/v1/app-connections/auth0/{connectionId}", update)
+        .delete("/api/v1/app-connections/auth0/{connectionId}", remove)
+        .get(
             "/api/v1/app-connections/auth0/connection-name/{connectionName}",
-            get(fetch_by_name),
+            fetch_by_name,
         )
+}
+
+fn project_not_found() -> ApiError {
+    ApiError::NotFound {
+        what: "project",
+        field: Some("projectId"),
+    }
+}
+
+/// Loads a connection the caller may act on with `min`: 404 when its project is not theirs.
+async fn load(
+    state: &AppState,
+    caller: &Caller,
+    id: ConnectionId,
+    min: Role,
+) -> ApiResult<db::Connection> {
+    let connection = db::get(&state.db, caller.org_id, id)
+        .await
+        .map_err(|err| store_error(err, ""))?;
+    caller.require(connection.project_id, min, connection_not_found())?;
+    Ok(connection)
 }
 
 /// Where a connection's secret lives, for the envelope's associated data.
@@ -70,7 +93,7 @@ fn render(status: StatusCode, body: serde_json::Value) -> Response {
     response
 }
 
-async fn options() -> Json<serde_json::Value> {
+async fn options(_caller: Caller) -> Json<serde_json::Value> {
     Json(json!({
         "appConnectionOptions": [
             { "name": "Auth0", "app": dto::APP, "methods": [dto::METHOD_CLIENT_CREDENTIALS] }
@@ -80,6 +103,7 @@ async fn options() -> Json<serde_json::Value> {
 
 async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     key: IdempotencyKey,
     body: ValidJson<ConnectionIn>,
 ) -> ApiResult<Response> {
@@ -91,13 +115,13 @@ async fn create(
     validate::method(&input.method, &mut errors);
     let project_id = validate::uuid("projectId", &input.project_id, &mut errors).map(ProjectId);
     if input.is_platform_managed_credentials == Some(true) {
-        errors.push(crate::problem::FieldError::new(
+        errors.push(FieldError::new(
             "isPlatformManagedCredentials",
             "Auth0 connections cannot use platform-managed credentials",
         ));
     }
     if input.gateway_id.is_some() {
-        errors.push(crate::problem::FieldError::new(
+        errors.push(FieldError::new(
             "gatewayId",
             "gateways are not supported; omit it or send null",
         ));
@@ -108,51 +132,66 @@ async fn create(
     else {
         return Err(ApiError::Validation(errors));
     };
+    caller
+        .require_project(&state.db, project_id, Role::Member, project_not_found())
+        .await?;
 
-    idempotency::once(&state, key, "POST /api/v1/app-connections/auth0", &hash, render, || async {
-        store::projects::get(&state.db, state.org_id, project_id).await.map_err(|err| match err {
-            store::Error::NotFound => ApiError::NotFound { what: "project", field: Some("projectId") },
-            other => other.into(),
-        })?;
+    // Keys are per identity, so a replay never shows one caller another's answer.
+    let scope = format!("{}:POST /api/v1/app-connections/auth0", caller.identity_id);
+    idempotency::once(&state, key, &scope, &hash, render, || async {
         // Cheap check before calling Auth0; the unique constraint still decides under races.
         match db::get_by_name(&state.db, project_id, &name).await {
             Ok(_) => return Err(duplicate_name(&name)),
             Err(store::Error::NotFound) => {}
             Err(other) => return Err(other.into()),
         }
-        state
-            .auth0
-            .client_credentials_token(&credentials)
-            .await
-            .map_err(validate::auth0_refusal)?;
+        state.auth0.client_credentials_token(&credentials).await.map_err(validate::auth0_refusal)?;
 
         let id = ConnectionId::new();
-        let id_text = id.to_string();
-        let sealed = Sealed(
-            state
-                .keyring
-                .seal_str(&credentials.client_secret, &secret_aad(&id_text))
-                .map_err(ApiError::internal)?,
-        );
+        let sealed = seal(&state, id, &credentials)?;
         let new = db::NewConnection {
             id,
-            org_id: state.org_id,
+            org_id: caller.org_id,
             project_id,
             method: dto::METHOD_CLIENT_CREDENTIALS,
             name: &name,
             description: description.as_deref(),
-            credentials: db::Credentials {
-                domain: credentials.domain.as_str(),
-                client_id: &credentials.client_id,
-                audience: &credentials.audience,
-                client_secret_sealed: &sealed,
-            },
+            credentials: stored_credentials(&credentials, &sealed),
         };
-        let connection = db::insert(&state.db, &new).await.map_err(|err| store_error(err, &name))?;
+        let mut tx = state.db.begin().await?;
+        let connection = db::insert(&mut tx, &new).await.map_err(|err| store_error(err, &name))?;
+        store::audit::record(&mut tx, &caller.event("app_connection.create", "app_connection", id, Some(project_id), summary(&connection))).await?;
+        tx.commit().await?;
         tracing::info!(connection.id = %connection.id, project.id = %connection.project_id, "app connection created");
         Ok((StatusCode::CREATED, json!({ "appConnection": ConnectionOut::from(connection) })))
     })
     .await
+}
+
+/// What an audit row says about a connection: names and ids, never the secret.
+fn summary(c: &db::Connection) -> serde_json::Value {
+    json!({ "name": c.name, "domain": c.domain, "clientId": c.client_id, "version": c.version })
+}
+
+fn seal(state: &AppState, id: ConnectionId, credentials: &ClientCredentials) -> ApiResult<Sealed> {
+    let id_text = id.to_string();
+    state
+        .keyring
+        .seal_str(&credentials.client_secret, &secret_aad(&id_text))
+        .map(Sealed)
+        .map_err(ApiError::internal)
+}
+
+fn stored_credentials<'a>(
+    credentials: &'a ClientCredentials,
+    sealed: &'a Sealed,
+) -> db::Credentials<'a> {
+    db::Credentials {
+        domain: credentials.domain.as_str(),
+        client_id: &credentials.client_id,
+        audience: &credentials.audience,
+        client_secret_sealed: sealed,
+    }
 }
 
 fn duplicate_name(name: &str) -> ApiError {
@@ -169,10 +208,7 @@ fn store_error(err: store::Error, name: &str) -> ApiError {
         {
             duplicate_name(name)
         }
-        store::Error::MissingReference { .. } => ApiError::NotFound {
-            what: "project",
-            field: Some("projectId"),
-        },
+        store::Error::MissingReference { .. } => project_not_found(),
         store::Error::NotFound => connection_not_found(),
         other => other.into(),
     }
@@ -180,6 +216,7 @@ fn store_error(err: store::Error, name: &str) -> ApiError {
 
 async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     ValidQuery(query): ValidQuery<ListQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let mut errors = Vec::new();
@@ -194,7 +231,7 @@ async fn list(
         .map(str::trim)
         .filter(|s| !s.is_empty());
     if search.is_some_and(|s| s.len() > validate::NAME_MAX) {
-        errors.push(crate::problem::FieldError::new(
+        errors.push(FieldError::new(
             "search",
             format!("must be at most {} characters", validate::NAME_MAX),
         ));
@@ -204,19 +241,14 @@ async fn list(
     }
     let page = page_request(query.limit, query.cursor.as_deref())?;
     if let Some(project_id) = project_id {
-        store::projects::get(&state.db, state.org_id, project_id)
-            .await
-            .map_err(|err| match err {
-                store::Error::NotFound => ApiError::NotFound {
-                    what: "project",
-                    field: Some("projectId"),
-                },
-                other => other.into(),
-            })?;
+        caller
+            .require_project(&state.db, project_id, Role::Viewer, project_not_found())
+            .await?;
     }
     let filter = db::ListFilter {
-        org_id: state.org_id,
+        org_id: caller.org_id,
         project_id,
+        visible: caller.visible_projects(),
         search: search.map(str::to_owned),
     };
     let page = db::list(&state.db, &filter, &page).await?;
@@ -226,15 +258,18 @@ async fn list(
     ))
 }
 
-async fn fetch(State(state): State<AppState>, PathId(id): PathId) -> ApiResult<Response> {
-    let connection = db::get(&state.db, state.org_id, ConnectionId(id))
-        .await
-        .map_err(|err| store_error(err, ""))?;
+async fn fetch(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> ApiResult<Response> {
+    let connection = load(&state, &caller, ConnectionId(id), Role::Viewer).await?;
     Ok(one(StatusCode::OK, connection))
 }
 
 async fn fetch_by_name(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     ValidQuery(query): ValidQuery<ByNameQuery>,
 ) -> ApiResult<Response> {
@@ -243,16 +278,10 @@ async fn fetch_by_name(
     let Some(project_id) = project_id else {
         return Err(ApiError::Validation(errors));
     };
-    // Another organisation's project id finds nothing, exactly like an unknown one.
-    store::projects::get(&state.db, state.org_id, project_id)
-        .await
-        .map_err(|err| match err {
-            store::Error::NotFound => ApiError::NotFound {
-                what: "project",
-                field: Some("projectId"),
-            },
-            other => other.into(),
-        })?;
+    // A project the caller cannot see answers exactly like an unknown one.
+    caller
+        .require_project(&state.db, project_id, Role::Viewer, project_not_found())
+        .await?;
     let connection = db::get_by_name(&state.db, project_id, &name)
         .await
         .map_err(|err| store_error(err, &name))?;
@@ -261,6 +290,7 @@ async fn fetch_by_name(
 
 async fn update(
     State(state): State<AppState>,
+    caller: Caller,
     PathId(id): PathId,
     IfMatch(expected): IfMatch,
     body: ValidJson<ConnectionPatch>,
@@ -285,9 +315,7 @@ async fn update(
         return Err(ApiError::Validation(errors));
     }
     let id = ConnectionId(id);
-    let current = db::get(&state.db, state.org_id, id)
-        .await
-        .map_err(|err| store_error(err, ""))?;
+    let current = load(&state, &caller, id, Role::Member).await?;
     if let Some(expected) = expected
         && expected != current.version
     {
@@ -302,13 +330,7 @@ async fn update(
                 .client_credentials_token(credentials)
                 .await
                 .map_err(validate::auth0_refusal)?;
-            let id_text = id.to_string();
-            Some(Sealed(
-                state
-                    .keyring
-                    .seal_str(&credentials.client_secret, &secret_aad(&id_text))
-                    .map_err(ApiError::internal)?,
-            ))
+            Some(seal(&state, id, credentials)?)
         }
         None => None,
     };
@@ -318,15 +340,11 @@ async fn update(
         credentials: credentials
             .as_ref()
             .zip(sealed.as_ref())
-            .map(|(c, sealed)| db::Credentials {
-                domain: c.domain.as_str(),
-                client_id: &c.client_id,
-                audience: &c.audience,
-                client_secret_sealed: sealed,
-            }),
+            .map(|(c, s)| stored_credentials(c, s)),
     };
     // Fenced on the version read above, so a concurrent change (or Auth0 call) cannot be overwritten.
-    let updated = db::update(&state.db, state.org_id, id, current.version, &change)
+    let mut tx = state.db.begin().await?;
+    let updated = db::update(&mut tx, caller.org_id, id, current.version, &change)
         .await
         .map_err(|err| match err {
             store::Error::VersionMismatch { current } if expected.is_none() => ApiError::Conflict {
@@ -337,18 +355,48 @@ async fn update(
             },
             other => store_error(other, name.as_deref().unwrap_or_default()),
         })?;
+    let mut metadata = summary(&updated);
+    metadata["credentialsReplaced"] = json!(credentials.is_some());
+    store::audit::record(
+        &mut tx,
+        &caller.event(
+            "app_connection.update",
+            "app_connection",
+            id,
+            Some(updated.project_id),
+            metadata,
+        ),
+    )
+    .await?;
+    tx.commit().await?;
     tracing::info!(connection.id = %updated.id, version = updated.version, "app connection updated");
     Ok(one(StatusCode::OK, updated))
 }
 
 async fn remove(
     State(state): State<AppState>,
+    caller: Caller,
     PathId(id): PathId,
     IfMatch(expected): IfMatch,
 ) -> ApiResult<Response> {
-    let removed = db::delete(&state.db, state.org_id, ConnectionId(id), expected)
+    let id = ConnectionId(id);
+    let current = load(&state, &caller, id, Role::Member).await?;
+    let mut tx = state.db.begin().await?;
+    let removed = db::delete(&mut tx, caller.org_id, id, expected)
         .await
         .map_err(|err| store_error(err, ""))?;
+    store::audit::record(
+        &mut tx,
+        &caller.event(
+            "app_connection.delete",
+            "app_connection",
+            id,
+            Some(current.project_id),
+            summary(&removed),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
     tracing::info!(connection.id = %removed.id, "app connection deleted");
     Ok(one(StatusCode::OK, removed))
 }

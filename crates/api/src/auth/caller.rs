@@ -1,0 +1,193 @@
+//! The `Caller` extractor: a bearer token checked by one indexed lookup (or a short-lived cache
+//! hit), never argon2, carrying the caller's memberships so authorisation needs no more queries.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
+use axum::http::header;
+use axum::http::request::Parts;
+use store::{IdentityId, OrgId, ProjectId};
+
+use super::Role;
+use crate::AppState;
+use crate::problem::ApiError;
+
+/// Where a request came from, for audit rows and login throttling.
+#[derive(Clone, Debug, Default)]
+pub struct RequestMeta {
+    pub request_id: Option<String>,
+    pub source_ip: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestMeta::from_parts(parts))
+    }
+}
+
+impl RequestMeta {
+    fn from_parts(parts: &Parts) -> RequestMeta {
+        RequestMeta {
+            request_id: parts
+                .headers
+                .get(crate::REQUEST_ID_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            source_ip: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip().to_string()),
+        }
+    }
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub identity_id: IdentityId,
+    pub org_id: OrgId,
+    pub kind: String,
+    pub is_instance_admin: bool,
+    pub token_hash: [u8; 32],
+    pub memberships: HashMap<ProjectId, Role>,
+    pub meta: RequestMeta,
+}
+
+impl<S> FromRequestParts<S> for Caller
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let token = bearer(parts).ok_or(ApiError::Unauthenticated)?;
+        let owner = state
+            .tokens
+            .verify(&state.db, token)
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        let memberships = owner
+            .owner
+            .memberships
+            .iter()
+            .filter_map(|(project, role)| Role::parse(role).map(|r| (*project, r)))
+            .collect();
+        Ok(Caller {
+            identity_id: owner.owner.identity_id,
+            org_id: owner.owner.org_id,
+            kind: owner.owner.kind.clone(),
+            is_instance_admin: owner.owner.is_instance_admin,
+            token_hash: owner.hash,
+            memberships,
+            meta: RequestMeta::from_parts(parts),
+        })
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl Caller {
+    /// The caller's role in a project; instance admins act as admins everywhere.
+    pub fn role_in(&self, project: ProjectId) -> Option<Role> {
+        if self.is_instance_admin {
+            return Some(Role::Admin);
+        }
+        self.memberships.get(&project).copied()
+    }
+
+    /// 404 when the caller cannot see the project (as if it did not exist), 403 when the role is too low.
+    pub fn require(
+        &self,
+        project: ProjectId,
+        min: Role,
+        not_found: ApiError,
+    ) -> Result<Role, ApiError> {
+        match self.role_in(project) {
+            None => Err(not_found),
+            Some(role) if role < min => Err(ApiError::Forbidden {
+                detail: format!(
+                    "this needs the {} role in the project; you have {}",
+                    min.as_str(),
+                    role.as_str()
+                ),
+            }),
+            Some(role) => Ok(role),
+        }
+    }
+
+    /// `require` for a project id that came from the client: an instance admin's project must also
+    /// belong to the caller's organisation (members only ever hold memberships inside it).
+    pub async fn require_project(
+        &self,
+        db: &store::PgPool,
+        project: ProjectId,
+        min: Role,
+        not_found: ApiError,
+    ) -> Result<Role, ApiError> {
+        if self.is_instance_admin {
+            match store::projects::get(db, self.org_id, project).await {
+                Ok(_) => {}
+                Err(store::Error::NotFound) => return Err(not_found),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        self.require(project, min, not_found)
+    }
+
+    pub fn require_instance_admin(&self) -> Result<(), ApiError> {
+        if self.is_instance_admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden {
+                detail: "this needs an instance admin".to_owned(),
+            })
+        }
+    }
+
+    /// Projects a list may show: `None` means all of the organisation (instance admins).
+    pub fn visible_projects(&self) -> Option<Vec<ProjectId>> {
+        if self.is_instance_admin {
+            None
+        } else {
+            let mut ids: Vec<ProjectId> = self.memberships.keys().copied().collect();
+            ids.sort();
+            Some(ids)
+        }
+    }
+
+    /// An audit row for something this caller did.
+    pub fn event(
+        &self,
+        action: &str,
+        resource_type: &str,
+        resource_id: impl ToString,
+        project_id: Option<ProjectId>,
+        metadata: serde_json::Value,
+    ) -> store::audit::NewEvent {
+        store::audit::NewEvent {
+            org_id: Some(self.org_id),
+            project_id,
+            actor_id: Some(self.identity_id.0),
+            actor_kind: self.kind.clone(),
+            action: action.to_owned(),
+            resource_type: resource_type.to_owned(),
+            resource_id: Some(resource_id.to_string()),
+            outcome: "success".to_owned(),
+            request_id: self.meta.request_id.clone(),
+            source_ip: self.meta.source_ip.clone(),
+            metadata,
+        }
+    }
+}

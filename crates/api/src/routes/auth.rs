@@ -1,0 +1,216 @@
+//! `/api/v1/auth/...`: log in with a machine identity or a user, and revoke tokens. Failures look the
+//! same whether the id or the secret was wrong (same body, and argon2 runs against a decoy hash when
+//! the id is unknown), are slowed, throttled per account and per address, and audited.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use crypto::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AppState;
+use crate::auth::throttle::{PER_ACCOUNT, PER_ADDRESS};
+use crate::auth::tokens::{TokenService, hash_secret};
+use crate::auth::{Caller, RequestMeta};
+use crate::extract::ValidJson;
+use crate::problem::{ApiError, ApiResult};
+use crate::routes::table::Routes;
+
+/// Every failed login takes at least this long, so guessing is slow and timing says nothing.
+const FAILURE_FLOOR: Duration = Duration::from_millis(300);
+
+pub fn routes() -> Routes {
+    Routes::default()
+        .post("/api/v1/auth/universal-auth/login", machine_login)
+        .post("/api/v1/auth/login", user_login)
+        .post("/api/v1/auth/token/revoke", revoke)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct MachineLogin {
+    client_id: String,
+    client_secret: SecretString,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UserLogin {
+    email: String,
+    password: SecretString,
+}
+
+async fn machine_login(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    body: ValidJson<MachineLogin>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let input = body.value;
+    let account = input.client_id.trim().to_owned();
+    login(state, meta, "machine", account, input.client_secret).await
+}
+
+async fn user_login(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    body: ValidJson<UserLogin>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let input = body.value;
+    let account = input.email.trim().to_lowercase();
+    login(state, meta, "user", account, input.password).await
+}
+
+fn decoy() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| crypto::password::decoy_hash().unwrap_or_default())
+}
+
+async fn login(
+    state: AppState,
+    meta: RequestMeta,
+    kind: &'static str,
+    account: String,
+    secret: SecretString,
+) -> ApiResult<Json<serde_json::Value>> {
+    let started = Instant::now();
+    let account_key = format!("{kind}:{account}");
+    let address_key = format!("ip:{}", meta.source_ip.as_deref().unwrap_or("unknown"));
+    let wait = state
+        .throttle
+        .blocked(&account_key, PER_ACCOUNT)
+        .or_else(|| state.throttle.blocked(&address_key, PER_ADDRESS));
+    if let Some(wait) = wait {
+        audit_login(&state, &meta, kind, &account, "throttled").await?;
+        return Err(ApiError::TooManyRequests {
+            detail: "too many failed logins; wait before trying again".to_owned(),
+            retry_after_secs: wait.as_secs().max(1),
+        });
+    }
+
+    let record = if account.is_empty() || account.len() > 320 {
+        None
+    } else if kind == "machine" {
+        store::identities::login_by_client_id(&state.db, &account).await?
+    } else {
+        store::identities::login_by_email(&state.db, &account).await?
+    };
+    let phc = record
+        .as_ref()
+        .map_or_else(|| decoy().to_owned(), |r| r.secret_hash.clone());
+    // argon2 is CPU-bound: keep it off the async workers.
+    let matches =
+        tokio::task::spawn_blocking(move || crypto::password::verify_secret(&secret, &phc))
+            .await
+            .map_err(ApiError::internal)?
+            .unwrap_or(false);
+
+    let Some(record) = record.filter(|_| matches) else {
+        state.throttle.record_failure(&account_key);
+        state.throttle.record_failure(&address_key);
+        audit_login(&state, &meta, kind, &account, "failure").await?;
+        tokio::time::sleep(FAILURE_FLOOR.saturating_sub(started.elapsed())).await;
+        return Err(ApiError::Unauthenticated);
+    };
+
+    let (token, hash) = TokenService::mint();
+    let expires_at = state.tokens.expires_at();
+    let mut tx = state.db.begin().await?;
+    store::tokens::insert(&mut tx, record.id, &hash, expires_at).await?;
+    let mut event = login_event(&meta, kind, &account, "success");
+    event.org_id = Some(record.org_id);
+    event.actor_id = Some(record.id.0);
+    event.resource_id = Some(record.id.to_string());
+    store::audit::record(&mut tx, &event).await?;
+    tx.commit().await?;
+    Ok(Json(json!({
+        "accessToken": token.expose_secret(),
+        "expiresIn": state.tokens.ttl.as_secs(),
+        "accessTokenMaxTTL": state.tokens.ttl.as_secs(),
+        "tokenType": "Bearer",
+    })))
+}
+
+fn login_event(
+    meta: &RequestMeta,
+    kind: &str,
+    account: &str,
+    outcome: &str,
+) -> store::audit::NewEvent {
+    store::audit::NewEvent {
+        org_id: None,
+        project_id: None,
+        actor_id: None,
+        actor_kind: kind.to_owned(),
+        action: "auth.login".to_owned(),
+        resource_type: "identity".to_owned(),
+        resource_id: None,
+        outcome: outcome.to_owned(),
+        request_id: meta.request_id.clone(),
+        source_ip: meta.source_ip.clone(),
+        // The account name (client id or email) is not a secret; the secret never reaches here.
+        metadata: json!({ "account": account }),
+    }
+}
+
+async fn audit_login(
+    state: &AppState,
+    meta: &RequestMeta,
+    kind: &str,
+    account: &str,
+    outcome: &str,
+) -> ApiResult<()> {
+    let event = login_event(meta, kind, account, outcome);
+    let mut conn = state.db.acquire().await?;
+    store::audit::record(&mut conn, &event).await?;
+    Ok(())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RevokeIn {
+    #[serde(default)]
+    access_token: Option<SecretString>,
+}
+
+/// Revokes the given token (one of the caller's own), or the one this request was made with.
+async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    // The body is optional: none (or `{}`) revokes the token this request was made with.
+    let input: RevokeIn = if body.is_empty() {
+        RevokeIn::default()
+    } else {
+        crate::extract::parse_json(&body)?
+    };
+    let hash = match input.access_token {
+        Some(token) => hash_secret(&token),
+        None => caller.token_hash,
+    };
+    let mut tx = state.db.begin().await?;
+    let revoked = store::tokens::revoke(&mut tx, caller.identity_id, &hash).await?;
+    if !revoked {
+        return Err(ApiError::NotFound {
+            what: "access token",
+            field: Some("accessToken"),
+        });
+    }
+    store::audit::record(
+        &mut tx,
+        &caller.event(
+            "auth.token.revoke",
+            "access_token",
+            caller.identity_id,
+            None,
+            json!({}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    state.tokens.forget(&hash);
+    Ok(Json(json!({ "revoked": true })))
+}

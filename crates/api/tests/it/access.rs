@@ -1,0 +1,201 @@
+//! Logging in, using and revoking tokens.
+
+use std::time::{Duration, Instant};
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::support::TestApp;
+
+const LOGIN: &str = "/api/v1/auth/universal-auth/login";
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn machine_login_issues_an_opaque_expiring_token(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let id = app.identity("svc", None).await;
+    let body = json!({ "clientId": id.client_id, "clientSecret": id.client_secret });
+    let reply = app
+        .call_as(None, Method::POST, LOGIN, Some(body), &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json["tokenType"], "Bearer");
+    assert_eq!(reply.json["expiresIn"], 600);
+    let token = reply.json["accessToken"].as_str().expect("token");
+    assert!(token.starts_with("kh_") && token.len() >= 46, "{token}");
+    // Only a hash is stored.
+    let stored: i64 = sqlx::query_scalar("select count(*) from access_tokens where encode(token_hash, 'escape') like '%' || $1 || '%'")
+        .bind(&token[3..])
+        .fetch_one(&app.pool)
+        .await
+        .expect("query");
+    assert_eq!(stored, 0);
+    let me = app
+        .call_as(Some(token), Method::GET, "/api/v1/projects", None, &[])
+        .await;
+    assert_eq!(me.status, StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn wrong_id_and_wrong_secret_look_the_same(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let id = app.identity("svc", None).await;
+    let wrong_secret = json!({ "clientId": id.client_id, "clientSecret": "not-it" });
+    let wrong_id =
+        json!({ "clientId": uuid::Uuid::new_v4().to_string(), "clientSecret": "not-it" });
+    let mut replies = Vec::new();
+    for body in [wrong_secret, wrong_id] {
+        let started = Instant::now();
+        let reply = app
+            .call_as(None, Method::POST, LOGIN, Some(body), &[])
+            .await;
+        let took = started.elapsed();
+        reply.problem(StatusCode::UNAUTHORIZED);
+        // Every failure is padded to the same floor, whatever went wrong.
+        assert!(took >= Duration::from_millis(300), "{took:?}");
+        let mut json = reply.json.clone();
+        json["requestId"] = json!(null);
+        replies.push(json);
+    }
+    assert_eq!(replies[0], replies[1]);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn repeated_failures_are_throttled_per_account(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let id = app.identity("svc", None).await;
+    for _ in 0..api::auth::throttle::PER_ACCOUNT {
+        let body = json!({ "clientId": id.client_id, "clientSecret": "guess" });
+        app.call_as(None, Method::POST, LOGIN, Some(body), &[])
+            .await
+            .problem(StatusCode::UNAUTHORIZED);
+    }
+    // Now even the right secret waits.
+    let body = json!({ "clientId": id.client_id, "clientSecret": id.client_secret });
+    let reply = app
+        .call_as(None, Method::POST, LOGIN, Some(body), &[])
+        .await;
+    reply.problem(StatusCode::TOO_MANY_REQUESTS);
+    assert!(reply.headers.contains_key("retry-after"));
+    // Another account is not affected.
+    let other = app.identity("other", None).await;
+    let body = json!({ "clientId": other.client_id, "clientSecret": other.client_secret });
+    assert_eq!(
+        app.call_as(None, Method::POST, LOGIN, Some(body), &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn missing_malformed_revoked_and_expired_tokens_are_401(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let path = "/api/v1/projects";
+    let none = app.call_as(None, Method::GET, path, None, &[]).await;
+    none.problem(StatusCode::UNAUTHORIZED);
+    assert_eq!(none.headers["www-authenticate"], "Bearer");
+    for header in ["Basic abc", "Bearer", "Bearer kh_unknown", "kh_abc"] {
+        let reply = app
+            .call_as(None, Method::GET, path, None, &[("authorization", header)])
+            .await;
+        reply.problem(StatusCode::UNAUTHORIZED);
+    }
+
+    let id = app.identity("svc", None).await;
+    assert_eq!(
+        app.call_as(Some(&id.token), Method::GET, path, None, &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let revoke = app
+        .call_as(
+            Some(&id.token),
+            Method::POST,
+            "/api/v1/auth/token/revoke",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(revoke.status, StatusCode::OK, "{}", revoke.text);
+    // Replaying a revoked token fails at once.
+    app.call_as(Some(&id.token), Method::GET, path, None, &[])
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+
+    let fresh = app.login(&id.client_id, &id.client_secret).await;
+    sqlx::query("update access_tokens set expires_at = now() - interval '1 second' where revoked_at is null and identity_id = $1::uuid")
+        .bind(&id.id)
+        .execute(&app.pool)
+        .await
+        .expect("expire");
+    app.call_as(Some(&fresh), Method::GET, path, None, &[])
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn disabling_an_identity_ends_its_sessions_and_logins(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let id = app.identity("svc", None).await;
+    let path = format!("/api/v1/identities/{}", id.id);
+    let disabled = app
+        .call(Method::PATCH, &path, Some(json!({ "disabled": true })), &[])
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.text);
+    app.call_as(Some(&id.token), Method::GET, "/api/v1/projects", None, &[])
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    let body = json!({ "clientId": id.client_id, "clientSecret": id.client_secret });
+    app.call_as(None, Method::POST, LOGIN, Some(body), &[])
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn users_log_in_with_email_and_password(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let body = json!({ "type": "user", "name": "Ada", "email": "Ada@Example.com", "password": "correct horse battery" });
+    let made = app
+        .call(Method::POST, "/api/v1/identities", Some(body), &[])
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    assert!(made.json.get("clientSecret").is_none());
+    assert!(!made.text.contains("correct horse"));
+    let login = json!({ "email": "ada@example.com", "password": "correct horse battery" });
+    let reply = app
+        .call_as(None, Method::POST, "/api/v1/auth/login", Some(login), &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let wrong = json!({ "email": "ada@example.com", "password": "incorrect horse" });
+    app.call_as(None, Method::POST, "/api/v1/auth/login", Some(wrong), &[])
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn api_responses_carry_security_headers_and_no_cors(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let reply = app
+        .call(
+            Method::GET,
+            "/api/v1/projects",
+            None,
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(reply.headers["x-content-type-options"], "nosniff");
+    assert_eq!(reply.headers["x-frame-options"], "DENY");
+    assert_eq!(reply.headers["cache-control"], "no-store");
+    assert!(reply.headers.get("access-control-allow-origin").is_none());
+    let mine = app
+        .call(
+            Method::GET,
+            "/healthz",
+            None,
+            &[("x-request-id", "trace-me-123")],
+        )
+        .await;
+    assert_eq!(mine.headers["x-request-id"], "trace-me-123");
+}

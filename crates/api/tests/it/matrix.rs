@@ -1,0 +1,384 @@
+//! The authorisation matrix: every route × every kind of caller, with the status each must get.
+//! The table below is the specification; a route the API serves but this table does not list fails
+//! `every_route_is_in_the_matrix`, so a new route cannot ship without deciding who may call it.
+
+use std::collections::BTreeSet;
+
+use api::auth::Role;
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::support::{CLIENT_ID, DOMAIN, Identity, TestApp};
+
+#[derive(Clone, Copy, Debug)]
+enum Access {
+    /// No token needed.
+    Public,
+    /// Any valid token.
+    Authenticated,
+    /// Instance admins only; others get 403.
+    InstanceAdmin,
+    /// At least this role in the resource's project; non-members get 404.
+    Project(Role),
+}
+
+/// (method, route, who may call it, the success status).
+fn matrix() -> Vec<(Method, &'static str, Access, StatusCode)> {
+    use Access::*;
+    let ok = StatusCode::OK;
+    let created = StatusCode::CREATED;
+    vec![
+        (Method::GET, "/healthz", Public, ok),
+        (Method::GET, "/readyz", Public, ok),
+        (
+            Method::POST,
+            "/api/v1/auth/universal-auth/login",
+            Public,
+            ok,
+        ),
+        (Method::POST, "/api/v1/auth/login", Public, ok),
+        (Method::POST, "/api/v1/auth/token/revoke", Authenticated, ok),
+        (Method::GET, "/api/v1/identities", InstanceAdmin, ok),
+        (Method::POST, "/api/v1/identities", InstanceAdmin, created),
+        (
+            Method::GET,
+            "/api/v1/identities/{identityId}",
+            InstanceAdmin,
+            ok,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/identities/{identityId}",
+            InstanceAdmin,
+            ok,
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/identities/{identityId}",
+            InstanceAdmin,
+            ok,
+        ),
+        (
+            Method::POST,
+            "/api/v1/identities/{identityId}/client-secret",
+            InstanceAdmin,
+            ok,
+        ),
+        (Method::GET, "/api/v1/projects", Authenticated, ok),
+        (Method::POST, "/api/v1/projects", Authenticated, created),
+        (
+            Method::GET,
+            "/api/v1/projects/{projectId}",
+            Project(Role::Viewer),
+            ok,
+        ),
+        (
+            Method::GET,
+            "/api/v1/projects/{projectId}/memberships",
+            Project(Role::Viewer),
+            ok,
+        ),
+        (
+            Method::POST,
+            "/api/v1/projects/{projectId}/memberships",
+            Project(Role::Admin),
+            created,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/projects/{projectId}/memberships/{identityId}",
+            Project(Role::Admin),
+            ok,
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/projects/{projectId}/memberships/{identityId}",
+            Project(Role::Admin),
+            ok,
+        ),
+        (
+            Method::GET,
+            "/api/v1/app-connections/options",
+            Authenticated,
+            ok,
+        ),
+        (Method::GET, "/api/v1/app-connections", Authenticated, ok),
+        (
+            Method::GET,
+            "/api/v1/app-connections/auth0",
+            Project(Role::Viewer),
+            ok,
+        ),
+        (
+            Method::POST,
+            "/api/v1/app-connections/auth0",
+            Project(Role::Member),
+            created,
+        ),
+        (
+            Method::GET,
+            "/api/v1/app-connections/auth0/{connectionId}",
+            Project(Role::Viewer),
+            ok,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/app-connections/auth0/{connectionId}",
+            Project(Role::Member),
+            ok,
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/app-connections/auth0/{connectionId}",
+            Project(Role::Member),
+            ok,
+        ),
+        (
+            Method::GET,
+            "/api/v1/app-connections/auth0/connection-name/{connectionName}",
+            Project(Role::Viewer),
+            ok,
+        ),
+        (Method::GET, "/api/v1/audit-logs", Project(Role::Admin), ok),
+    ]
+}
+
+#[test]
+fn every_route_is_in_the_matrix() {
+    let served: BTreeSet<(String, &str)> = api::route_table()
+        .into_iter()
+        .map(|(m, p)| (m.to_string(), p))
+        .collect();
+    let listed: BTreeSet<(String, &str)> = matrix()
+        .into_iter()
+        .map(|(m, p, _, _)| (m.to_string(), p))
+        .collect();
+    let unlisted: Vec<_> = served.difference(&listed).collect();
+    let stale: Vec<_> = listed.difference(&served).collect();
+    assert!(
+        unlisted.is_empty(),
+        "routes missing from the authorisation matrix: {unlisted:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "matrix rows for routes that do not exist: {stale:?}"
+    );
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Who {
+    Nobody,
+    Outsider,
+    Viewer,
+    Member,
+    ProjectAdmin,
+    InstanceAdmin,
+}
+
+impl Who {
+    fn role(self) -> Option<Role> {
+        match self {
+            Who::Viewer => Some(Role::Viewer),
+            Who::Member => Some(Role::Member),
+            Who::ProjectAdmin | Who::InstanceAdmin => Some(Role::Admin),
+            Who::Nobody | Who::Outsider => None,
+        }
+    }
+}
+
+fn expected(access: Access, who: Who, success: StatusCode) -> StatusCode {
+    match (access, who) {
+        (Access::Public, _) => success,
+        (_, Who::Nobody) => StatusCode::UNAUTHORIZED,
+        (Access::Authenticated, _) => success,
+        (Access::InstanceAdmin, Who::InstanceAdmin) => success,
+        (Access::InstanceAdmin, _) => StatusCode::FORBIDDEN,
+        (Access::Project(_), Who::Outsider) => StatusCode::NOT_FOUND,
+        (Access::Project(min), who) => match who.role() {
+            Some(role) if role >= min => success,
+            _ => StatusCode::FORBIDDEN,
+        },
+    }
+}
+
+struct Callers {
+    outsider: Identity,
+    viewer: Identity,
+    member: Identity,
+    admin: Identity,
+}
+
+impl Callers {
+    fn get(&self, who: Who) -> Option<&Identity> {
+        match who {
+            Who::Outsider => Some(&self.outsider),
+            Who::Viewer => Some(&self.viewer),
+            Who::Member => Some(&self.member),
+            Who::ProjectAdmin => Some(&self.admin),
+            Who::Nobody | Who::InstanceAdmin => None,
+        }
+    }
+}
+
+/// A request for `route` against fresh resources of the test project, so destructive calls never
+/// disturb the next row.
+async fn request(
+    app: &TestApp,
+    route: &str,
+    who: Who,
+    callers: &Callers,
+    n: usize,
+) -> (String, Option<Value>) {
+    let project = &app.project_id;
+    match route {
+        "/api/v1/auth/universal-auth/login" => {
+            let id = app.identity(&format!("login-{n}"), None).await;
+            (
+                route.to_owned(),
+                Some(json!({ "clientId": id.client_id, "clientSecret": id.client_secret })),
+            )
+        }
+        "/api/v1/auth/login" => {
+            let email = format!("user{n}@example.com");
+            let body = json!({ "type": "user", "name": "User", "email": email, "password": "a long enough password" });
+            let made = app
+                .call(Method::POST, "/api/v1/identities", Some(body), &[])
+                .await;
+            assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+            (
+                route.to_owned(),
+                Some(json!({ "email": email, "password": "a long enough password" })),
+            )
+        }
+        "/api/v1/auth/token/revoke" => {
+            // Revoke a second token of the caller's, not the one the matrix keeps using.
+            let body = match callers.get(who) {
+                Some(id) => {
+                    json!({ "accessToken": app.login(&id.client_id, &id.client_secret).await })
+                }
+                None if who == Who::InstanceAdmin => {
+                    json!({ "accessToken": app.login(&app.admin.0, &app.admin.1).await })
+                }
+                None => json!({ "accessToken": "kh_nothing" }),
+            };
+            (route.to_owned(), Some(body))
+        }
+        "/api/v1/identities" => (
+            route.to_owned(),
+            Some(json!({ "type": "machine", "name": format!("made-{n}") })),
+        ),
+        "/api/v1/identities/{identityId}" | "/api/v1/identities/{identityId}/client-secret" => {
+            let target = app.identity(&format!("target-{n}"), None).await;
+            let path = route.replace("{identityId}", &target.id);
+            (path, Some(json!({ "name": format!("renamed-{n}") })))
+        }
+        "/api/v1/projects" => (
+            route.to_owned(),
+            Some(json!({ "name": format!("project-{n}") })),
+        ),
+        "/api/v1/projects/{projectId}" | "/api/v1/projects/{projectId}/memberships" => {
+            let target = app.identity(&format!("joiner-{n}"), None).await;
+            (
+                route.replace("{projectId}", project),
+                Some(json!({ "identityId": target.id, "role": "viewer" })),
+            )
+        }
+        "/api/v1/projects/{projectId}/memberships/{identityId}" => {
+            let target = app
+                .identity(&format!("member-{n}"), Some((project, "viewer")))
+                .await;
+            let path = route
+                .replace("{projectId}", project)
+                .replace("{identityId}", &target.id);
+            (path, Some(json!({ "role": "member" })))
+        }
+        "/api/v1/app-connections/auth0" => (
+            format!("{route}?projectId={project}"),
+            Some(app.connection_body(&format!("made-{n}"))),
+        ),
+        "/api/v1/app-connections/auth0/{connectionId}" => {
+            let connection = app.create(&format!("conn-{n}")).await;
+            let path = route.replace(
+                "{connectionId}",
+                connection["id"].as_str().unwrap_or_default(),
+            );
+            (path, Some(json!({ "description": "changed" })))
+        }
+        "/api/v1/app-connections/auth0/connection-name/{connectionName}" => {
+            app.create(&format!("named-{n}")).await;
+            (
+                format!(
+                    "/api/v1/app-connections/auth0/connection-name/named-{n}?projectId={project}"
+                ),
+                None,
+            )
+        }
+        "/api/v1/audit-logs" => (format!("{route}?projectId={project}"), None),
+        other => (other.to_owned(), None),
+    }
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn every_route_answers_every_caller_as_specified(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let project = app.project_id.clone();
+    let callers = Callers {
+        outsider: app.identity("outsider", None).await,
+        viewer: app.identity("viewer", Some((&project, "viewer"))).await,
+        member: app.identity("member", Some((&project, "member"))).await,
+        admin: app
+            .identity("project-admin", Some((&project, "admin")))
+            .await,
+    };
+    let everyone = [
+        Who::Nobody,
+        Who::Outsider,
+        Who::Viewer,
+        Who::Member,
+        Who::ProjectAdmin,
+        Who::InstanceAdmin,
+    ];
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for (method, route, access, success) in matrix() {
+        for who in everyone {
+            n += 1;
+            let (path, body) = request(&app, route, who, &callers, n).await;
+            let body = if matches!(method, Method::GET | Method::DELETE) {
+                None
+            } else {
+                body
+            };
+            let token = match who {
+                Who::Nobody => None,
+                Who::InstanceAdmin => Some(app.admin_token.as_str()),
+                other => callers.get(other).map(|i| i.token.as_str()),
+            };
+            let reply = app.call_as(token, method.clone(), &path, body, &[]).await;
+            let want = expected(access, who, success);
+            if reply.status != want {
+                failures.push(format!(
+                    "{method} {route} as {who:?}: want {want}, got {} {}",
+                    reply.status, reply.text
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {n} calls answered wrongly:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    // Sanity: the fixtures really touched Auth0 through the emulator.
+    assert!(
+        app.emulator
+            .admin()
+            .counters(DOMAIN)
+            .expect("tenant")
+            .tokens_issued
+            > 0
+    );
+    assert!(!CLIENT_ID.is_empty());
+}

@@ -1,0 +1,92 @@
+//! `project_memberships`: who may do what in a project.
+
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+
+use crate::{IdentityId, ProjectId, Result};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Membership {
+    pub project_id: ProjectId,
+    pub identity_id: IdentityId,
+    pub role: String,
+    pub name: String,
+    pub kind: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+pub async fn list(pool: &PgPool, project_id: ProjectId) -> Result<Vec<Membership>> {
+    Ok(sqlx::query_as(
+        "select m.project_id, m.identity_id, m.role, i.name, i.kind, m.created_at, m.updated_at \
+         from project_memberships m join identities i on i.id = m.identity_id \
+         where m.project_id = $1 order by i.name, i.id",
+    )
+    .bind(project_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn insert(
+    conn: &mut PgConnection,
+    project_id: ProjectId,
+    identity_id: IdentityId,
+    role: &str,
+) -> Result<()> {
+    sqlx::query(
+        "insert into project_memberships (project_id, identity_id, role) values ($1, $2, $3)",
+    )
+    .bind(project_id)
+    .bind(identity_id)
+    .bind(role)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_role(
+    conn: &mut PgConnection,
+    project_id: ProjectId,
+    identity_id: IdentityId,
+    role: &str,
+) -> Result<()> {
+    let done = sqlx::query(
+        "update project_memberships set role = $3, updated_at = now() where project_id = $1 and identity_id = $2",
+    )
+    .bind(project_id)
+    .bind(identity_id)
+    .bind(role)
+    .execute(conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(crate::Error::NotFound);
+    }
+    Ok(())
+}
+
+pub async fn delete(
+    conn: &mut PgConnection,
+    project_id: ProjectId,
+    identity_id: IdentityId,
+) -> Result<()> {
+    let done =
+        sqlx::query("delete from project_memberships where project_id = $1 and identity_id = $2")
+            .bind(project_id)
+            .bind(identity_id)
+            .execute(conn)
+            .await?;
+    if done.rows_affected() == 0 {
+        return Err(crate::Error::NotFound);
+    }
+    Ok(())
+}
+
+/// Admins left in a project: the last one cannot be removed or demoted, or nobody could manage it.
+pub async fn count_admins(conn: &mut PgConnection, project_id: ProjectId) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "select count(*) from project_memberships where project_id = $1 and role = 'admin'",
+    )
+    .bind(project_id)
+    .fetch_one(conn)
+    .await?)
+}
