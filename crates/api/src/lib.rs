@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod extract;
 mod idempotency;
+pub mod metrics;
 pub mod problem;
 pub mod routes;
 mod state;
@@ -61,6 +62,7 @@ pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let (router, _) = routes::all().into_parts();
     router
+        .layer(axum::middleware::from_fn(metrics::track))
         .fallback(|| async { problem::ApiError::NoRoute })
         .with_state(state)
         .layer(axum::middleware::from_fn(problem::finish))
@@ -96,6 +98,16 @@ const ROUTE_WORDS: &[&str] = &[
     "projects",
     "healthz",
     "readyz",
+    "metrics",
+    "auth",
+    "universal-auth",
+    "login",
+    "token",
+    "revoke",
+    "identities",
+    "client-secret",
+    "memberships",
+    "audit-logs",
 ];
 
 /// The request path as logs may show it: route words and UUIDs are kept, any other segment is

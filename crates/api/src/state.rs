@@ -26,6 +26,7 @@ impl AppState {
         auth0: Auth0Client,
         token_ttl: std::time::Duration,
     ) -> Self {
+        crate::metrics::install();
         AppState {
             db,
             keyring,

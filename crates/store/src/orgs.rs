@@ -4,33 +4,6 @@ use sqlx::PgPool;
 
 use crate::{OrgId, Result};
 
-/// Returns the instance's organisation, creating it on first use. Concurrent first starts race on
-/// the insert; the advisory lock makes the loser read the winner's row instead of creating a second.
-pub async fn ensure_instance_org(pool: &PgPool, name: &str) -> Result<OrgId> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("select pg_advisory_xact_lock(hashtext('keyhold.orgs.instance'))")
-        .execute(&mut *tx)
-        .await?;
-    let existing: Option<OrgId> =
-        sqlx::query_scalar("select id from orgs order by created_at limit 1")
-            .fetch_optional(&mut *tx)
-            .await?;
-    let id = match existing {
-        Some(id) => id,
-        None => {
-            let id = OrgId::new();
-            sqlx::query("insert into orgs (id, name) values ($1, $2)")
-                .bind(id)
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-            id
-        }
-    };
-    tx.commit().await?;
-    Ok(id)
-}
-
 /// The instance's organisation, if `keyhold bootstrap` has run.
 pub async fn instance_org(pool: &PgPool) -> Result<Option<OrgId>> {
     Ok(

@@ -50,6 +50,7 @@ pub fn all() -> table::Routes {
     table::Routes::default()
         .get("/healthz", health::healthz)
         .get("/readyz", health::readyz)
+        .get("/metrics", crate::metrics::render)
         .merge(auth::routes())
         .merge(identities::routes())
         .merge(projects::routes())

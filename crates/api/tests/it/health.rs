@@ -45,3 +45,59 @@ async fn unknown_routes_and_methods_are_problems(pool: PgPool) {
         .await
         .problem(StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn metrics_count_requests_by_route_template(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let id = uuid::Uuid::now_v7();
+    app.call(
+        Method::GET,
+        &format!("/api/v1/app-connections/auth0/{id}"),
+        None,
+        &[],
+    )
+    .await;
+    let metrics = app.call(Method::GET, "/metrics", None, &[]).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(
+        metrics.text.contains("keyhold_http_requests_total"),
+        "{}",
+        metrics.text
+    );
+    assert!(
+        metrics
+            .text
+            .contains(r#"route="/api/v1/app-connections/auth0/{connectionId}""#)
+    );
+    assert!(metrics.text.contains("keyhold_db_pool_connections"));
+    // Concrete ids never become label values.
+    assert!(!metrics.text.contains(&id.to_string()));
+}
+
+#[tokio::test]
+async fn readiness_fails_fast_when_the_database_is_unreachable() {
+    // Nothing listens on port 1: every connection attempt is refused at once.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_millis(500))
+        .connect_lazy("postgres://postgres@127.0.0.1:1/none")
+        .expect("lazy pool");
+    let key = crypto::generate_root_key("t").expect("key");
+    let keyring =
+        crypto::RootKeyring::parse(crypto::ExposeSecret::expose_secret(&key)).expect("keyring");
+    let auth0 = auth0::Auth0Client::new(auth0::HttpConfig::default()).expect("client");
+    let state = api::AppState::new(
+        pool,
+        std::sync::Arc::new(keyring),
+        auth0,
+        std::time::Duration::from_secs(60),
+    );
+    let started = std::time::Instant::now();
+    let request = axum::http::Request::get("/readyz")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = tower::ServiceExt::oneshot(api::app(state), request)
+        .await
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

@@ -31,6 +31,7 @@ fn matrix() -> Vec<(Method, &'static str, Access, StatusCode)> {
     vec![
         (Method::GET, "/healthz", Public, ok),
         (Method::GET, "/readyz", Public, ok),
+        (Method::GET, "/metrics", Public, ok),
         (
             Method::POST,
             "/api/v1/auth/universal-auth/login",

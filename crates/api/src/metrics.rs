@@ -1,0 +1,66 @@
+//! Prometheus metrics: request counts and latency by route template and status (never the raw path,
+//! which may hold ids or a pasted secret), plus gauges sampled when `/metrics` is scraped. The
+//! recorder is process-wide; `install` is idempotent so tests and the binary can both call it.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::AppState;
+
+/// The process-wide recorder's handle, installed on first use.
+pub fn install() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => Some(handle),
+            Err(err) => {
+                tracing::warn!(%err, "metrics recorder not installed");
+                None
+            }
+        })
+        .clone()
+}
+
+/// Middleware (inside routing, so the matched route template is known).
+pub async fn track(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("keyhold_http_requests_total", &labels).increment(1);
+    metrics::histogram!("keyhold_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// `GET /metrics` in the Prometheus text format.
+pub async fn render(State(state): State<AppState>) -> Response {
+    let Some(handle) = install() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics are not enabled in this process",
+        )
+            .into_response();
+    };
+    let pool = &state.db;
+    metrics::gauge!("keyhold_db_pool_connections").set(f64::from(pool.size()));
+    metrics::gauge!("keyhold_db_pool_idle_connections").set(pool.num_idle() as f64);
+    metrics::gauge!("keyhold_db_pool_max_connections")
+        .set(f64::from(pool.options().get_max_connections()));
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
+    )
+        .into_response()
+}
