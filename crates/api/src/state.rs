@@ -16,6 +16,8 @@ pub struct AppState {
     pub auth0: Auth0Client,
     pub tokens: TokenService,
     pub throttle: LoginThrottle,
+    /// Acting on Auth0 as a stored connection, with the Management API token cache.
+    pub access: worker::Auth0Access,
 }
 
 impl AppState {
@@ -27,7 +29,14 @@ impl AppState {
         token_ttl: std::time::Duration,
     ) -> Self {
         crate::metrics::install();
+        let access = worker::Auth0Access {
+            pool: db.clone(),
+            keyring: keyring.clone(),
+            auth0: auth0.clone(),
+            tokens: Arc::new(auth0::TokenCache::new()),
+        };
         AppState {
+            access,
             db,
             keyring,
             auth0,

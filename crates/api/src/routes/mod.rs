@@ -7,6 +7,7 @@ pub mod health;
 pub mod identities;
 pub mod memberships;
 pub mod projects;
+pub mod rotations;
 pub mod table;
 
 use serde::Deserialize;
@@ -56,5 +57,6 @@ pub fn all() -> table::Routes {
         .merge(projects::routes())
         .merge(memberships::routes())
         .merge(connections::routes())
+        .merge(rotations::routes())
         .merge(audit_logs::routes())
 }

@@ -10,5 +10,7 @@ mod health;
 mod idempotency;
 mod identities;
 mod matrix;
+mod openapi;
 mod projects;
+mod rotations;
 mod support;

@@ -9,7 +9,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::support::{CLIENT_ID, DOMAIN, Identity, TestApp};
+use crate::support::{CLIENT_ID, DOMAIN, Identity, TARGET_ID, TestApp};
 
 #[derive(Clone, Copy, Debug)]
 enum Access {
@@ -142,6 +142,72 @@ fn matrix() -> Vec<(Method, &'static str, Access, StatusCode)> {
             ok,
         ),
         (Method::GET, "/api/v1/audit-logs", Project(Role::Admin), ok),
+        (
+            Method::GET,
+            "/api/v2/secret-rotations/options",
+            Authenticated,
+            ok,
+        ),
+        (
+            Method::GET,
+            "/api/v2/secret-rotations",
+            Project(Role::Viewer),
+            ok,
+        ),
+        (
+            Method::GET,
+            "/api/v2/secret-rotations/auth0-client-secret",
+            Project(Role::Viewer),
+            ok,
+        ),
+        (
+            Method::POST,
+            "/api/v2/secret-rotations/auth0-client-secret",
+            Project(Role::Member),
+            created,
+        ),
+        (
+            Method::GET,
+            "/api/v2/secret-rotations/auth0-client-secret/{rotationId}",
+            Project(Role::Viewer),
+            ok,
+        ),
+        (
+            Method::PATCH,
+            "/api/v2/secret-rotations/auth0-client-secret/{rotationId}",
+            Project(Role::Member),
+            ok,
+        ),
+        (
+            Method::DELETE,
+            "/api/v2/secret-rotations/auth0-client-secret/{rotationId}",
+            Project(Role::Member),
+            ok,
+        ),
+        (
+            Method::GET,
+            "/api/v2/secret-rotations/auth0-client-secret/rotation-name/{rotationName}",
+            Project(Role::Viewer),
+            ok,
+        ),
+        (
+            Method::POST,
+            "/api/v2/secret-rotations/auth0-client-secret/{rotationId}/rotate-secrets",
+            Project(Role::Member),
+            ok,
+        ),
+        (
+            Method::GET,
+            "/api/v2/secret-rotations/auth0-client-secret/{rotationId}/generated-credentials",
+            Project(Role::Admin),
+            ok,
+        ),
+        (
+            Method::GET,
+            "/api/v2/secret-rotations/auth0-client-secret/{rotationId}/attempts",
+            Project(Role::Viewer),
+            ok,
+        ),
     ]
 }
 
@@ -315,7 +381,32 @@ async fn request(
                 None,
             )
         }
-        "/api/v1/audit-logs" => (format!("{route}?projectId={project}"), None),
+        "/api/v1/audit-logs" | "/api/v2/secret-rotations" => {
+            (format!("{route}?projectId={project}"), None)
+        }
+        "/api/v2/secret-rotations/auth0-client-secret" => {
+            let connection = app.create(&format!("rot-conn-{n}")).await;
+            let body = app.rotation_body(
+                &format!("made-{n}"),
+                connection["id"].as_str().unwrap_or_default(),
+                TARGET_ID,
+            );
+            (format!("{route}?projectId={project}"), Some(body))
+        }
+        "/api/v2/secret-rotations/auth0-client-secret/rotation-name/{rotationName}" => {
+            app.rotation(&format!("named-rot-{n}")).await;
+            (
+                format!(
+                    "/api/v2/secret-rotations/auth0-client-secret/rotation-name/named-rot-{n}?projectId={project}"
+                ),
+                None,
+            )
+        }
+        r if r.starts_with("/api/v2/secret-rotations/auth0-client-secret/{rotationId}") => {
+            let rotation = app.rotation(&format!("rot-{n}")).await;
+            let path = route.replace("{rotationId}", rotation["id"].as_str().unwrap_or_default());
+            (path, Some(json!({ "description": "changed" })))
+        }
         other => (other.to_owned(), None),
     }
 }

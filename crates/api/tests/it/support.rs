@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth0_emulator::{Emulator, Seed, TenantSeed};
+use auth0_emulator::{ClientSeed, Emulator, GrantSeed, Seed, TenantSeed};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
@@ -15,6 +15,11 @@ use tower::ServiceExt;
 pub const DOMAIN: &str = "acme.auth0.test";
 pub const CLIENT_ID: &str = "acmeM2MclientID0000000000000001";
 pub const SCOPES: &[&str] = &["read:clients", "update:client_keys"];
+/// An application in the tenant whose secret rotations rotate.
+pub const TARGET_ID: &str = "targetAppClientID00000000000001";
+/// An M2M application granted `update:client_keys` only (no `read:clients`).
+pub const NARROW_ID: &str = "narrowM2MclientID0000000000001";
+pub const NARROW_SECRET: &str = "narrow-client-secret-0123456789abcdef0123456789";
 
 pub struct TestApp {
     pub router: Router,
@@ -26,6 +31,7 @@ pub struct TestApp {
     pub admin_token: String,
     pub admin: (String, String),
     pub org_id: String,
+    pub state: api::AppState,
 }
 
 /// A machine identity made for a test, with a live token.
@@ -52,8 +58,21 @@ impl TestApp {
     /// `auth0`: a client of the test's own making (e.g. without the emulator override); by default
     /// every Auth0 call goes to this app's emulator.
     pub async fn build(pool: PgPool, secret: &str, auth0: Option<auth0::Auth0Client>) -> TestApp {
+        let mut tenant = TenantSeed::with_m2m(DOMAIN, CLIENT_ID, secret, SCOPES);
+        tenant.clients.push(ClientSeed::m2m(
+            TARGET_ID,
+            "target-initial-secret-0123456789abcdef",
+        ));
+        tenant
+            .clients
+            .push(ClientSeed::m2m(NARROW_ID, NARROW_SECRET));
+        tenant.grants.push(GrantSeed {
+            client_id: NARROW_ID.to_owned(),
+            audience: tenant.management_audience(),
+            scopes: vec!["update:client_keys".to_owned()],
+        });
         let seed = Seed {
-            tenants: vec![TenantSeed::with_m2m(DOMAIN, CLIENT_ID, secret, SCOPES)],
+            tenants: vec![tenant],
         };
         let emulator = Emulator::start(seed).await.expect("emulator starts");
         let auth0 = auth0.unwrap_or_else(|| {
@@ -74,7 +93,8 @@ impl TestApp {
             Duration::from_secs(600),
         );
         let mut app = TestApp {
-            router: api::app(state),
+            router: api::app(state.clone()),
+            state,
             pool,
             emulator,
             project_id: String::new(),
@@ -163,6 +183,8 @@ impl TestApp {
         content_type: &str,
         headers: &[(&str, &str)],
     ) -> Reply {
+        // Kept for the openapi.yaml check below.
+        let sent = (method.clone(), body.clone());
         let mut request = Request::builder().method(method).uri(path);
         if body.is_some() {
             request = request.header("content-type", content_type);
@@ -186,12 +208,14 @@ impl TestApp {
             .expect("body");
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply {
+        let reply = Reply {
             status,
             headers,
             text,
             json,
-        }
+        };
+        crate::openapi::check(&sent.0, path, sent.1.as_deref(), &reply);
+        reply
     }
 
     pub async fn login(&self, client_id: &str, client_secret: &str) -> String {
@@ -254,6 +278,58 @@ impl TestApp {
             client_secret,
             token,
         }
+    }
+
+    /// Drives the rotation worker until nothing is due, as a `keyhold worker` would.
+    pub async fn run_worker(&self) -> Vec<worker::JobReport> {
+        let config = worker::WorkerConfig {
+            tenant_rate: None,
+            propagation_poll: Duration::from_millis(20),
+            propagation_timeout: Duration::from_secs(5),
+            retry_base: Duration::from_millis(10),
+            ..worker::WorkerConfig::default()
+        };
+        let worker = worker::Worker::new(
+            config,
+            self.pool.clone(),
+            self.state.keyring.clone(),
+            self.state.auth0.clone(),
+            self.state.access.tokens.clone(),
+        )
+        .expect("worker");
+        let mut reports = Vec::new();
+        while let Some(report) = worker.process_one().await.expect("worker step") {
+            reports.push(report);
+        }
+        reports
+    }
+
+    pub fn rotation_body(&self, name: &str, connection_id: &str, client_id: &str) -> Value {
+        json!({
+            "name": name,
+            "projectId": self.project_id,
+            "connectionId": connection_id,
+            "rotationInterval": 30,
+            "rotateAtUtc": { "hours": 3, "minutes": 15 },
+            "parameters": { "clientId": client_id },
+        })
+    }
+
+    /// A rotation of `TARGET_ID` through a new connection, with its first secret issued.
+    pub async fn rotation(&self, name: &str) -> Value {
+        let connection = self.create(&format!("{name}-conn")).await;
+        let body = self.rotation_body(name, connection["id"].as_str().expect("id"), TARGET_ID);
+        let reply = self
+            .call(
+                Method::POST,
+                "/api/v2/secret-rotations/auth0-client-secret",
+                Some(body),
+                &[],
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        self.run_worker().await;
+        reply.json["secretRotation"].clone()
     }
 
     pub fn connection_body(&self, name: &str) -> Value {

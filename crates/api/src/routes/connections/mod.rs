@@ -3,7 +3,7 @@
 //! stored; the secret is sealed before it reaches the store and never leaves it again.
 
 mod dto;
-mod validate;
+pub(crate) mod validate;
 
 use auth0::ClientCredentials;
 use axum::Json;
@@ -207,6 +207,14 @@ fn store_error(err: store::Error, name: &str) -> ApiError {
             if constraint == "app_connections_project_name_key" =>
         {
             duplicate_name(name)
+        }
+        store::Error::MissingReference { constraint }
+            if constraint == "secret_rotations_connection_id_fkey" =>
+        {
+            ApiError::Conflict {
+                detail: "secret rotations use this connection; delete them first".to_owned(),
+                field: None,
+            }
         }
         store::Error::MissingReference { .. } => project_not_found(),
         store::Error::NotFound => connection_not_found(),

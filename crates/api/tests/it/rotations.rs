@@ -1,0 +1,413 @@
+//! Secret rotations through the API, with the real worker driving them against the emulator.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::support::{DOMAIN, NARROW_ID, NARROW_SECRET, TARGET_ID, TestApp};
+
+const BASE: &str = "/api/v2/secret-rotations/auth0-client-secret";
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn create_rotates_at_once_and_reveals_what_auth0_holds(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let connection = app.create("rotator").await;
+    let body = app.rotation_body(
+        "target-secret",
+        connection["id"].as_str().expect("id"),
+        TARGET_ID,
+    );
+    let created = app.call(Method::POST, BASE, Some(body), &[]).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let r = &created.json["secretRotation"];
+    assert_eq!(r["type"], "auth0-client-secret");
+    assert_eq!(r["parameters"]["clientId"], TARGET_ID);
+    assert_eq!(r["rotationInterval"], 30);
+    assert_eq!(r["rotateAtUtc"], json!({ "hours": 3, "minutes": 15 }));
+    assert_eq!(r["connection"]["name"], "rotator");
+    assert_eq!(r["rotationStatus"], "pending");
+    assert_eq!(r["isRotating"], true);
+    assert!(
+        r["nextRotationAt"]
+            .as_str()
+            .is_some_and(|t| t.contains("T03:15:00")),
+        "{}",
+        r["nextRotationAt"]
+    );
+    let id = r["id"].as_str().expect("id").to_owned();
+
+    let reports = app.run_worker().await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let fetched = app
+        .call(Method::GET, &format!("{BASE}/{id}"), None, &[])
+        .await;
+    assert_eq!(
+        fetched.json["secretRotation"]["rotationStatus"], "success",
+        "{}",
+        fetched.text
+    );
+    assert_eq!(fetched.json["secretRotation"]["isRotating"], false);
+    assert!(fetched.json["secretRotation"]["lastRotatedAt"].is_string());
+
+    let revealed = app
+        .call(
+            Method::GET,
+            &format!("{BASE}/{id}/generated-credentials"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(revealed.status, StatusCode::OK, "{}", revealed.text);
+    let held = app
+        .emulator
+        .admin()
+        .client_secret(DOMAIN, TARGET_ID)
+        .expect("secret");
+    let active = revealed.json["activeIndex"].as_u64().expect("index") as usize;
+    assert_eq!(
+        revealed.json["generatedCredentials"][active]["clientSecret"],
+        held.as_str()
+    );
+    assert_eq!(
+        revealed.json["generatedCredentials"][active]["clientId"],
+        TARGET_ID
+    );
+    assert_eq!(revealed.json["type"], "auth0-client-secret");
+    // No other route shows the secret.
+    assert!(!fetched.text.contains(&held));
+    let audit = app
+        .call(
+            Method::GET,
+            &format!(
+                "/api/v1/audit-logs?projectId={}&action=secret_rotation.reveal",
+                app.project_id
+            ),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(audit.json["auditLogs"].as_array().map(Vec::len), Some(1));
+    assert!(!audit.text.contains(&held));
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn rotate_now_queues_once_and_flips_the_active_slot(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let rotation = app.rotation("flip").await;
+    let id = rotation["id"].as_str().expect("id");
+    let first = app
+        .call(
+            Method::GET,
+            &format!("{BASE}/{id}/generated-credentials"),
+            None,
+            &[],
+        )
+        .await;
+    let first_index = first.json["activeIndex"].as_i64().expect("index");
+
+    let queued = app
+        .call(
+            Method::POST,
+            &format!("{BASE}/{id}/rotate-secrets"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(queued.status, StatusCode::OK, "{}", queued.text);
+    assert_eq!(queued.json["secretRotation"]["isRotating"], true);
+    let again = app
+        .call(
+            Method::POST,
+            &format!("{BASE}/{id}/rotate-secrets"),
+            None,
+            &[],
+        )
+        .await;
+    let problem = again.problem(StatusCode::CONFLICT);
+    assert_eq!(
+        problem["detail"],
+        "A rotation is already in progress. Please try again shortly."
+    );
+    // Deleting while it runs could lose the pending secret.
+    app.call(Method::DELETE, &format!("{BASE}/{id}"), None, &[])
+        .await
+        .problem(StatusCode::CONFLICT);
+
+    app.run_worker().await;
+    let second = app
+        .call(
+            Method::GET,
+            &format!("{BASE}/{id}/generated-credentials"),
+            None,
+            &[],
+        )
+        .await;
+    let second_index = second.json["activeIndex"].as_i64().expect("index");
+    assert_ne!(first_index, second_index);
+    assert_eq!(
+        second.json["generatedCredentials"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let held = app
+        .emulator
+        .admin()
+        .client_secret(DOMAIN, TARGET_ID)
+        .expect("secret");
+    assert_eq!(
+        second.json["generatedCredentials"][second_index as usize]["clientSecret"],
+        held.as_str()
+    );
+    let fetched = app
+        .call(Method::GET, &format!("{BASE}/{id}"), None, &[])
+        .await;
+    assert_eq!(fetched.json["secretRotation"]["isLastRotationManual"], true);
+
+    let attempts = app
+        .call(
+            Method::GET,
+            &format!("{BASE}/{id}/attempts?limit=1"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(attempts.status, StatusCode::OK, "{}", attempts.text);
+    assert_eq!(attempts.json["attempts"][0]["outcome"], "succeeded");
+    assert_eq!(attempts.json["attempts"][0]["step"], "finished");
+    assert_eq!(attempts.json["attempts"][0]["isManual"], true);
+    let cursor = attempts.json["nextCursor"].as_str().expect("older attempt");
+    let older = app
+        .call(
+            Method::GET,
+            &format!("{BASE}/{id}/attempts?limit=1&cursor={cursor}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(older.json["attempts"][0]["isManual"], false);
+    assert!(older.json["nextCursor"].is_null());
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn create_names_what_the_connection_cannot_do(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let connection = app.create("main").await;
+    let id = connection["id"].as_str().expect("id");
+    let unknown = app
+        .call(
+            Method::POST,
+            BASE,
+            Some(app.rotation_body("ghost", id, "noSuchClient")),
+            &[],
+        )
+        .await;
+    unknown.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(unknown.fields(), ["parameters.clientId"]);
+
+    let mut narrow = app.connection_body("narrow");
+    narrow["credentials"]["clientId"] = json!(NARROW_ID);
+    narrow["credentials"]["clientSecret"] = json!(NARROW_SECRET);
+    let narrow = app
+        .call(
+            Method::POST,
+            "/api/v1/app-connections/auth0",
+            Some(narrow),
+            &[],
+        )
+        .await;
+    assert_eq!(narrow.status, StatusCode::CREATED, "{}", narrow.text);
+    let narrow_id = narrow.json["appConnection"]["id"].as_str().expect("id");
+    let blind = app
+        .call(
+            Method::POST,
+            BASE,
+            Some(app.rotation_body("blind", narrow_id, TARGET_ID)),
+            &[],
+        )
+        .await;
+    blind.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(blind.fields(), ["connectionId"]);
+    assert!(
+        blind.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("read:clients")),
+        "{}",
+        blind.text
+    );
+
+    let bad = [
+        (json!({ "rotationInterval": 0 }), "rotationInterval"),
+        (
+            json!({ "rotateAtUtc": { "hours": 24, "minutes": 0 } }),
+            "rotateAtUtc",
+        ),
+        (json!({ "name": "Not A Slug" }), "name"),
+        (json!({ "connectionId": "nope" }), "connectionId"),
+    ];
+    for (change, field) in bad {
+        let mut body = app.rotation_body("bad", id, TARGET_ID);
+        for (k, v) in change.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        let reply = app.call(Method::POST, BASE, Some(body), &[]).await;
+        reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(reply.fields(), [field], "{}", reply.text);
+    }
+    let count: i64 = sqlx::query_scalar("select count(*) from secret_rotations")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert_eq!(count, 0);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn update_reschedules_and_honours_if_match(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let rotation = app.rotation("sched").await;
+    let id = rotation["id"].as_str().expect("id");
+    let path = format!("{BASE}/{id}");
+    let current = app.call(Method::GET, &path, None, &[]).await;
+    let version = current.json["secretRotation"]["version"]
+        .as_i64()
+        .expect("version");
+    let stale = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({ "rotationInterval": 7 })),
+            &[("if-match", "\"999\"")],
+        )
+        .await;
+    stale.problem(StatusCode::PRECONDITION_FAILED);
+    let tag = format!("\"{version}\"");
+    let changed = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({ "rotationInterval": 7, "rotateAtUtc": { "hours": 22, "minutes": 5 } })),
+            &[("if-match", &tag)],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    assert_eq!(changed.json["secretRotation"]["rotationInterval"], 7);
+    assert!(
+        changed.json["secretRotation"]["nextRotationAt"]
+            .as_str()
+            .is_some_and(|t| t.contains("T22:05:00"))
+    );
+    let off = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({ "isAutoRotationEnabled": false })),
+            &[],
+        )
+        .await;
+    assert!(
+        off.json["secretRotation"]["nextRotationAt"].is_null(),
+        "{}",
+        off.text
+    );
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn deleting_with_revoke_kills_the_stored_secret(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let rotation = app.rotation("revoke").await;
+    let id = rotation["id"].as_str().expect("id");
+    let stored = app
+        .emulator
+        .admin()
+        .client_secret(DOMAIN, TARGET_ID)
+        .expect("secret");
+    // The connection cannot go while a rotation uses it.
+    let connection_path = format!(
+        "/api/v1/app-connections/auth0/{}",
+        rotation["connectionId"].as_str().expect("id")
+    );
+    app.call(Method::DELETE, &connection_path, None, &[])
+        .await
+        .problem(StatusCode::CONFLICT);
+
+    let removed = app
+        .call(
+            Method::DELETE,
+            &format!("{BASE}/{id}?revokeGeneratedCredentials=true"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.text);
+    let now = app
+        .emulator
+        .admin()
+        .client_secret(DOMAIN, TARGET_ID)
+        .expect("secret");
+    assert_ne!(now, stored, "Auth0 still accepts the secret Keyhold stored");
+    app.call(Method::GET, &format!("{BASE}/{id}"), None, &[])
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.call(Method::DELETE, &connection_path, None, &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn lists_and_lookups(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    app.rotation("bravo").await;
+    app.rotation("alpha").await;
+    let list = app
+        .call(
+            Method::GET,
+            &format!("{BASE}?projectId={}&limit=1", app.project_id),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+    assert_eq!(list.json["secretRotations"][0]["name"], "alpha");
+    let cursor = list.json["nextCursor"].as_str().expect("more");
+    let next = app
+        .call(
+            Method::GET,
+            &format!(
+                "{BASE}?projectId={}&limit=1&cursor={cursor}",
+                app.project_id
+            ),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(next.json["secretRotations"][0]["name"], "bravo");
+    let all = app
+        .call(
+            Method::GET,
+            &format!("/api/v2/secret-rotations?projectId={}", app.project_id),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        all.json["secretRotations"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let by_name = app
+        .call(
+            Method::GET,
+            &format!("{BASE}/rotation-name/bravo?projectId={}", app.project_id),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(by_name.json["secretRotation"]["name"], "bravo");
+    let options = app
+        .call(Method::GET, "/api/v2/secret-rotations/options", None, &[])
+        .await;
+    assert_eq!(
+        options.json["secretRotationOptions"][0]["type"],
+        "auth0-client-secret"
+    );
+}
