@@ -65,12 +65,13 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(metrics::track))
         .fallback(|| async { problem::ApiError::NoRoute })
         .with_state(state)
-        .layer(axum::middleware::from_fn(problem::finish))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        // Inside `finish`, so a timed-out request still gets a problem body.
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
+        .layer(axum::middleware::from_fn(problem::finish))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -339,6 +339,15 @@ pub async fn finish(request: axum::extract::Request, next: axum::middleware::Nex
         None if response.status() == StatusCode::METHOD_NOT_ALLOWED => {
             ApiError::MethodNotAllowed.problem()
         }
+        // The request timeout answers a bare 503 (no body, no content type).
+        None if response.status() == StatusCode::SERVICE_UNAVAILABLE
+            && !response.headers().contains_key(header::CONTENT_TYPE) =>
+        {
+            ApiError::Unavailable {
+                cause: "the request timed out".to_owned(),
+            }
+            .problem()
+        }
         None => return response,
     };
     let mut problem = problem;

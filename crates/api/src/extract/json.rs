@@ -44,7 +44,7 @@ where
     }
 }
 
-fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
+pub fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
     let Some(Ok(value)) = content_type.map(|v| v.to_str()) else {
         return false;
     };

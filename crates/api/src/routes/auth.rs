@@ -179,13 +179,26 @@ struct RevokeIn {
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
-    body: axum::body::Bytes,
+    headers: axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    // The body is optional: none (or `{}`) revokes the token this request was made with.
+    let body = body.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest {
+                detail: "could not read the request body".to_owned(),
+                field: None,
+            }
+        }
+    })?;
+    // The body is optional: none revokes the token this request was made with.
     let input: RevokeIn = if body.is_empty() {
         RevokeIn::default()
-    } else {
+    } else if crate::extract::is_json(headers.get(axum::http::header::CONTENT_TYPE)) {
         crate::extract::parse_json(&body)?
+    } else {
+        return Err(ApiError::UnsupportedMediaType);
     };
     let hash = match input.access_token {
         Some(token) => hash_secret(&token),

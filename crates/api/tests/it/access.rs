@@ -199,3 +199,40 @@ async fn api_responses_carry_security_headers_and_no_cors(pool: PgPool) {
         .await;
     assert_eq!(mine.headers["x-request-id"], "trace-me-123");
 }
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn revoke_bodies_are_json_and_bounded(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let id = app.identity("svc", None).await;
+    let bearer = format!("Bearer {}", id.token);
+    let auth = [("authorization", bearer.as_str())];
+    let path = "/api/v1/auth/token/revoke";
+    let form = app
+        .send(
+            Method::POST,
+            path,
+            Some(b"accessToken=x".to_vec()),
+            "application/x-www-form-urlencoded",
+            &auth,
+        )
+        .await;
+    form.problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let huge = format!("{{\"accessToken\":\"{}\"}}", "k".repeat(70_000));
+    let big = app
+        .send(
+            Method::POST,
+            path,
+            Some(huge.into_bytes()),
+            "application/json",
+            &auth,
+        )
+        .await;
+    big.problem(StatusCode::PAYLOAD_TOO_LARGE);
+    // The token survived both refusals.
+    assert_eq!(
+        app.call_as(Some(&id.token), Method::GET, "/api/v1/projects", None, &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
