@@ -64,6 +64,48 @@ pub enum KeysCommand {
         #[arg(long)]
         id: Option<String>,
     },
+    /// Start a root key rotation: print a new key (stdout) and the steps for this keyring
+    /// (stderr): add it, make it active, `keys rewrap`, retire the old key.
+    Rotate {
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// Id for the new key; defaults to `k` + today's date, made unique in this keyring.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Re-wrap every record's data key under the active (first) root key, in batches. Safe to
+    /// interrupt and run again: it continues with the records still under other keys.
+    Rewrap {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// Records read and written per statement.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        batch_size: u32,
+        /// Stop after re-wrapping this many records (spread a rewrap over several runs).
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// Count sealed records per root key id and show each key's state.
+    Status {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Optional here: without a keyring only the counts are shown.
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the keyring against the database as every start does: each key must be the one
+    /// first used under its id, and every key id records use must be configured.
+    Check {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        keys: KeyArgs,
+    },
 }
 
 #[derive(Args, Clone)]

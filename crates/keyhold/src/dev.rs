@@ -57,6 +57,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.dev_dir)
         .with_context(|| format!("cannot create {}", args.dev_dir.display()))?;
     let keyring = dev_keyring(&args.dev_dir.join("root.key"))?;
+    crate::keys::check_keyring(&pool, &keyring).await?;
     let demo_secret = demo_secret(&args.dev_dir.join("demo-client-secret"))?;
 
     let seed = auth0_emulator::Seed {

@@ -5,13 +5,14 @@ mod bootstrap;
 mod config;
 mod db;
 mod dev;
+mod keys;
 mod serve;
 mod telemetry;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use config::{Cli, Command, KeysCommand};
+use config::{Cli, Command};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -37,27 +38,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             eprintln!("migrations applied");
             Ok(())
         }
-        Command::Keys(KeysCommand::Generate { id }) => {
-            let id = id.unwrap_or_else(default_key_id);
-            let key = crypto::generate_root_key(&id).map_err(|err| anyhow::anyhow!("{err}"))?;
-            println!("{}", crypto::ExposeSecret::expose_secret(&key));
-            eprintln!(
-                "Keep this key secret and backed up: without it the stored secrets cannot be read.\n\
-                 Use it as KEYHOLD_ROOT_KEYS=<the line above>, or put it in a file (mode 0600) named by KEYHOLD_ROOT_KEY_FILE."
-            );
-            Ok(())
-        }
+        Command::Keys(command) => keys::run(command).await,
         Command::Dev(args) => dev::run(args).await,
         Command::Bootstrap { db, json } => bootstrap::run(db, json).await,
     }
-}
-
-fn default_key_id() -> String {
-    let today = time::OffsetDateTime::now_utc().date();
-    format!(
-        "k{}{:02}{:02}",
-        today.year(),
-        u8::from(today.month()),
-        today.day()
-    )
 }

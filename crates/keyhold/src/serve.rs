@@ -11,6 +11,7 @@ use crate::config::ServeArgs;
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let keyring = args.keys.keyring()?;
     let pool = crate::db::connect_and_migrate(&args.db).await?;
+    crate::keys::check_keyring(&pool, &keyring).await?;
     if store::orgs::instance_org(&pool).await?.is_none() {
         tracing::warn!(
             "this instance is not bootstrapped yet: run `keyhold bootstrap` to create its first admin"

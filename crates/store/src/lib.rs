@@ -8,6 +8,7 @@ mod error;
 pub mod idempotency;
 pub mod identities;
 mod ids;
+pub mod keyring;
 pub mod memberships;
 pub mod orgs;
 pub mod page;
