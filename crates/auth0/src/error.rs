@@ -44,6 +44,21 @@ pub enum Auth0Error {
     /// 403 "Service not enabled within domain" for any other audience.
     #[error("the Auth0 tenant has no API with the identifier \"{audience}\": check the audience")]
     UnknownAudience { audience: String },
+    /// Management API 401: the access token expired or was revoked. Fetch a new one and retry.
+    #[error("Auth0 rejected the Management API access token (expired or revoked)")]
+    TokenRejected,
+    /// Management API 403 `insufficient_scope`: `needed` lists the scopes Auth0 named (any one
+    /// of them is enough).
+    #[error(
+        "the connection's Auth0 application lacks the Management API scope {}: in the Auth0 Dashboard, go to Applications > APIs > Auth0 Management API > Machine To Machine Applications and grant it to the connection's application",
+        scope_list(needed)
+    )]
+    MissingScope { needed: Vec<String> },
+    /// Management API 404 `inexistent_client`.
+    #[error(
+        "the Auth0 application \"{client_id}\" does not exist in this tenant: check the client ID"
+    )]
+    ClientNotFound { client_id: String },
     #[error("Auth0 did not answer in time")]
     Timeout,
     /// The SSRF guard refused every address the host resolved to.
@@ -68,6 +83,20 @@ pub enum Auth0Error {
     Config { reason: String },
 }
 
+fn scope_list(needed: &[String]) -> String {
+    match needed {
+        [] => "it needs".to_owned(),
+        [one] => format!("\"{one}\""),
+        many => format!(
+            "(any of: {})",
+            many.iter()
+                .map(|s| format!("\"{s}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 fn retry_hint(retry_after: &Option<Duration>) -> String {
     match retry_after {
         Some(wait) => format!("; try again in {} s", wait.as_secs().max(1)),
@@ -80,7 +109,10 @@ impl Auth0Error {
     /// timeouts, network failures, rate limits and Auth0 5xx answers.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Timeout | Self::Unreachable { .. } | Self::RateLimited { .. } => true,
+            Self::Timeout
+            | Self::Unreachable { .. }
+            | Self::RateLimited { .. }
+            | Self::TokenRejected => true,
             Self::Upstream { status, .. } => *status >= 500,
             _ => false,
         }

@@ -35,9 +35,11 @@ mod dns;
 mod domain;
 mod error;
 mod http;
+mod mgmt;
 mod retry;
 mod ssrf;
 mod token;
+mod token_cache;
 
 pub use reqwest::header::HeaderMap;
 pub use reqwest::{Method, StatusCode};
@@ -47,8 +49,10 @@ pub use crate::dns::NameResolver;
 pub use crate::domain::{Domain, DomainError};
 pub use crate::error::Auth0Error;
 pub use crate::http::{Auth0Client, Auth0Response, HttpConfig, RequestBody};
+pub use crate::mgmt::ClientInfo;
 pub use crate::ssrf::is_forbidden_ip;
 pub use crate::token::{AccessToken, ClientCredentials};
+pub use crate::token_cache::TokenCache;
 
 /// Result alias for this crate.
 pub type Result<T, E = Auth0Error> = std::result::Result<T, E>;

@@ -46,6 +46,8 @@ pub enum Command {
     Keys(KeysCommand),
     /// Try Keyhold locally: a dev database, a generated root key, an embedded Auth0 emulator.
     Dev(crate::dev::DevArgs),
+    /// Rotate Auth0 client secrets on schedule and on demand (run as many as you like).
+    Worker(crate::worker_cmd::WorkerArgs),
     /// Create the organisation and its first instance admin; prints the admin's credentials once.
     Bootstrap {
         #[command(flatten)]
@@ -165,6 +167,11 @@ pub struct ServeArgs {
     pub keys: KeyArgs,
     #[command(flatten)]
     pub auth0: Auth0Args,
+    /// Also run a rotation worker inside this process (`false` when workers run separately).
+    #[arg(long, env = "KEYHOLD_EMBEDDED_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub embedded_worker: bool,
+    #[command(flatten)]
+    pub worker: crate::worker_cmd::WorkerSettings,
     /// Lifetime of access tokens issued at login, in seconds.
     #[arg(long, env = "KEYHOLD_ACCESS_TOKEN_TTL_SECS", default_value_t = 3600)]
     pub access_token_ttl_secs: u64,
@@ -183,11 +190,15 @@ pub const KNOWN_VARS: &[&str] = &[
     "KEYHOLD_LISTEN",
     "KEYHOLD_DEV_DIR",
     "KEYHOLD_ACCESS_TOKEN_TTL_SECS",
+    "KEYHOLD_EMBEDDED_WORKER",
 ];
 
 pub fn warn_unknown_vars() {
     for (name, _) in std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v))) {
-        if name.starts_with("KEYHOLD_") && !KNOWN_VARS.contains(&name.as_str()) {
+        if name.starts_with("KEYHOLD_")
+            && !KNOWN_VARS.contains(&name.as_str())
+            && !crate::worker_cmd::WORKER_VARS.contains(&name.as_str())
+        {
             tracing::warn!(variable = %name, "unknown KEYHOLD_ variable ignored (typo?)");
         }
     }

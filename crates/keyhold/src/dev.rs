@@ -18,6 +18,7 @@ use crate::config::DbArgs;
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/keyhold_dev";
 const DEMO_DOMAIN: &str = "demo.auth0.test";
 const DEMO_CLIENT_ID: &str = "keyhold-demo-m2m";
+const DEMO_TARGET_ID: &str = "demo-orders-service";
 const DEMO_SCOPES: &[&str] = &[
     "read:clients",
     "read:client_keys",
@@ -60,33 +61,57 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     crate::keys::check_keyring(&pool, &keyring).await?;
     let demo_secret = demo_secret(&args.dev_dir.join("demo-client-secret"))?;
 
+    let mut tenant = auth0_emulator::TenantSeed::with_m2m(
+        DEMO_DOMAIN,
+        DEMO_CLIENT_ID,
+        &demo_secret,
+        DEMO_SCOPES,
+    );
+    // An application for the demo rotation to rotate (its secret lives only in the emulator's memory).
+    tenant.clients.push(auth0_emulator::ClientSeed::m2m(
+        DEMO_TARGET_ID,
+        crypto::random_secret(64).expose_secret(),
+    ));
     let seed = auth0_emulator::Seed {
-        tenants: vec![auth0_emulator::TenantSeed::with_m2m(
-            DEMO_DOMAIN,
-            DEMO_CLIENT_ID,
-            &demo_secret,
-            DEMO_SCOPES,
-        )],
+        tenants: vec![tenant],
     };
     let emulator = auth0_emulator::Emulator::start(seed)
         .await
         .context("starting the Auth0 emulator")?;
     let override_url = url::Url::parse(&emulator.base_url()).context("emulator URL")?;
     tracing::warn!(endpoint = %override_url, "dev mode: all Auth0 traffic goes to the embedded emulator");
-    let auth0 = auth0::Auth0Client::new(auth0::HttpConfig {
-        endpoint_override: Some(override_url),
-        ..auth0::HttpConfig::default()
-    })
-    .map_err(|err| anyhow::anyhow!("Auth0 client: {}", err.reason()))?;
+    let client = |max_retries| {
+        auth0::Auth0Client::new(auth0::HttpConfig {
+            endpoint_override: Some(override_url.clone()),
+            max_retries,
+            ..auth0::HttpConfig::default()
+        })
+        .map_err(|err| anyhow::anyhow!("Auth0 client: {}", err.reason()))
+    };
+    let auth0 = client(auth0::HttpConfig::default().max_retries)?;
 
     let admin = dev_admin(&pool, &args.dev_dir.join("admin.json")).await?;
     let project = demo_project(&pool, admin.org_id).await?;
     let ttl = std::time::Duration::from_secs(12 * 3600);
-    let state = api::AppState::new(pool, Arc::new(keyring), auth0, ttl);
+    let keyring = Arc::new(keyring);
+    // The emulator has no rate limits; the worker retries (and paces) itself, so its client does not.
+    let worker_config = worker::WorkerConfig {
+        tenant_rate: None,
+        ..worker::WorkerConfig::default()
+    };
+    let tokens = Arc::new(auth0::TokenCache::new());
+    let worker = worker::Worker::new(
+        worker_config,
+        pool.clone(),
+        keyring.clone(),
+        client(0)?,
+        tokens,
+    )?;
+    let state = api::AppState::new(pool, keyring, auth0, ttl);
 
     let addr = listener.local_addr()?;
     print_welcome(addr, &emulator.base_url(), &project, &demo_secret, &admin)?;
-    let served = crate::serve::serve(listener, state).await;
+    let served = crate::serve::run_until_shutdown(listener, state, Some(worker)).await;
     emulator.shutdown().await;
     served
 }
@@ -257,10 +282,16 @@ Try it:
   TOKEN=$(curl -s -X POST {api}/api/v1/auth/universal-auth/login -H 'content-type: application/json' \
     -d '{{"clientId":"{admin_id}","clientSecret":"{admin_secret}"}}' | sed -E 's/.*"accessToken":"([^"]+)".*/\1/')
   # create a connection
-  curl -s -X POST {api}/api/v1/app-connections/auth0 -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
-    -d '{{"name":"demo-auth0","method":"client-credentials","projectId":"{project_id}","credentials":{{"domain":"{DEMO_DOMAIN}","clientId":"{DEMO_CLIENT_ID}","clientSecret":"{demo_secret}"}}}}'
+  CONN=$(curl -s -X POST {api}/api/v1/app-connections/auth0 -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+    -d '{{"name":"demo-auth0","method":"client-credentials","projectId":"{project_id}","credentials":{{"domain":"{DEMO_DOMAIN}","clientId":"{DEMO_CLIENT_ID}","clientSecret":"{demo_secret}"}}}}' \
+    | sed -E 's/.*"appConnection":\{{"id":"([^"]+)".*/\1/')
   # list connections
   curl -s -H "authorization: Bearer $TOKEN" '{api}/api/v1/app-connections/auth0?projectId={project_id}'
+  # rotate the secret of the tenant's "{DEMO_TARGET_ID}" application through that connection
+  ROT=$(curl -s -X POST {api}/api/v2/secret-rotations/auth0-client-secret -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+    -d '{{"name":"demo-rotation","projectId":"{project_id}","connectionId":"'$CONN'","rotationInterval":30,"parameters":{{"clientId":"{DEMO_TARGET_ID}"}}}}' \
+    | sed -E 's/.*"secretRotation":\{{"id":"([^"]+)".*/\1/')
+  curl -s -X POST -H "authorization: Bearer $TOKEN" {api}/api/v2/secret-rotations/auth0-client-secret/$ROT/rotate-secrets
 
 Ctrl-C stops everything.
 "#

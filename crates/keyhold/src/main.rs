@@ -8,6 +8,7 @@ mod dev;
 mod keys;
 mod serve;
 mod telemetry;
+mod worker_cmd;
 
 use std::process::ExitCode;
 
@@ -40,6 +41,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Keys(command) => keys::run(command).await,
         Command::Dev(args) => dev::run(args).await,
+        Command::Worker(args) => worker_cmd::run(args).await,
         Command::Bootstrap { db, json } => bootstrap::run(db, json).await,
     }
 }

@@ -9,7 +9,7 @@ use anyhow::Context;
 use crate::config::ServeArgs;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let keyring = args.keys.keyring()?;
+    let keyring = Arc::new(args.keys.keyring()?);
     let pool = crate::db::connect_and_migrate(&args.db).await?;
     crate::keys::check_keyring(&pool, &keyring).await?;
     if store::orgs::instance_org(&pool).await?.is_none() {
@@ -18,9 +18,45 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let ttl = Duration::from_secs(args.access_token_ttl_secs);
-    let state = api::AppState::new(pool, Arc::new(keyring), args.auth0.client()?, ttl);
+    let worker = args
+        .embedded_worker
+        .then(|| {
+            args.worker
+                .build(pool.clone(), keyring.clone(), &args.auth0)
+        })
+        .transpose()?;
+    let state = api::AppState::new(pool, keyring, args.auth0.client()?, ttl);
     let listener = bind(args.listen).await?;
-    serve(listener, state).await
+    run_until_shutdown(listener, state, worker).await
+}
+
+/// Serves the API (and the embedded worker, if any) until SIGINT/SIGTERM, then lets in-flight
+/// requests finish and the worker drain before returning.
+pub async fn run_until_shutdown(
+    listener: tokio::net::TcpListener,
+    state: api::AppState,
+    worker: Option<worker::Worker>,
+) -> anyhow::Result<()> {
+    let shutdown = worker::CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        trigger.cancel();
+    });
+    let worker = worker.map(|w| {
+        tracing::info!("rotation worker running inside this process");
+        tokio::spawn(w.run(shutdown.clone()))
+    });
+    let served = serve(listener, state, shutdown.clone()).await;
+    // The API stopped (signal or failure): stop the worker too and wait for it to drain.
+    shutdown.cancel();
+    if let Some(worker) = worker {
+        worker
+            .await
+            .context("rotation worker panicked")?
+            .context("rotation worker failed")?;
+    }
+    served
 }
 
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
@@ -29,13 +65,17 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
         .with_context(|| format!("cannot listen on {addr} (port taken? set KEYHOLD_LISTEN)"))
 }
 
-pub async fn serve(listener: tokio::net::TcpListener, state: api::AppState) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: api::AppState,
+    shutdown: worker::CancellationToken,
+) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "keyhold API listening");
     // Peer addresses feed login throttling and audit rows.
     let app = api::app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .context("HTTP server failed")
 }

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# Rotation worker benchmark (issue 5, "Speed and scale"): against the local Auth0 emulator with
+# rate limits off, on this machine, 10,000 due rotations finish at >= 500 rotations/s with two
+# worker processes, with zero double rotations and zero secret mismatches (every client checked
+# against the emulator afterwards); finding due work stays an index scan with 1,000,000 rotations
+# defined (the plan is shown); worker RSS stays under 100 MB.
+#
+# Steps, all in one run:
+#   1. build the release binaries (emulator, worker process, seeding/checking example);
+#   2. start the emulator with one tenant holding the connection's client and DUE clients;
+#   3. seed a fresh database: one connection, DUE rotations due now and IDLE ones scheduled over
+#      the next year (DUE + IDLE = 1,000,000 by default), then EXPLAIN the claim query;
+#   4. start two worker processes, time until every due rotation succeeded;
+#   5. check every rotated client against the emulator, count attempts and PATCHes, read the
+#      workers' peak RSS (VmHWM), EXPLAIN ANALYZE the claim query on the full table.
+# Prints one table and writes it, with the date and machine, to REPORT.md beside this script.
+#
+# Knobs (environment): DUE (10000), IDLE (990000), WORKERS (2), CONCURRENCY (32 per worker),
+# SKIP_BUILD=1, KEEP_DB=1, KEEP_WORK=1, REPORT (path). Only 127.0.0.1 is contacted; every step
+# is bounded in time.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+BIN="$ROOT/target/release"
+
+DUE=${DUE:-10000}
+IDLE=${IDLE:-990000}
+WORKERS=${WORKERS:-2}
+CONCURRENCY=${CONCURRENCY:-32}
+REPORT=${REPORT:-$HERE/REPORT.md}
+DOMAIN=bench.auth0.test
+CONN_SECRET="bench-connection-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+
+export PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres PGCONNECT_TIMEOUT=5
+DB=keyhold_bench_rotations
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB"
+
+# Targets from the issue.
+TARGET_RATE=500
+TARGET_RSS_MB=100
+
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+for tool in cargo psql curl jq python3 timeout; do
+  command -v "$tool" >/dev/null || die "$tool is missing"
+done
+
+WORK=$(mktemp -d /tmp/keyhold-bench-rot.XXXXXX)
+EMU_PID=""
+WORKER_PIDS=()
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  for pid in "${WORKER_PIDS[@]}" "$EMU_PID"; do
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  if [[ "${KEEP_DB:-0}" != 1 ]]; then
+    psql -q -d postgres -c "drop database if exists $DB with (force)" >/dev/null 2>&1 ||
+      log "could not drop database $DB"
+  fi
+  if [[ "${KEEP_WORK:-0}" == 1 ]]; then log "raw outputs kept in $WORK"; else rm -rf "$WORK"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+  log "building release binaries (a few minutes on a cold target dir)"
+  (cd "$ROOT" && timeout 1800 cargo build --release -q -p auth0-emulator --bin auth0-emulator &&
+    timeout 1800 cargo build --release -q -p keyhold-worker --bin keyhold-worker-test --example bench_rotations) ||
+    die "build failed"
+fi
+for exe in "$BIN/auth0-emulator" "$BIN/keyhold-worker-test" "$BIN/examples/bench_rotations"; do
+  [[ -x "$exe" ]] || die "$exe is missing (run without SKIP_BUILD=1)"
+done
+
+log "writing the emulator seed ($DUE clients, rate limits off)"
+python3 - "$WORK/seed.json" "$DOMAIN" "$DUE" "$CONN_SECRET" <<'PY'
+import json, sys
+path, domain, due, secret = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+clients = [{"client_id": "benchConnection", "client_secret": secret,
+            "grant_types": ["client_credentials"]}]
+clients += [{"client_id": "bench%05d" % i, "client_secret": "initial-%05d-0123456789abcdef0123456789" % i,
+             "grant_types": ["client_credentials"]} for i in range(due)]
+seed = {"tenants": [{"domain": domain, "clients": clients,
+         "grants": [{"client_id": "benchConnection", "audience": "https://%s/api/v2/" % domain,
+                     "scopes": ["read:clients", "update:client_keys"]}]}]}
+json.dump(seed, open(path, "w"))
+PY
+
+log "starting the emulator"
+RUST_LOG=warn "$BIN/auth0-emulator" --listen 127.0.0.1:0 --seed "$WORK/seed.json" \
+  >"$WORK/emulator.out" 2>"$WORK/emulator.err" &
+EMU_PID=$!
+EMU=""
+for _ in $(seq 300); do
+  EMU=$(sed -n 's/^listening on //p' "$WORK/emulator.out" 2>/dev/null || true)
+  [[ -n "$EMU" ]] && break
+  kill -0 "$EMU_PID" 2>/dev/null || die "emulator exited: $(cat "$WORK/emulator.err")"
+  sleep 0.1
+done
+[[ -n "$EMU" ]] || die "emulator did not start"
+counters() { curl -fsS --max-time 5 "$EMU/__emulator/tenants/$DOMAIN/counters"; }
+
+log "fresh database $DB; seeding $DUE due + $IDLE idle rotations"
+psql -q -d postgres -c "drop database if exists $DB with (force)" -c "create database $DB" >/dev/null
+export KEYHOLD_ROOT_KEYS="bench:$(head -c 32 /dev/urandom | base64 -w0)"
+BENCH_CONN_SECRET="$CONN_SECRET" timeout 900 "$BIN/examples/bench_rotations" seed "$DOMAIN" "$DUE" "$IDLE" >&2 ||
+  die "seeding failed"
+# Settle the bulk load (visibility map, statistics, dirty buffers) so the timed run does not
+# share the machine with autovacuum or a checkpoint caused by the seeding.
+psql -q -d "$DB" -c "vacuum (analyze) secret_rotations" -c "checkpoint" >/dev/null
+TOTAL=$(psql -Atq -d "$DB" -c "select count(*) from secret_rotations")
+CLAIM_SQL="select id from secret_rotations where due_at <= now() order by due_at limit 32 for update skip locked"
+psql -Atq -d "$DB" -c "explain $CLAIM_SQL" >"$WORK/plan-before.txt"
+
+log "starting $WORKERS worker processes (concurrency $CONCURRENCY each)"
+START_NS=$(date +%s%N)
+for n in $(seq "$WORKERS"); do
+  KEYHOLD_AUTH0_ENDPOINT_OVERRIDE="$EMU" KEYHOLD_WORKER_ID="bench-$n" \
+    KEYHOLD_WORKER_CONCURRENCY="$CONCURRENCY" KEYHOLD_WORKER_BATCH_SIZE="$CONCURRENCY" \
+    KEYHOLD_WORKER_POLL_MS=100 KEYHOLD_WORKER_TENANT_RPS=0 KEYHOLD_DB_MAX_CONNECTIONS=16 \
+    RUST_LOG=warn "$BIN/keyhold-worker-test" 2>"$WORK/worker-$n.err" &
+  WORKER_PIDS+=($!)
+done
+
+DONE=0
+for _ in $(seq 1200); do
+  DONE=$(psql -Atq -d "$DB" -c "select count(*) from secret_rotations where status <> 'pending' and name like 'due-%'")
+  [[ "$DONE" -ge "$DUE" ]] && break
+  for pid in "${WORKER_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || die "a worker exited: $(cat "$WORK"/worker-*.err)"; done
+  sleep 0.05
+done
+END_NS=$(date +%s%N)
+[[ "$DONE" -ge "$DUE" ]] || die "only $DONE of $DUE rotations finished in time"
+ELAPSED=$(python3 -c "print(f'{($END_NS - $START_NS) / 1e9:.2f}')")
+RATE=$(python3 -c "print(f'{$DUE / (($END_NS - $START_NS) / 1e9):.0f}')")
+
+RSS=()
+for pid in "${WORKER_PIDS[@]}"; do
+  RSS+=("$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status")")
+done
+for pid in "${WORKER_PIDS[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
+WORKER_PIDS=()
+
+# The emulator's view of the run, before the check below adds its own token requests.
+COUNTERS=$(counters)
+log "checking every rotated client against the emulator"
+VERIFY=$(timeout 600 "$BIN/examples/bench_rotations" verify "$DOMAIN" "$EMU" 2>&1) || die "verify: $VERIFY"
+FAILED=$(psql -Atq -d "$DB" -c "select count(*) from secret_rotations where status = 'failed' and name like 'due-%'")
+RETRIES=$(psql -Atq -d "$DB" -c "select coalesce(sum(tries - 1), 0) from rotation_attempts")
+PATCHES=$(jq -r '.requests_by_endpoint["PATCH /api/v2/clients/{id}"] // 0' <<<"$COUNTERS")
+CHANGES=$(jq -r '.rotations' <<<"$COUNTERS")
+TOKENS=$(jq -r '.requests_by_endpoint["POST /oauth/token"] // 0' <<<"$COUNTERS")
+psql -Atq -d "$DB" -c "update secret_rotations set due_at = now() - interval '1 minute' where name = 'idle-1'" >/dev/null
+psql -Atq -d "$DB" -c "explain (analyze, buffers, costs off) $CLAIM_SQL" >"$WORK/plan-after.txt"
+
+PLAN_OK=no
+grep -q "Index Scan using secret_rotations_due_idx" "$WORK/plan-before.txt" &&
+  grep -q "Index Scan using secret_rotations_due_idx" "$WORK/plan-after.txt" &&
+  ! grep -q "Seq Scan" "$WORK/plan-before.txt" "$WORK/plan-after.txt" && PLAN_OK=yes
+MAX_RSS=$(printf '%s\n' "${RSS[@]}" | sort -n | tail -1)
+ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
+verdict() { python3 -c "print('PASS' if $1 else 'FAIL')"; }
+
+TABLE=$(cat <<EOF
+| measure | result | target | ratio | verdict |
+|---|---|---|---|---|
+| rotations/s ($DUE due, $WORKERS workers) | $RATE ($ELAPSED s) | >= $TARGET_RATE | $(ratio "$RATE" "$TARGET_RATE") | $(verdict "$RATE >= $TARGET_RATE") |
+| double rotations (PATCHes / secret changes / clients) | $PATCHES / $CHANGES / $DUE | = clients | $(ratio "$CHANGES" "$DUE") | $(verdict "$PATCHES == $DUE and $CHANGES == $DUE") |
+| secret mismatches / unrotated / multi-attempt ($VERIFY) | see left | 0 | - | $(verdict "'mismatches=0 unrotated=0 multi_attempts=0' in '$VERIFY'") |
+| failed rotations / resumed tries | $FAILED / $RETRIES | 0 failed | - | $(verdict "$FAILED == 0") |
+| due-work query with $TOTAL rotations | index scan: $PLAN_OK | index scan | - | $(verdict "'$PLAN_OK' == 'yes'") |
+| worker peak RSS (VmHWM), MB | ${RSS[*]} | < $TARGET_RSS_MB | $(ratio "$MAX_RSS" "$TARGET_RSS_MB") | $(verdict "$MAX_RSS < $TARGET_RSS_MB") |
+| token requests (cached mgmt tokens + one test per rotation) | $TOKENS | ~ $DUE + $WORKERS | $(ratio "$TOKENS" "$DUE") | - |
+EOF
+)
+
+{
+  echo "# Rotation worker benchmark"
+  echo
+  echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)),"
+  echo "PostgreSQL $(psql -Atq -d postgres -c 'show server_version'), release build, emulator with rate limits off,"
+  echo "everything (PostgreSQL, emulator, $WORKERS workers) sharing the machine. Produced by \`bench/rotations/run.sh\`."
+  echo
+  echo "$TABLE"
+  echo
+  echo "Claim query: \`$CLAIM_SQL\`"
+  echo
+  echo "Plan with $TOTAL rotations, $DUE of them due (before the run):"
+  echo
+  echo '```'
+  cat "$WORK/plan-before.txt"
+  echo '```'
+  echo
+  echo "EXPLAIN ANALYZE after the run (one row due):"
+  echo
+  echo '```'
+  cat "$WORK/plan-after.txt"
+  echo '```'
+} >"$REPORT"
+echo "$TABLE"
+log "report written to $REPORT"
+grep -q FAIL <<<"$TABLE" && die "a target was missed"
+exit 0

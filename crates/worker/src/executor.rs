@@ -1,0 +1,414 @@
+//! Performs one claimed rotation: create → set → test → finish, each step idempotent and the
+//! new secret durable (sealed, as the attempt's pending generation) before Auth0 hears of it.
+//!
+//! The planner decides; this module acts. Every write is fenced by the lease (owner and epoch),
+//! a heartbeat extends the lease while the job runs, and a job whose lease is lost stops without
+//! writing. A step that stops hands a [`Stop`] to the `failure` module, which decides between
+//! a retry of the same attempt and a final failure.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use auth0::{Auth0Error, ClientCredentials, Domain};
+use crypto::{ExposeSecret, SecretString};
+use store::connections::{Connection, Sealed};
+use store::rotations::lease::{self, Claim, Finish, Lease, NewAttempt, OwnConnection, Success};
+use store::rotations::{Attempt, Rotation};
+use store::{AttemptId, CredentialId};
+use time::OffsetDateTime;
+
+use crate::access::{Auth0Access, connection_aad, credential_aad};
+use crate::failure::{Cause, Stop, stop};
+use crate::planner::{self, LastRotation, Schedule, Step};
+use crate::{Engine, JobOutcome, JobReport};
+
+/// The attempt being worked on, once it exists.
+pub(crate) struct AttemptCtx {
+    pub(crate) attempt: Attempt,
+    pub(crate) secret: SecretString,
+    /// Auth0 may have received the pending secret (an earlier try, or a `PATCH` this try sent
+    /// that was not refused outright). Decides whether a final failure keeps it as `abandoned`.
+    pub(crate) maybe_applied: bool,
+}
+
+impl Engine {
+    /// Runs one claimed rotation to its next resting point, heartbeating its lease meanwhile.
+    pub(crate) async fn run_claim(&self, claim: Claim) -> JobReport {
+        let lease = claim.lease();
+        let rotation_id = claim.rotation.id;
+        let outcome = tokio::select! {
+            outcome = self.execute(claim) => outcome,
+            () = self.heartbeat(&lease) => JobOutcome::LeaseLost,
+        };
+        if matches!(outcome, JobOutcome::LeaseLost) {
+            self.stats.lease_lost.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(rotation.id = %rotation_id, "lease lost; another worker continues this rotation");
+        }
+        JobReport {
+            rotation_id,
+            outcome,
+        }
+    }
+
+    /// Extends the lease until it is lost (never returns while it is held).
+    async fn heartbeat(&self, lease: &Lease) {
+        let held = [(lease.rotation_id, lease.epoch)];
+        loop {
+            tokio::time::sleep(self.config.heartbeat).await;
+            match lease::heartbeat(&self.access.pool, &lease.owner, self.config.lease, &held).await
+            {
+                Ok(ids) if ids.contains(&lease.rotation_id) => {}
+                Ok(_) => return,
+                // The database may be back before the lease runs out; fenced writes catch the
+                // case where it is not.
+                Err(err) => tracing::warn!(error = %err, "lease heartbeat failed"),
+            }
+        }
+    }
+
+    async fn execute(&self, claim: Claim) -> JobOutcome {
+        let lease = claim.lease();
+        let rotation = claim.rotation;
+        let mut ctx = None;
+        match self
+            .drive(&lease, &rotation, claim.previous_owner.as_deref(), &mut ctx)
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(stop) => {
+                self.handle_stop(&lease, &rotation, ctx.as_ref(), stop)
+                    .await
+            }
+        }
+    }
+
+    async fn drive(
+        &self,
+        lease: &Lease,
+        rotation: &Rotation,
+        previous_owner: Option<&str>,
+        ctx: &mut Option<AttemptCtx>,
+    ) -> Result<JobOutcome, Stop> {
+        let connection =
+            store::connections::get(&self.access.pool, rotation.org_id, rotation.connection_id)
+                .await
+                .map_err(|e| stop(Step::Create, "created")(e.into()))?;
+        let domain = Auth0Access::domain(&connection)
+            .map_err(|e| stop(Step::Create, "created")(e.into()))?;
+        let current = match rotation.current_attempt_id {
+            None => self.create(lease, rotation).await?,
+            Some(id) => self.resume(lease, id, previous_owner).await?,
+        };
+        let ctx = ctx.insert(current);
+        let mut next = planner::next_step(Some(&ctx.attempt));
+        while let Some(step) = next {
+            next = match step {
+                Step::Create | Step::Set => {
+                    self.set(ctx, rotation, &connection, &domain)
+                        .await
+                        .map_err(stop(Step::Set, "created"))?;
+                    Some(Step::Test)
+                }
+                Step::Test => {
+                    self.test(ctx, rotation, &connection, &domain).await?;
+                    Some(Step::Finish)
+                }
+                Step::Finish => {
+                    return self
+                        .finish(lease, rotation, &connection, ctx)
+                        .await
+                        .map_err(stop(Step::Finish, "tested"));
+                }
+            };
+        }
+        Err(stop(Step::Finish, "finished")(Cause::Invalid(
+            "the open attempt is already finished".into(),
+        )))
+    }
+
+    /// Step 1: generate the secret and store it sealed, with the attempt row, in one commit.
+    async fn create(&self, lease: &Lease, rotation: &Rotation) -> Result<AttemptCtx, Stop> {
+        let fail = || stop(Step::Create, "created");
+        let secret = crypto::random_secret(self.config.secret_length);
+        let attempt_id = AttemptId::new();
+        let credential_id = CredentialId::new();
+        let sealed = Sealed(
+            self.access
+                .keyring
+                .seal_str(&secret, &credential_aad(&credential_id.to_string()))
+                .map_err(|e| fail()(e.into()))?,
+        );
+        let mut conn = self
+            .access
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| fail()(e.into()))?;
+        let new = NewAttempt {
+            attempt_id,
+            credential_id,
+            sealed: &sealed,
+            is_manual: rotation.rotate_requested_at.is_some(),
+        };
+        // One statement, committed on its own: durable before Auth0 hears of the secret.
+        let attempt = lease::begin_attempt(&mut conn, lease, &new)
+            .await
+            .map_err(|e| fail()(e.into()))?
+            .ok_or_else(|| fail()(Cause::LeaseLost))?;
+        tracing::info!(rotation.id = %rotation.id, attempt = attempt.attempt_no, "rotation started; new secret stored as pending");
+        Ok(AttemptCtx {
+            attempt,
+            secret,
+            maybe_applied: false,
+        })
+    }
+
+    /// Picks the open attempt up again (a retry, or a takeover after a crash) with its pending
+    /// secret: never a second secret for the same attempt.
+    async fn resume(
+        &self,
+        lease: &Lease,
+        attempt_id: AttemptId,
+        previous_owner: Option<&str>,
+    ) -> Result<AttemptCtx, Stop> {
+        let fail = || stop(Step::Set, "created");
+        let note = previous_owner
+            .filter(|owner| *owner != lease.owner)
+            .map(|owner| format!("resumed after the lease of worker {owner} expired"));
+        let mut conn = self
+            .access
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| fail()(e.into()))?;
+        let attempt = lease::resume_attempt(&mut conn, lease, attempt_id, note.as_deref())
+            .await
+            .map_err(|e| fail()(e.into()))?
+            .ok_or_else(|| fail()(Cause::LeaseLost))?;
+        let pending = store::rotations::pending_credential(&mut conn, attempt_id)
+            .await
+            .map_err(|e| fail()(e.into()))?
+            .ok_or_else(|| {
+                fail()(Cause::Invalid(
+                    "the attempt's pending secret is missing; a new attempt will start".into(),
+                ))
+            })?;
+        let secret = self
+            .access
+            .keyring
+            .open_str(
+                &pending.client_secret_sealed.0,
+                &credential_aad(&pending.id.to_string()),
+            )
+            .map_err(|e| fail()(e.into()))?;
+        if let Some(note) = &note {
+            tracing::warn!(rotation.id = %lease.rotation_id, attempt = attempt.attempt_no, "{note}");
+        }
+        let maybe_applied = attempt.tries > 1 || attempt.step != "created";
+        Ok(AttemptCtx {
+            attempt,
+            secret,
+            maybe_applied,
+        })
+    }
+
+    /// Step 2: `PATCH` the client with the pending secret (paced per tenant).
+    async fn set(
+        &self,
+        ctx: &mut AttemptCtx,
+        rotation: &Rotation,
+        connection: &Connection,
+        domain: &Domain,
+    ) -> Result<(), Cause> {
+        let mut retried_token = false;
+        loop {
+            let token = self.access.management_token(connection).await?;
+            self.pacer.acquire(domain.as_str()).await?;
+            let before = ctx.maybe_applied;
+            ctx.maybe_applied = true;
+            match self
+                .access
+                .auth0
+                .patch_client_secret(domain, &token.token, &rotation.client_id, &ctx.secret)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(Auth0Error::TokenRejected) if !retried_token => {
+                    ctx.maybe_applied = before;
+                    retried_token = true;
+                    self.access.drop_token(connection, &token).await;
+                }
+                Err(err) => {
+                    // A definite refusal (4xx) means this PATCH changed nothing.
+                    if !err.is_retryable() {
+                        ctx.maybe_applied = before;
+                    }
+                    if matches!(err, Auth0Error::TokenRejected) {
+                        self.access.drop_token(connection, &token).await;
+                    }
+                    return Err(Cause::Auth0 { err, mgmt: true });
+                }
+            }
+        }
+    }
+
+    /// Step 3: wait until Auth0 accepts the new secret (propagation can take up to ~30 s).
+    async fn test(
+        &self,
+        ctx: &AttemptCtx,
+        rotation: &Rotation,
+        connection: &Connection,
+        domain: &Domain,
+    ) -> Result<(), Stop> {
+        let started = Instant::now();
+        loop {
+            match self.probe(ctx, rotation, connection, domain).await {
+                Ok(true) => return Ok(()),
+                Ok(false) if started.elapsed() >= self.config.propagation_timeout => {
+                    // Auth0 answered the PATCH with 200, so it has the secret: propagation is
+                    // slower than we waited. Test again later; setting it again would restart
+                    // the propagation. (If someone replaced it meanwhile, the attempt fails after
+                    // its retries and says so; the next rotation sets a fresh one.)
+                    return Err(stop(Step::Test, "set")(Cause::NotAccepted(
+                        started.elapsed(),
+                    )));
+                }
+                Ok(false) => tokio::time::sleep(self.config.propagation_poll).await,
+                Err(cause) => return Err(stop(Step::Test, "set")(cause)),
+            }
+        }
+    }
+
+    /// Does Auth0 accept the pending secret now? A client-credentials request with it proves it
+    /// (a 403 for the missing grant comes after Auth0 authenticated the client, so it proves it
+    /// too). A client without the client-credentials grant cannot be checked that way: read its
+    /// secret back if the connection may (`read:client_keys`), else trust the `PATCH` answer.
+    async fn probe(
+        &self,
+        ctx: &AttemptCtx,
+        rotation: &Rotation,
+        connection: &Connection,
+        domain: &Domain,
+    ) -> Result<bool, Cause> {
+        let creds = ClientCredentials {
+            domain: domain.clone(),
+            client_id: rotation.client_id.clone(),
+            client_secret: ctx.secret.clone(),
+            audience: domain.management_audience(),
+        };
+        match self.access.auth0.client_credentials_token(&creds).await {
+            Ok(_) | Err(Auth0Error::NoGrantForAudience { .. }) => Ok(true),
+            Err(Auth0Error::WrongCredentials) => Ok(false),
+            Err(Auth0Error::GrantTypeNotAllowed) => {
+                let token = self.access.management_token(connection).await?;
+                if !token.scopes.iter().any(|s| s == "read:client_keys") {
+                    tracing::debug!(rotation.id = %rotation.id, "client cannot use client credentials and the connection cannot read secrets; trusting Auth0's PATCH answer");
+                    return Ok(true);
+                }
+                self.pacer.acquire(domain.as_str()).await?;
+                let client = self
+                    .access
+                    .auth0
+                    .get_client(domain, &token.token, &rotation.client_id)
+                    .await
+                    .map_err(|err| Cause::Auth0 { err, mgmt: true })?;
+                Ok(client
+                    .client_secret
+                    .is_some_and(|s| s.expose_secret() == ctx.secret.expose_secret()))
+            }
+            Err(err) => Err(Cause::Auth0 { err, mgmt: false }),
+        }
+    }
+
+    /// Step 4: one transaction promotes pending to current, finishes the attempt, reschedules,
+    /// releases the lease and, for a self-rotation, replaces the connection's secret.
+    async fn finish(
+        &self,
+        lease: &Lease,
+        rotation: &Rotation,
+        connection: &Connection,
+        ctx: &AttemptCtx,
+    ) -> Result<JobOutcome, Cause> {
+        let own = rotation.client_id == connection.client_id;
+        let own_sealed = if own {
+            let id = connection.id.to_string();
+            Some(Sealed(
+                self.access
+                    .keyring
+                    .seal_str(&ctx.secret, &connection_aad(&id))?,
+            ))
+        } else {
+            None
+        };
+        let mut tx = self.access.pool.begin().await?;
+        // Schedule from the claimed row; if the definition was edited during the attempt, the
+        // write is refused and repeated with the row as it is now (locked).
+        let mut basis = rotation.clone();
+        let mut refreshed = false;
+        let (active_index, connection_version) = loop {
+            let now = OffsetDateTime::now_utc();
+            let next_rotation_at = match Schedule::of(&basis) {
+                Ok(schedule) if basis.is_auto_rotation_enabled => Some(planner::next_rotation_at(
+                    &schedule,
+                    Some(LastRotation {
+                        at: now,
+                        manual: ctx.attempt.is_manual,
+                    }),
+                    now,
+                )),
+                _ => None,
+            };
+            let done = Success {
+                attempt_id: ctx.attempt.id,
+                is_manual: ctx.attempt.is_manual,
+                next_rotation_at,
+                schedule_version: basis.version,
+                own_connection: own_sealed.as_ref().map(|sealed| OwnConnection {
+                    connection_id: connection.id,
+                    client_id: &connection.client_id,
+                    sealed,
+                }),
+            };
+            match lease::finish_success(&mut tx, lease, &done).await? {
+                Finish::Done {
+                    active_index,
+                    connection_version,
+                } => break (active_index, connection_version),
+                Finish::Stale if !refreshed => {
+                    basis = lease::lock_leased(&mut tx, lease)
+                        .await?
+                        .ok_or(Cause::LeaseLost)?;
+                    refreshed = true;
+                }
+                Finish::Stale => return Err(Cause::LeaseLost),
+            }
+        };
+        store::audit::record(
+            &mut tx,
+            &self.audit_event(
+                rotation,
+                &ctx.attempt,
+                "success",
+                serde_json::json!({
+                    "attemptNo": ctx.attempt.attempt_no,
+                    "isManual": ctx.attempt.is_manual,
+                    "activeIndex": active_index,
+                    "connectionUpdated": connection_version.is_some(),
+                }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        if own {
+            // The old secret is dead in Auth0 and the version moved on: drop the cached token
+            // now rather than on the next 401.
+            self.access.forget_connection(connection);
+        }
+        self.stats.rotated.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(rotation.id = %rotation.id, attempt = ctx.attempt.attempt_no, self_rotation = own, "rotation finished");
+        Ok(JobOutcome::Rotated {
+            attempt_no: ctx.attempt.attempt_no,
+            active_index,
+        })
+    }
+}

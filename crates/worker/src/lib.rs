@@ -1,0 +1,176 @@
+//! Keyhold's rotation worker: scheduled and on-demand Auth0 client-secret rotation that never
+//! loses a secret.
+//!
+//! A rotation runs as create → set → test → finish (AWS Secrets Manager's steps, Vault's
+//! write-ahead log): the new secret is generated here and stored sealed as a *pending*
+//! generation before Auth0 hears of it, so a crash at any point leaves a durable secret that the
+//! next worker resumes with. Work is claimed from Postgres with `for update skip locked` under a
+//! lease, every write is fenced by that lease, and Management API requests are paced per tenant
+//! with a budget all worker processes share.
+//!
+//! - [`planner`]: pure decisions (schedule arithmetic, next step, backoff, failure classes).
+//! - `executor`: performs the steps of one claimed rotation; `failure`: what happens when one
+//!   stops (retry later with the same secret, or fail for good with a message, audited).
+//! - `runner`: [`Worker::run`]'s loop (LISTEN/NOTIFY, polling, concurrency, graceful drain).
+//! - [`access`]: acting on Auth0 as a stored connection (tokens, revoke, client checks).
+//! - [`control`]: what the API calls (rotate now, notify).
+//!
+//! Tests drive one job at a time with [`Worker::process_one`].
+
+pub mod access;
+pub mod config;
+pub mod control;
+mod error;
+mod executor;
+mod failure;
+pub mod pacer;
+pub mod planner;
+mod runner;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use auth0::{Auth0Client, TokenCache};
+use crypto::RootKeyring;
+use store::{PgPool, RotationId};
+
+pub use crate::access::Auth0Access;
+pub use crate::config::{TenantRate, WorkerConfig};
+pub use crate::control::{CHANNEL, notify, request_rotation};
+pub use crate::error::{Error, Result};
+pub use crate::pacer::{Admission, Pacer};
+pub use tokio_util::sync::CancellationToken;
+
+/// A rotation worker. Build one per process; [`Worker::run`] until shutdown, or drive it one
+/// job at a time with [`Worker::process_one`].
+pub struct Worker {
+    engine: Arc<Engine>,
+}
+
+/// What every job shares.
+pub(crate) struct Engine {
+    pub(crate) config: WorkerConfig,
+    pub(crate) access: Auth0Access,
+    pub(crate) pacer: pacer::Pacer,
+    pub(crate) stats: Stats,
+}
+
+/// Counters since start (plain atomics; a metrics exporter can read them).
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub rotated: AtomicU64,
+    pub retried: AtomicU64,
+    pub failed: AtomicU64,
+    pub lease_lost: AtomicU64,
+}
+
+/// A copy of [`Stats`] at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub rotated: u64,
+    pub retried: u64,
+    pub failed: u64,
+    pub lease_lost: u64,
+}
+
+impl Stats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            rotated: self.rotated.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            lease_lost: self.lease_lost.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What happened to one claimed rotation.
+#[derive(Debug)]
+pub struct JobReport {
+    pub rotation_id: RotationId,
+    pub outcome: JobOutcome,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Auth0 holds the new secret and it is stored as current.
+    Rotated { attempt_no: i32, active_index: i16 },
+    /// Stopped for now; the same attempt resumes after `retry_in`.
+    Retrying { message: String, retry_in: Duration },
+    /// The attempt failed for good; `message` says what to fix (also stored and audited).
+    Failed { message: String },
+    /// Another worker holds the rotation now; nothing was written.
+    LeaseLost,
+}
+
+impl Worker {
+    /// Checks the configuration (logging its warnings) and builds a worker.
+    ///
+    /// Build `auth0` with `max_retries: 0`: the worker retries failed requests itself, with
+    /// the attempt durable and every Management API request paced through the tenant's shared
+    /// budget; the client's own immediate retries would bypass that budget.
+    pub fn new(
+        config: WorkerConfig,
+        pool: PgPool,
+        keyring: Arc<RootKeyring>,
+        auth0: Auth0Client,
+        tokens: Arc<TokenCache>,
+    ) -> Result<Worker> {
+        for warning in config.validate().map_err(Error::Config)? {
+            tracing::warn!("worker configuration: {warning}");
+        }
+        let pacer = pacer::Pacer::new(pool.clone(), config.tenant_rate);
+        Ok(Worker {
+            engine: Arc::new(Engine {
+                access: Auth0Access {
+                    pool,
+                    keyring,
+                    auth0,
+                    tokens,
+                },
+                pacer,
+                stats: Stats::default(),
+                config,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &WorkerConfig {
+        &self.engine.config
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        self.engine.stats.snapshot()
+    }
+
+    /// The Auth0 access this worker uses (shared token cache included).
+    pub fn access(&self) -> &Auth0Access {
+        &self.engine.access
+    }
+
+    /// Claims one due rotation, if any, and drives it to its next resting point (rotated,
+    /// waiting to retry, failed, or lost to another worker). For tests and tools: ordering is
+    /// deterministic because only one job runs.
+    pub async fn process_one(&self) -> Result<Option<JobReport>> {
+        let claims = store::rotations::lease::claim_due(
+            &self.engine.access.pool,
+            &self.engine.config.worker_id,
+            self.engine.config.lease,
+            1,
+        )
+        .await?;
+        match claims.into_iter().next() {
+            Some(claim) => Ok(Some(self.engine.run_claim(claim).await)),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs until `shutdown` is cancelled: wakes on `NOTIFY keyhold_rotations` (rotate now),
+    /// polls for due work as a fallback, works on up to `concurrency` rotations at once, and on
+    /// shutdown lets in-flight rotations finish for up to `drain_timeout` before handing their
+    /// leases back.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
+        runner::run(self.engine, shutdown).await
+    }
+}

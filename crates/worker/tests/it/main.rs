@@ -1,0 +1,11 @@
+//! Worker tests against real Postgres (`#[sqlx::test]`, a fresh database each) and the Auth0
+//! emulator with its fault injection. Crash and rate-limit tests run the `keyhold-worker-test`
+//! binary as child processes (SIGKILLed in the crash tests).
+
+mod auth0_calls;
+mod crash;
+mod ratelimit;
+mod rotate;
+mod runner;
+mod store;
+mod support;
