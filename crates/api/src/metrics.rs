@@ -1,6 +1,7 @@
 //! Prometheus metrics: request counts and latency by route template and status (never the raw path,
-//! which may hold ids or a pasted secret), plus gauges sampled when `/metrics` is scraped. The
-//! recorder is process-wide; `install` is idempotent so tests and the binary can both call it.
+//! which may hold ids or a pasted secret), plus gauges and the Auth0 token cache's counters sampled
+//! when `/metrics` is scraped. The recorder is process-wide; `install` is idempotent so tests and the
+//! binary can both call it.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -58,6 +59,16 @@ pub async fn render(State(state): State<AppState>) -> Response {
     metrics::gauge!("keyhold_db_pool_idle_connections").set(pool.num_idle() as f64);
     metrics::gauge!("keyhold_db_pool_max_connections")
         .set(f64::from(pool.options().get_max_connections()));
+    // Auth0 limits and bills M2M tokens, so how often the broker reuses one is worth watching.
+    let tokens = &state.access.tokens;
+    metrics::counter!("keyhold_auth0_token_cache_hits_total").absolute(tokens.hits());
+    metrics::counter!("keyhold_auth0_token_cache_misses_total").absolute(tokens.misses());
+    metrics::gauge!("keyhold_auth0_token_cache_entries").set(tokens.len() as f64);
+    // Rotation lag: how long the oldest due rotation has been waiting (0 when none is overdue).
+    match store::rotations::oldest_overdue_secs(pool).await {
+        Ok(lag) => metrics::gauge!("keyhold_rotation_lag_seconds").set(lag),
+        Err(err) => tracing::warn!(%err, "rotation lag not measured"),
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         handle.render(),

@@ -230,7 +230,9 @@ impl Auth0Client {
         let url = self.url_for(domain, path)?;
         let mut attempt: u32 = 0;
         loop {
-            let (error, wait) = match self.send_once(domain, &method, &url, bearer, body).await {
+            let outcome = self.send_once(domain, &method, &url, bearer, body).await;
+            count_request(&method, path, &outcome);
+            let (error, wait) = match outcome {
                 Ok(resp) if resp.status == StatusCode::TOO_MANY_REQUESTS => {
                     let hint = retry::server_hint(&resp.headers, SystemTime::now());
                     let wait = hint.map_or_else(|| retry::backoff(attempt), retry::wait_for_hint);
@@ -564,5 +566,47 @@ mod tests {
         assert_eq!(config.connect_timeout, Duration::from_secs(5));
         assert_eq!(config.request_timeout, Duration::from_secs(10));
         assert_eq!(config.max_retries, 2);
+    }
+}
+
+/// `keyhold_auth0_requests_total{endpoint, status}`: one count per HTTP exchange (retries
+/// included), by route template so ids and user names never become label values.
+fn count_request(method: &Method, path: &str, outcome: &Result<Auth0Response, Failure>) {
+    let status = match outcome {
+        Ok(resp) => resp.status.as_u16().to_string(),
+        Err(_) => "error".to_owned(),
+    };
+    let endpoint = format!("{method} {}", endpoint_template(path));
+    metrics::counter!("keyhold_auth0_requests_total", "endpoint" => endpoint, "status" => status)
+        .increment(1);
+}
+
+/// `/api/v2/clients/abc/rotate-secret?x` → `/api/v2/clients/{id}/rotate-secret`.
+fn endpoint_template(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or_default();
+    let mut segments: Vec<&str> = path.split('/').collect();
+    if segments.len() > 4 && segments.get(1) == Some(&"api") {
+        segments[4] = "{id}";
+    }
+    segments.join("/")
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    #[test]
+    fn templates_hide_ids() {
+        assert_eq!(super::endpoint_template("/oauth/token"), "/oauth/token");
+        assert_eq!(
+            super::endpoint_template("/api/v2/clients?page=1"),
+            "/api/v2/clients"
+        );
+        assert_eq!(
+            super::endpoint_template("/api/v2/clients/abc/rotate-secret"),
+            "/api/v2/clients/{id}/rotate-secret"
+        );
+        assert_eq!(
+            super::endpoint_template("/api/v2/users/auth0%7C123"),
+            "/api/v2/users/{id}"
+        );
     }
 }

@@ -40,6 +40,13 @@ impl Engine {
             outcome = self.execute(claim) => outcome,
             () = self.heartbeat(&lease) => JobOutcome::LeaseLost,
         };
+        let label = match &outcome {
+            JobOutcome::Rotated { .. } => "rotated",
+            JobOutcome::Retrying { .. } => "retrying",
+            JobOutcome::Failed { .. } => "failed",
+            JobOutcome::LeaseLost => "lease_lost",
+        };
+        metrics::counter!("keyhold_rotations_total", "outcome" => label).increment(1);
         if matches!(outcome, JobOutcome::LeaseLost) {
             self.stats.lease_lost.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(rotation.id = %rotation_id, "lease lost; another worker continues this rotation");

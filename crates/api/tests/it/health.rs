@@ -70,6 +70,17 @@ async fn metrics_count_requests_by_route_template(pool: PgPool) {
             .contains(r#"route="/api/v1/app-connections/auth0/{connectionId}""#)
     );
     assert!(metrics.text.contains("keyhold_db_pool_connections"));
+    // TestApp::new validated nothing yet; a connection's validation is one token request.
+    app.create("metered").await;
+    let metrics = app.call(Method::GET, "/metrics", None, &[]).await;
+    assert!(
+        metrics
+            .text
+            .contains(r#"keyhold_auth0_requests_total{endpoint="POST /oauth/token",status="200"}"#),
+        "{}",
+        metrics.text
+    );
+    assert!(metrics.text.contains("keyhold_rotation_lag_seconds"));
     // Concrete ids never become label values.
     assert!(!metrics.text.contains(&id.to_string()));
 }
