@@ -264,9 +264,15 @@ async fn version_miss(conn: &mut PgConnection, org_id: OrgId, id: ConnectionId) 
 }
 
 /// Names of connections by id, for responses that show which connection a rotation uses.
-pub async fn names(pool: &PgPool, ids: &[ConnectionId]) -> Result<std::collections::HashMap<ConnectionId, String>> {
+pub async fn names(
+    pool: &PgPool,
+    ids: &[ConnectionId],
+) -> Result<std::collections::HashMap<ConnectionId, String>> {
     let ids: Vec<uuid::Uuid> = ids.iter().map(|c| c.0).collect();
     let rows: Vec<(ConnectionId, String)> =
-        sqlx::query_as("select id, name from app_connections where id = any($1)").bind(ids).fetch_all(pool).await?;
+        sqlx::query_as("select id, name from app_connections where id = any($1)")
+            .bind(ids)
+            .fetch_all(pool)
+            .await?;
     Ok(rows.into_iter().collect())
 }
