@@ -530,6 +530,17 @@ pub async fn unconfirmed_own_secrets(
         .await?)
 }
 
+/// Seconds since the oldest rotation that is due fell due (0 when none is): the worker backlog.
+/// Walks the `due_at` index from its start, so it costs the same with a million rotations.
+pub async fn oldest_overdue_secs(pool: &PgPool) -> Result<f64> {
+    let lag: Option<f64> = sqlx::query_scalar(
+        "select extract(epoch from now() - min(due_at))::float8 from secret_rotations where due_at <= now()",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(lag.unwrap_or(0.0).max(0.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -585,15 +596,4 @@ mod tests {
         r.lease_expires_at = Some(now - time::Duration::seconds(5));
         assert!(!r.is_in_progress(now), "an expired lease is not progress");
     }
-}
-
-/// Seconds since the oldest rotation that is due fell due (0 when none is): the worker backlog.
-/// Walks the `due_at` index from its start, so it costs the same with a million rotations.
-pub async fn oldest_overdue_secs(pool: &PgPool) -> Result<f64> {
-    let lag: Option<f64> = sqlx::query_scalar(
-        "select extract(epoch from now() - min(due_at))::float8 from secret_rotations where due_at <= now()",
-    )
-    .fetch_one(pool)
-    .await?;
-    Ok(lag.unwrap_or(0.0).max(0.0))
 }
