@@ -2,6 +2,7 @@
 //! 401 without a valid bearer token; then `require` answers 404 for a project the caller cannot see
 //! (no existence leak) and 403 for a role that is too low.
 
+pub mod argon;
 mod caller;
 pub mod throttle;
 pub mod tokens;

@@ -100,12 +100,7 @@ async fn login(
     let phc = record
         .as_ref()
         .map_or_else(|| decoy().to_owned(), |r| r.secret_hash.clone());
-    // argon2 is CPU-bound: keep it off the async workers.
-    let matches =
-        tokio::task::spawn_blocking(move || crypto::password::verify_secret(&secret, &phc))
-            .await
-            .map_err(ApiError::internal)?
-            .unwrap_or(false);
+    let matches = crate::auth::argon::verify(secret, phc).await?;
 
     let Some(record) = record.filter(|_| matches) else {
         state.throttle.record_failure(&account_key);

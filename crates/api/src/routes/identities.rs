@@ -102,14 +102,6 @@ fn not_found() -> ApiError {
     }
 }
 
-/// Hashes on the blocking pool: argon2 must not stall the async workers.
-async fn hash(secret: SecretString) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || crypto::password::hash_secret(&secret))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
-}
-
 fn validate_name(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
@@ -191,7 +183,8 @@ async fn create(
             true,
         ),
     };
-    let secret_hash = hash(SecretString::from(secret.expose_secret().to_owned())).await?;
+    let secret_hash =
+        crate::auth::argon::hash(SecretString::from(secret.expose_secret().to_owned())).await?;
     let new = db::NewIdentity {
         id: IdentityId::new(),
         org_id: caller.org_id,
@@ -334,7 +327,8 @@ async fn rotate_secret(
     caller.require_instance_admin()?;
     let id = IdentityId(id);
     let secret = crypto::random_secret(64);
-    let secret_hash = hash(SecretString::from(secret.expose_secret().to_owned())).await?;
+    let secret_hash =
+        crate::auth::argon::hash(SecretString::from(secret.expose_secret().to_owned())).await?;
     let mut tx = state.db.begin().await?;
     let identity = db::set_client_secret_hash(&mut tx, caller.org_id, id, &secret_hash)
         .await
