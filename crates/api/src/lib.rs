@@ -19,7 +19,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub use state::AppState;
+pub use state::{AppState, DEFAULT_PACING_MAX_WAIT};
 
 /// JSON bodies are small (a connection is well under 4 KiB); anything larger is refused with 413
 /// before it is buffered.
@@ -109,6 +109,12 @@ const ROUTE_WORDS: &[&str] = &[
     "client-secret",
     "memberships",
     "audit-logs",
+    "clients",
+    "users",
+    "validate",
+    "token-vault",
+    "refresh-token-exchange",
+    "access-token-exchange",
 ];
 
 /// The request path as logs may show it: route words and UUIDs are kept, any other segment is
@@ -143,6 +149,13 @@ mod tests {
         assert_eq!(
             super::loggable_path("/api/v1/app-connections/auth0/connection-name/billing"),
             "/api/v1/app-connections/auth0/connection-name/{redacted}"
+        );
+        // A user id names a person: only the route words around it are logged.
+        assert_eq!(
+            super::loggable_path(&format!(
+                "/api/v1/app-connections/auth0/{id}/users/auth0|abc"
+            )),
+            format!("/api/v1/app-connections/auth0/{id}/users/{{redacted}}")
         );
     }
 }

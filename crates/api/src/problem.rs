@@ -78,6 +78,16 @@ pub enum ApiError {
     /// Auth0 refused the credentials; `detail` is Auth0's reason in our words, never the secret.
     #[error("Auth0 rejected the credentials: {detail}")]
     Auth0Rejected { detail: String, field: &'static str },
+    /// The connection's Auth0 application lacks a Management API scope the call needs.
+    #[error("Auth0 scope missing: {detail}")]
+    Auth0MissingScope {
+        detail: String,
+        missing_scopes: Vec<String>,
+    },
+    /// Auth0 refused a request made through a connection as invalid (its 4xx other than 401,
+    /// 403 scope, 404, 409 and 429); `detail` carries Auth0's words.
+    #[error("Auth0 refused the request: {detail}")]
+    Auth0Refused { detail: String },
     /// Auth0 could not be reached or answered with an error that is not the caller's fault.
     #[error("Auth0 unavailable: {detail}")]
     Upstream {
@@ -107,9 +117,10 @@ impl ApiError {
 
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::Validation(_) | ApiError::Auth0Rejected { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::Validation(_)
+            | ApiError::Auth0Rejected { .. }
+            | ApiError::Auth0Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Auth0MissingScope { .. } => StatusCode::FORBIDDEN,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -206,6 +217,18 @@ impl ApiError {
                 detail.clone(),
                 vec![FieldError::new(*field, detail.clone())],
             ),
+            ApiError::Auth0MissingScope { detail, .. } => (
+                "auth0-missing-scope",
+                "Auth0 scope missing",
+                detail.clone(),
+                vec![],
+            ),
+            ApiError::Auth0Refused { detail } => (
+                "auth0-refused",
+                "Auth0 refused the request",
+                detail.clone(),
+                vec![],
+            ),
             ApiError::Upstream { detail, .. } => (
                 "auth0-unavailable",
                 "Auth0 unavailable",
@@ -236,6 +259,10 @@ impl ApiError {
             current_version: match self {
                 ApiError::PreconditionFailed { current } => Some(*current),
                 _ => None,
+            },
+            missing_scopes: match self {
+                ApiError::Auth0MissingScope { missing_scopes, .. } => missing_scopes.clone(),
+                _ => Vec::new(),
             },
             // Internal causes are for the log only.
             log_cause: match self {
@@ -271,6 +298,9 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_version: Option<i64>,
+    /// On `auth0-missing-scope`: the scopes Auth0 named (any one of them is enough).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_scopes: Vec<String>,
     #[serde(skip)]
     pub log_cause: Option<String>,
 }

@@ -27,6 +27,8 @@ pub(crate) const KNOWN_GRANT_TYPES: &[&str] = &[
     "urn:ietf:params:oauth:grant-type:device_code",
     "urn:openid:params:grant-type:ciba",
     "urn:auth0:params:oauth:grant-type:token-exchange",
+    // Token Vault (Auth0 Authentication API, "Token Vault token exchange").
+    "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token",
 ];
 
 pub(crate) const APP_TYPES: &[&str] = &[
@@ -491,7 +493,8 @@ mod tests {
                 credentials: false,
             },
         );
-        let keys: Vec<&str> = summary.keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = summary.keys().map(String::as_str).collect();
+        keys.sort_unstable();
         assert_eq!(keys, ["app_type", "client_id", "name"]);
         let settings = client.to_json(
             "acme",

@@ -35,6 +35,7 @@ mod dns;
 mod domain;
 mod error;
 mod http;
+mod management;
 mod mgmt;
 mod retry;
 mod ssrf;
@@ -49,6 +50,10 @@ pub use crate::dns::NameResolver;
 pub use crate::domain::{Domain, DomainError};
 pub use crate::error::Auth0Error;
 pub use crate::http::{Auth0Client, Auth0Response, HttpConfig, RequestBody};
+pub use crate::management::{
+    ClientPage, ClientQuery, ClientRecord, Created, ManagementAnswer, ResourceServerRecord,
+    TOKEN_VAULT_GRANT, path_segment,
+};
 pub use crate::mgmt::ClientInfo;
 pub use crate::ssrf::is_forbidden_ip;
 pub use crate::token::{AccessToken, ClientCredentials};

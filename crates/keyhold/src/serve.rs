@@ -25,7 +25,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .build(pool.clone(), keyring.clone(), &args.auth0)
         })
         .transpose()?;
-    let state = api::AppState::new(pool, keyring, args.auth0.client()?, ttl);
+    // Calls made through connections share each tenant's request budget with the workers.
+    let state = api::AppState::new(pool, keyring, args.auth0.client()?, ttl).with_tenant_rate(
+        args.worker.config().tenant_rate,
+        api::DEFAULT_PACING_MAX_WAIT,
+    );
     let listener = bind(args.listen).await?;
     run_until_shutdown(listener, state, worker).await
 }

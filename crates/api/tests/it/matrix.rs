@@ -9,7 +9,10 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::support::{CLIENT_ID, DOMAIN, Identity, TARGET_ID, TestApp};
+use crate::support::{
+    CLIENT_ID, DB_CONNECTION, DOMAIN, Identity, TARGET_ID, TestApp, USER_PATH_ID, VAULT_API,
+    VAULT_READY_ID,
+};
 
 #[derive(Clone, Copy, Debug)]
 enum Access {
@@ -139,6 +142,48 @@ fn matrix() -> Vec<(Method, &'static str, Access, StatusCode)> {
             Method::GET,
             "/api/v1/app-connections/auth0/connection-name/{connectionName}",
             Project(Role::Viewer),
+            ok,
+        ),
+        (
+            Method::GET,
+            "/api/v1/app-connections/auth0/{connectionId}/clients",
+            Project(Role::Member),
+            ok,
+        ),
+        (
+            Method::POST,
+            "/api/v1/app-connections/auth0/{connectionId}/validate",
+            Project(Role::Member),
+            ok,
+        ),
+        (
+            Method::POST,
+            "/api/v1/app-connections/auth0/{connectionId}/users",
+            Project(Role::Member),
+            created,
+        ),
+        (
+            Method::GET,
+            "/api/v1/app-connections/auth0/{connectionId}/users/{userId}",
+            Project(Role::Member),
+            ok,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/app-connections/auth0/{connectionId}/users/{userId}",
+            Project(Role::Member),
+            ok,
+        ),
+        (
+            Method::POST,
+            "/api/v1/app-connections/auth0/{connectionId}/token-vault/refresh-token-exchange",
+            Project(Role::Member),
+            ok,
+        ),
+        (
+            Method::POST,
+            "/api/v1/app-connections/auth0/{connectionId}/token-vault/access-token-exchange",
+            Project(Role::Member),
             ok,
         ),
         (Method::GET, "/api/v1/audit-logs", Project(Role::Admin), ok),
@@ -371,6 +416,30 @@ async fn request(
                 connection["id"].as_str().unwrap_or_default(),
             );
             (path, Some(json!({ "description": "changed" })))
+        }
+        r if r.starts_with("/api/v1/app-connections/auth0/{connectionId}/") => {
+            // Calls through a connection: one that holds every scope they use.
+            let connection = app.create_wide(&format!("use-{n}")).await;
+            let path = route
+                .replace(
+                    "{connectionId}",
+                    connection["id"].as_str().unwrap_or_default(),
+                )
+                .replace("{userId}", USER_PATH_ID);
+            let body = match route.rsplit('/').next().unwrap_or_default() {
+                "users" => json!({
+                    "connection": DB_CONNECTION,
+                    "email": format!("matrix-{n}@acme.test"),
+                    "password": "Matrix-Passw0rd!",
+                }),
+                "{userId}" => json!({ "user_metadata": { "n": n } }),
+                "refresh-token-exchange" => json!({ "clientId": VAULT_READY_ID }),
+                "access-token-exchange" => {
+                    json!({ "apiIdentifier": VAULT_API, "apiName": "Vault API", "scopes": [] })
+                }
+                _ => Value::Null,
+            };
+            (path, (!body.is_null()).then_some(body))
         }
         "/api/v1/app-connections/auth0/connection-name/{connectionName}" => {
             app.create(&format!("named-{n}")).await;

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth0_emulator::{ClientSeed, Emulator, GrantSeed, Seed, TenantSeed};
+use auth0_emulator::{
+    ClientSeed, Emulator, GrantSeed, ResourceServerSeed, Seed, TenantSeed, UserSeed,
+};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
@@ -20,6 +22,31 @@ pub const TARGET_ID: &str = "targetAppClientID00000000000001";
 /// An M2M application granted `update:client_keys` only (no `read:clients`).
 pub const NARROW_ID: &str = "narrowM2MclientID0000000000001";
 pub const NARROW_SECRET: &str = "narrow-client-secret-0123456789abcdef0123456789";
+/// An M2M application granted every Management API scope Keyhold's capabilities use.
+pub const WIDE_ID: &str = "wideM2MclientID00000000000000001";
+pub const WIDE_SECRET: &str = "wide-client-secret-0123456789abcdef0123456789ab";
+pub const WIDE_SCOPES: &[&str] = &[
+    "read:clients",
+    "update:clients",
+    "update:client_keys",
+    "create:clients",
+    "create:resource_servers",
+    "read:users",
+    "create:users",
+    "update:users",
+];
+/// A first-party web application that already has Token Vault's refresh-exchange grant types.
+pub const VAULT_READY_ID: &str = "vaultReadyWebAppClientID0000001";
+/// A backend API and its Custom API Client, as Token Vault's access token exchange leaves them.
+pub const VAULT_API: &str = "https://vault-api.acme.test/";
+pub const VAULT_API_CLIENT_ID: &str = "vaultApiCustomClientID00000001";
+/// A user of the tenant's database connection, and its id as a path segment.
+pub const USER_ID: &str = "auth0|seeded-user-0001";
+pub const USER_PATH_ID: &str = "auth0%7Cseeded-user-0001";
+pub const DB_CONNECTION: &str = "Username-Password-Authentication";
+/// Auth0's Token Vault grant type.
+pub const VAULT_GRANT: &str =
+    "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token";
 
 pub struct TestApp {
     pub router: Router,
@@ -58,6 +85,16 @@ impl TestApp {
     /// `auth0`: a client of the test's own making (e.g. without the emulator override); by default
     /// every Auth0 call goes to this app's emulator.
     pub async fn build(pool: PgPool, secret: &str, auth0: Option<auth0::Auth0Client>) -> TestApp {
+        Self::build_with(pool, secret, auth0, |_| {}).await
+    }
+
+    /// `build`, after `tweak` adjusts the emulator tenant's seed (token lifetime, rate limits).
+    pub async fn build_with(
+        pool: PgPool,
+        secret: &str,
+        auth0: Option<auth0::Auth0Client>,
+        tweak: impl FnOnce(&mut TenantSeed),
+    ) -> TestApp {
         let mut tenant = TenantSeed::with_m2m(DOMAIN, CLIENT_ID, secret, SCOPES);
         tenant.clients.push(ClientSeed::m2m(
             TARGET_ID,
@@ -71,6 +108,8 @@ impl TestApp {
             audience: tenant.management_audience(),
             scopes: vec!["update:client_keys".to_owned()],
         });
+        add_usage_seeds(&mut tenant);
+        tweak(&mut tenant);
         let seed = Seed {
             tenants: vec![tenant],
         };
@@ -341,6 +380,23 @@ impl TestApp {
         })
     }
 
+    /// A connection through the wide M2M client (every scope Keyhold's capabilities use).
+    pub async fn create_wide(&self, name: &str) -> Value {
+        let mut body = self.connection_body(name);
+        body["credentials"] =
+            json!({ "domain": DOMAIN, "clientId": WIDE_ID, "clientSecret": WIDE_SECRET });
+        let reply = self
+            .call(
+                Method::POST,
+                "/api/v1/app-connections/auth0",
+                Some(body),
+                &[],
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        reply.json["appConnection"].clone()
+    }
+
     pub async fn create(&self, name: &str) -> Value {
         let reply = self
             .call(
@@ -375,6 +431,49 @@ impl TestApp {
         }
         out
     }
+}
+
+/// What the connection-usage tests need in the tenant: the wide M2M client, Token Vault fixtures
+/// and a user. Nothing here changes what the other seeds can do.
+pub fn add_usage_seeds(tenant: &mut TenantSeed) {
+    tenant.clients.push(ClientSeed::m2m(WIDE_ID, WIDE_SECRET));
+    tenant.grants.push(GrantSeed {
+        client_id: WIDE_ID.to_owned(),
+        audience: tenant.management_audience(),
+        scopes: WIDE_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+    });
+    tenant.clients.push(ClientSeed {
+        client_id: VAULT_READY_ID.to_owned(),
+        name: "Vault-ready web app".to_owned(),
+        app_type: "regular_web".to_owned(),
+        grant_types: vec![
+            "authorization_code".to_owned(),
+            "refresh_token".to_owned(),
+            VAULT_GRANT.to_owned(),
+        ],
+        ..ClientSeed::default()
+    });
+    tenant.resource_servers.push(ResourceServerSeed {
+        identifier: VAULT_API.to_owned(),
+        name: "Vault API".to_owned(),
+        scopes: Vec::new(),
+        token_lifetime: None,
+    });
+    tenant.clients.push(ClientSeed {
+        client_id: VAULT_API_CLIENT_ID.to_owned(),
+        name: "Vault API".to_owned(),
+        app_type: "resource_server".to_owned(),
+        grant_types: vec![VAULT_GRANT.to_owned()],
+        resource_server_identifier: Some(VAULT_API.to_owned()),
+        ..ClientSeed::default()
+    });
+    tenant.users.push(UserSeed {
+        user_id: USER_ID.to_owned(),
+        email: "seeded@acme.test".to_owned(),
+        password: "Seeded-Passw0rd!".to_owned(),
+        name: Some("Seeded User".to_owned()),
+        ..UserSeed::default()
+    });
 }
 
 /// Bootstraps the instance as `keyhold bootstrap` does; returns the admin's client id and secret.

@@ -3,6 +3,7 @@
 //! `send` helper.
 
 mod guard;
+mod management;
 mod support;
 mod token;
 mod transport;

@@ -1,8 +1,13 @@
 //! `/api/v1/app-connections/auth0` (and the all-apps list and options): create, list, get, get by
 //! name, update and delete Auth0 connections. Credentials are checked with Auth0 before they are
-//! stored; the secret is sealed before it reaches the store and never leaves it again.
+//! stored; the secret is sealed before it reaches the store and never leaves it again. Using a
+//! connection (clients, users, Token Vault set-up, scope diagnostics) lives in the submodules.
 
+mod capabilities;
 mod dto;
+mod token_vault;
+mod usage;
+mod users;
 pub(crate) mod validate;
 
 use auth0::ClientCredentials;
@@ -36,6 +41,34 @@ pub fn routes() -> Routes {
         .get(
             "/api/v1/app-connections/auth0/connection-name/{connectionName}",
             fetch_by_name,
+        )
+        .get(
+            "/api/v1/app-connections/auth0/{connectionId}/clients",
+            usage::clients,
+        )
+        .post(
+            "/api/v1/app-connections/auth0/{connectionId}/validate",
+            usage::validate_connection,
+        )
+        .post(
+            "/api/v1/app-connections/auth0/{connectionId}/users",
+            users::create,
+        )
+        .get(
+            "/api/v1/app-connections/auth0/{connectionId}/users/{userId}",
+            users::get,
+        )
+        .patch(
+            "/api/v1/app-connections/auth0/{connectionId}/users/{userId}",
+            users::update,
+        )
+        .post(
+            "/api/v1/app-connections/auth0/{connectionId}/token-vault/refresh-token-exchange",
+            token_vault::refresh_token_exchange,
+        )
+        .post(
+            "/api/v1/app-connections/auth0/{connectionId}/token-vault/access-token-exchange",
+            token_vault::access_token_exchange,
         )
 }
 
@@ -145,7 +178,7 @@ async fn create(
             Err(store::Error::NotFound) => {}
             Err(other) => return Err(other.into()),
         }
-        state.auth0.client_credentials_token(&credentials).await.map_err(validate::auth0_refusal)?;
+        let token = state.auth0.client_credentials_token(&credentials).await.map_err(validate::auth0_refusal)?;
 
         let id = ConnectionId::new();
         let sealed = seal(&state, id, &credentials)?;
@@ -163,7 +196,8 @@ async fn create(
         store::audit::record(&mut tx, &caller.event("app_connection.create", "app_connection", id, Some(project_id), summary(&connection))).await?;
         tx.commit().await?;
         tracing::info!(connection.id = %connection.id, project.id = %connection.project_id, "app connection created");
-        Ok((StatusCode::CREATED, json!({ "appConnection": ConnectionOut::from(connection) })))
+        let diagnostics = capabilities::diagnose(&token.scopes, None);
+        Ok((StatusCode::CREATED, json!({ "appConnection": ConnectionOut::from(connection), "diagnostics": diagnostics })))
     })
     .await
 }
@@ -331,16 +365,19 @@ async fn update(
             current: current.version,
         });
     }
-    let sealed = match &credentials {
+    let (sealed, diagnostics) = match &credentials {
         Some(credentials) => {
-            state
+            let token = state
                 .auth0
                 .client_credentials_token(credentials)
                 .await
                 .map_err(validate::auth0_refusal)?;
-            Some(seal(&state, id, credentials)?)
+            (
+                Some(seal(&state, id, credentials)?),
+                Some(capabilities::diagnose(&token.scopes, None)),
+            )
         }
-        None => None,
+        None => (None, None),
     };
     let change = db::Change {
         name: name.as_deref(),
@@ -378,7 +415,16 @@ async fn update(
     .await?;
     tx.commit().await?;
     tracing::info!(connection.id = %updated.id, version = updated.version, "app connection updated");
-    Ok(one(StatusCode::OK, updated))
+    // Replaced credentials: the old token must not be used again (the new version would also
+    // miss it, but this frees the entry at once).
+    if credentials.is_some() {
+        state.access.forget_connection(&current);
+    }
+    let mut body = json!({ "appConnection": ConnectionOut::from(updated) });
+    if let Some(diagnostics) = diagnostics {
+        body["diagnostics"] = json!(diagnostics);
+    }
+    Ok(render(StatusCode::OK, body))
 }
 
 async fn remove(
@@ -406,5 +452,6 @@ async fn remove(
     .await?;
     tx.commit().await?;
     tracing::info!(connection.id = %removed.id, "app connection deleted");
+    state.access.forget_connection(&removed);
     Ok(one(StatusCode::OK, removed))
 }
