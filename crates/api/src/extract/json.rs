@@ -97,6 +97,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// For `Option<Option<String>>` fields with `#[serde(default, deserialize_with = ...)]`: an explicit
+/// `null` becomes `Some(None)` (clear it), an absent field stays `None` (leave it as it is).
+pub fn nullable<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    <Option<String> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// The dotted path of the field at fault. For a missing field serde reports the parent's path, so
 /// the field's own name is taken from the message.
 pub fn field_path(path: &str, message: &str) -> String {

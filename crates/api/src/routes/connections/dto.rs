@@ -1,7 +1,7 @@
 //! Wire shapes of `/api/v1/app-connections/auth0`, following Infisical's. Request DTOs take strings
 //! and are checked in `validate` so every problem names its field; response DTOs have no secret field.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -44,17 +44,12 @@ pub struct ConnectionPatch {
     #[serde(default)]
     pub name: Option<String>,
     /// Absent: unchanged; `null`: cleared.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::extract::nullable")]
     pub description: Option<Option<String>>,
     #[serde(default)]
     pub method: Option<String>,
     #[serde(default)]
     pub credentials: Option<CredentialsIn>,
-}
-
-/// Distinguishes an explicit `null` (Some(None)) from an absent field (None, via `default`).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Serialize)]

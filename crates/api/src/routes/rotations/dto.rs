@@ -39,7 +39,7 @@ pub struct RotationIn {
 pub struct RotationPatch {
     #[serde(default)]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::extract::nullable")]
     pub description: Option<Option<String>>,
     #[serde(default)]
     pub is_auto_rotation_enabled: Option<bool>,
@@ -49,10 +49,6 @@ pub struct RotationPatch {
     pub rotate_at_utc: Option<RotateAt>,
     #[serde(default)]
     pub parameters: Option<Parameters>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Serialize)]
