@@ -111,6 +111,26 @@ impl ApiError {
         }
     }
 
+    /// A write fenced on the version read at the start of the request found another version.
+    /// With `If-Match` the client's precondition failed (412, from `otherwise`); without it,
+    /// someone changed the `what` while this request ran, and a retry will do (409).
+    pub fn fenced(
+        err: store::Error,
+        if_match: Option<i64>,
+        what: &str,
+        otherwise: impl FnOnce(store::Error) -> ApiError,
+    ) -> ApiError {
+        match err {
+            store::Error::VersionMismatch { current } if if_match.is_none() => ApiError::Conflict {
+                detail: format!(
+                    "the {what} changed while this update ran (now version {current}); retry"
+                ),
+                field: None,
+            },
+            other => otherwise(other),
+        }
+    }
+
     pub fn field(field: &str, detail: impl Into<String>) -> Self {
         ApiError::Validation(vec![FieldError::new(field, detail)])
     }

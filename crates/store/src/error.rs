@@ -46,3 +46,23 @@ impl From<sqlx::Error> for Error {
         }
     }
 }
+
+/// Explains why a version-fenced write touched no row: gone (`NotFound`) or moved on
+/// (`VersionMismatch`). `sql` selects the row's `version` by `id = $1 and org_id = $2`.
+pub(crate) async fn version_miss(
+    conn: &mut sqlx::PgConnection,
+    sql: &'static str,
+    org_id: crate::OrgId,
+    id: uuid::Uuid,
+) -> Error {
+    let current: Result<Option<i64>, sqlx::Error> = sqlx::query_scalar(sql)
+        .bind(id)
+        .bind(org_id)
+        .fetch_optional(conn)
+        .await;
+    match current {
+        Ok(Some(current)) => Error::VersionMismatch { current },
+        Ok(None) => Error::NotFound,
+        Err(err) => err.into(),
+    }
+}

@@ -371,19 +371,15 @@ pub async fn request_rotation(
     Ok(RotateNow::InProgress(current))
 }
 
-/// Explains why a version-fenced write touched no row: gone, or moved on.
+/// Why a version-fenced write on this table touched no row.
 async fn version_miss(conn: &mut PgConnection, org_id: OrgId, id: RotationId) -> Error {
-    let current: Result<Option<i64>, sqlx::Error> =
-        sqlx::query_scalar("select version from secret_rotations where id = $1 and org_id = $2")
-            .bind(id)
-            .bind(org_id)
-            .fetch_optional(conn)
-            .await;
-    match current {
-        Ok(Some(current)) => Error::VersionMismatch { current },
-        Ok(None) => Error::NotFound,
-        Err(err) => err.into(),
-    }
+    crate::error::version_miss(
+        conn,
+        "select version from secret_rotations where id = $1 and org_id = $2",
+        org_id,
+        id.0,
+    )
+    .await
 }
 
 /// One attempt, for the history route and the worker.

@@ -324,6 +324,11 @@ async fn fetch_by_name(
     caller
         .require_project(&state.db, project_id, Role::Viewer, project_not_found())
         .await?;
+    // A name no create could have accepted (NUL, slashes, 8 KiB) cannot exist: answer without
+    // handing it to Postgres, which refuses NUL in text with an error, not an empty result.
+    if validate::name(&name, &mut Vec::new()).as_deref() != Some(name.as_str()) {
+        return Err(connection_not_found());
+    }
     let connection = db::get_by_name(&state.db, project_id, &name)
         .await
         .map_err(|err| store_error(err, &name))?;
@@ -391,14 +396,10 @@ async fn update(
     let mut tx = state.db.begin().await?;
     let updated = db::update(&mut tx, caller.org_id, id, current.version, &change)
         .await
-        .map_err(|err| match err {
-            store::Error::VersionMismatch { current } if expected.is_none() => ApiError::Conflict {
-                detail: format!(
-                    "the connection changed while this update ran (now version {current}); retry"
-                ),
-                field: None,
-            },
-            other => store_error(other, name.as_deref().unwrap_or_default()),
+        .map_err(|err| {
+            ApiError::fenced(err, expected, "connection", |other| {
+                store_error(other, name.as_deref().unwrap_or_default())
+            })
         })?;
     let mut metadata = summary(&updated);
     metadata["credentialsReplaced"] = json!(credentials.is_some());

@@ -385,6 +385,11 @@ async fn fetch_by_name(
     caller
         .require_project(&state.db, project_id, Role::Viewer, project_not_found())
         .await?;
+    // As for connections: a name no create could have accepted cannot exist (and NUL would make
+    // Postgres fail rather than find nothing).
+    if connection_validate::name(&name, &mut Vec::new()).as_deref() != Some(name.as_str()) {
+        return Err(not_found());
+    }
     let rotation = db::get_by_name(&state.db, project_id, &name)
         .await
         .map_err(|err| store_error(err, &name))?;
@@ -466,14 +471,10 @@ async fn update(
     let mut tx = state.db.begin().await?;
     let updated = db::update(&mut tx, caller.org_id, id, current.version, &change)
         .await
-        .map_err(|err| match err {
-            store::Error::VersionMismatch { current } if expected.is_none() => ApiError::Conflict {
-                detail: format!(
-                    "the rotation changed while this update ran (now version {current}); retry"
-                ),
-                field: None,
-            },
-            other => store_error(other, name.as_deref().unwrap_or_default()),
+        .map_err(|err| {
+            ApiError::fenced(err, expected, "rotation", |other| {
+                store_error(other, name.as_deref().unwrap_or_default())
+            })
         })?;
     let metadata = json!({ "version": updated.version, "clientId": updated.client_id, "isAutoRotationEnabled": updated.is_auto_rotation_enabled });
     store::audit::record(
