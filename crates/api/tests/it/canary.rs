@@ -2,7 +2,7 @@
 //! canary is found in no response, no log line and no database column.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
@@ -12,7 +12,34 @@ use crate::support::{CLIENT_ID, DOMAIN, Reply, TestApp};
 
 const BASE: &str = "/api/v1/app-connections/auth0";
 
-#[derive(Clone, Default)]
+/// Everything every test in this binary logs, from every thread. A process-wide
+/// subscriber rather than a thread-local one: scoped subscribers lose events when callsites are
+/// first hit on other test threads (tracing caches their interest), which made this test flaky.
+fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let writer = Captured(logs.clone());
+        // Everything from our crates (and sqlx's statements); TRACE from every dependency would
+        // triple this binary's run time and only adds transport chatter.
+        let filter = tracing_subscriber::EnvFilter::new(
+            "info,api=trace,store=trace,auth0=trace,worker=trace,crypto=trace,tower_http=trace,sqlx=debug",
+        );
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        // Fails only if something installed one first; the assertion on this test's captured
+        // request below then says so.
+        if tracing::subscriber::set_global_default(subscriber).is_err() {
+            eprintln!("a global tracing subscriber was already installed; logs are not captured");
+        }
+        logs
+    })
+}
+
+#[derive(Clone)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Captured {
@@ -31,15 +58,7 @@ fn hex(text: &str) -> String {
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn the_canary_secret_never_escapes(pool: PgPool) {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    let logs = captured_logs().clone();
     let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
     let app = TestApp::with_secret(pool, &canary).await;
     let mut replies: Vec<Reply> = Vec::new();
@@ -176,10 +195,11 @@ async fn the_canary_secret_never_escapes(pool: PgPool) {
         "the dump covered the tables"
     );
 
-    let logs = String::from_utf8(logs.0.lock().expect("log buffer").clone()).expect("utf-8 logs");
+    let logs = String::from_utf8_lossy(&logs.lock().expect("log buffer")).into_owned();
     assert!(
-        logs.contains("app connection created"),
-        "the log capture saw the requests"
+        logs.lines()
+            .any(|l| l.contains("app connection created") && l.contains(&id)),
+        "the log capture saw this test's requests"
     );
     let leaks: Vec<&str> = logs.lines().filter(|line| line.contains(&canary)).collect();
     assert!(
