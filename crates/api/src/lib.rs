@@ -53,6 +53,32 @@ async fn security_headers(
     response
 }
 
+/// The longest client `x-request-id` that is kept as the request's id.
+pub const MAX_CLIENT_REQUEST_ID: usize = 128;
+
+/// A client's `x-request-id` is repeated in the response, problem bodies, log lines and audit rows,
+/// so only one short visible-ASCII value is kept; anything else (1 KiB, spaces, tabs, bytes that are
+/// not UTF-8, a repeated header) is dropped here and `SetRequestIdLayer` generates a UUID instead.
+async fn sanitize_request_id(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut values = request.headers().get_all(REQUEST_ID_HEADER).iter();
+    let keep = match (values.next(), values.next()) {
+        (None, _) => true,
+        (Some(value), None) => {
+            let bytes = value.as_bytes();
+            (1..=MAX_CLIENT_REQUEST_ID).contains(&bytes.len())
+                && bytes.iter().all(u8::is_ascii_graphic)
+        }
+        (Some(_), Some(_)) => false,
+    };
+    if !keep {
+        request.headers_mut().remove(REQUEST_ID_HEADER);
+    }
+    next.run(request).await
+}
+
 /// (method, path template) of every route `app` serves.
 pub fn route_table() -> Vec<(axum::http::Method, &'static str)> {
     routes::all().into_parts().1
@@ -84,6 +110,8 @@ pub fn app(state: AppState) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %loggable_path(req.uri().path()), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        // Outermost, so every layer above only ever sees an id that is safe to repeat.
+        .layer(axum::middleware::from_fn(sanitize_request_id))
 }
 
 /// The literal segments of our routes. Anything else in a logged path is an id or a name.

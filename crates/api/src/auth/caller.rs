@@ -89,8 +89,14 @@ where
     }
 }
 
+/// The token of the one `Authorization: Bearer` header. Authorization is a singleton field (RFC 9110
+/// 11.6.2): with two, a proxy in front may have checked the other one, so neither is trusted.
 fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next()?.to_str().ok()?;
+    if values.next().is_some() {
+        return None;
+    }
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

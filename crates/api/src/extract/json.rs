@@ -128,8 +128,11 @@ fn safe_path(path: &str) -> String {
     }
     path.split('.')
         .map(|segment| {
-            let name = segment.split('[').next().unwrap_or_default();
-            if looks_like_a_name(name) || (name.is_empty() && segment.starts_with('[')) {
+            // Everything after the name must be `[index]`s: a key like `x[s3cr3t…` is one name.
+            let (name, indexes) = segment.split_at(segment.find('[').unwrap_or(segment.len()));
+            if (looks_like_a_name(name) || (name.is_empty() && !indexes.is_empty()))
+                && is_indexes(indexes)
+            {
                 segment.to_owned()
             } else {
                 "(unnamed)".to_owned()
@@ -137,6 +140,16 @@ fn safe_path(path: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(".")
+}
+
+/// Zero or more `[digits]`, as serde_path_to_error writes sequence positions.
+fn is_indexes(s: &str) -> bool {
+    s.split_inclusive(']').all(|index| {
+        index
+            .strip_prefix('[')
+            .and_then(|i| i.strip_suffix(']'))
+            .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+    })
 }
 
 /// Letters and underscores only, short: every field we define, and unlikely to be a pasted secret
@@ -153,7 +166,7 @@ pub fn redact_serde(message: &str) -> String {
     let message = message.split(" at line ").next().unwrap_or(message);
     for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
         if message.starts_with(prefix) {
-            return match message.split_once(", expected ") {
+            return match message.rsplit_once(", expected ") {
                 Some((_, expected)) => format!("{}expected {expected}", prefix.replace(": ", ", ")),
                 None => prefix.trim_end_matches([' ', ':']).to_owned(),
             };
@@ -166,7 +179,7 @@ pub fn redact_serde(message: &str) -> String {
         if let Some(rest) = message.strip_prefix(prefix) {
             let name = rest.split('`').next().unwrap_or_default();
             let expected = rest
-                .split_once(", expected ")
+                .rsplit_once(", expected ")
                 .map(|(_, e)| format!(", expected {e}"))
                 .unwrap_or_default();
             return if looks_like_a_name(name) {
@@ -211,6 +224,15 @@ mod tests {
             ),
             ("missing field `name`", "missing field `name`"),
             ("something else CANARY", "invalid value"),
+            // The value or key may contain the separator; only serde's own last one counts.
+            (
+                r#"invalid type: string "x, expected CANARY", expected a boolean"#,
+                "invalid type, expected a boolean",
+            ),
+            (
+                "unknown field `x, expected CANARY`, expected `name`",
+                "unknown field, expected `name`",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(redact_serde(input), want);
@@ -227,6 +249,13 @@ mod tests {
             field_path("credentials.s3cr3tValue", "unknown field"),
             "credentials.(unnamed)"
         );
+        assert_eq!(
+            field_path("credentials.x[CANARY", "unknown field"),
+            "credentials.(unnamed)"
+        );
+        assert_eq!(field_path("scopes[0][12]", ""), "scopes[0][12]");
+        assert_eq!(field_path("[3].name", ""), "[3].name");
+        assert_eq!(field_path("a[]", ""), "(unnamed)");
         assert_eq!(field_path(".", "missing field `name`"), "name");
         assert_eq!(
             field_path("credentials", "missing field `clientId`"),

@@ -102,8 +102,12 @@ async fn list(
         .as_deref()
         .map(str::trim)
         .filter(|a| !a.is_empty());
-    if action.is_some_and(|a| a.len() > 64) {
-        return Err(ApiError::field("action", "must be at most 64 characters"));
+    // Postgres errors on NUL instead of matching nothing.
+    if action.is_some_and(|a| a.len() > 64 || a.chars().any(char::is_control)) {
+        return Err(ApiError::field(
+            "action",
+            "must be at most 64 characters without control characters",
+        ));
     }
     let page = page_request(query.limit, query.cursor.as_deref())?;
     let (events, next) = store::audit::list(&state.db, scope, action, &page).await?;

@@ -76,6 +76,19 @@ async fn login(
     secret: SecretString,
 ) -> ApiResult<Json<serde_json::Value>> {
     let started = Instant::now();
+    // No client id or email holds a control character, and Postgres refuses NUL in text and jsonb
+    // (an error, not "no such row"): replaced, such an account is simply one that does not exist,
+    // and is audited and throttled like any other.
+    let account: String = account
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                char::REPLACEMENT_CHARACTER
+            } else {
+                c
+            }
+        })
+        .collect();
     let account_key = format!("{kind}:{account}");
     let address_key = format!("ip:{}", meta.source_ip.as_deref().unwrap_or("unknown"));
     let wait = state

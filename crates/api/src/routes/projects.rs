@@ -72,10 +72,13 @@ async fn create(
         ));
     }
     let description = input.description.as_deref().map(str::trim);
-    if description.is_some_and(|d| d.chars().count() > 256) {
+    // Postgres text cannot hold NUL (it errors), and other controls only hide things in UIs.
+    if description.is_some_and(|d| {
+        d.chars().count() > 256 || d.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+    }) {
         errors.push(FieldError::new(
             "description",
-            "must be at most 256 characters",
+            "must be at most 256 characters without control characters",
         ));
     }
     if !errors.is_empty() {

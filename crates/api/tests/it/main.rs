@@ -8,6 +8,7 @@ mod canary;
 mod connections;
 mod diagnostics;
 mod health;
+mod hostile;
 mod idempotency;
 mod identities;
 mod matrix;

@@ -12,6 +12,7 @@ pub(crate) mod validate;
 
 use auth0::ClientCredentials;
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -272,10 +273,14 @@ async fn list(
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty());
-    if search.is_some_and(|s| s.len() > validate::NAME_MAX) {
+    // No name holds a control character, and Postgres errors on NUL instead of matching nothing.
+    if search.is_some_and(|s| s.len() > validate::NAME_MAX || s.chars().any(char::is_control)) {
         errors.push(FieldError::new(
             "search",
-            format!("must be at most {} characters", validate::NAME_MAX),
+            format!(
+                "must be at most {} characters without control characters",
+                validate::NAME_MAX
+            ),
         ));
     }
     if !errors.is_empty() {
@@ -312,7 +317,7 @@ async fn fetch(
 async fn fetch_by_name(
     State(state): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     ValidQuery(query): ValidQuery<ByNameQuery>,
 ) -> ApiResult<Response> {
     let mut errors = Vec::new();
@@ -326,6 +331,10 @@ async fn fetch_by_name(
         .await?;
     // A name no create could have accepted (NUL, slashes, 8 KiB) cannot exist: answer without
     // handing it to Postgres, which refuses NUL in text with an error, not an empty result.
+    // Bytes that are not UTF-8 are no name either (axum's own rejection is plain text).
+    let Ok(Path(name)) = path else {
+        return Err(connection_not_found());
+    };
     if validate::name(&name, &mut Vec::new()).as_deref() != Some(name.as_str()) {
         return Err(connection_not_found());
     }

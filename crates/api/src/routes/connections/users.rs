@@ -361,7 +361,12 @@ impl UserPatch {
 
 /// The route's `{userId}`: Auth0 ids look like `auth0|63f...` or `google-oauth2|1234`.
 fn user_id(raw: &str) -> ApiResult<&str> {
-    if raw.is_empty() || raw.chars().count() > ID_MAX || raw.chars().any(char::is_control) {
+    // "." and ".." would be resolved away as path segments on the way to Auth0; no user id is one.
+    if raw.is_empty()
+        || raw.chars().count() > ID_MAX
+        || raw.chars().any(char::is_control)
+        || raw.chars().all(|c| c == '.')
+    {
         return Err(ApiError::field(
             "userId",
             format!("must be an Auth0 user ID of 1 to {ID_MAX} characters"),
@@ -609,5 +614,6 @@ mod tests {
         assert!(both.check().is_err());
         assert!(user_id("auth0|abc").is_ok());
         assert!(user_id("").is_err() && user_id("a\nb").is_err());
+        assert!(user_id("..").is_err() && user_id(".").is_err() && user_id("a.b").is_ok());
     }
 }

@@ -6,6 +6,7 @@
 mod dto;
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -325,6 +326,18 @@ async fn list(
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty());
+    // As for connections: names are short slugs, and Postgres errors on NUL.
+    if search
+        .is_some_and(|s| s.len() > connection_validate::NAME_MAX || s.chars().any(char::is_control))
+    {
+        errors.push(FieldError::new(
+            "search",
+            format!(
+                "must be at most {} characters without control characters",
+                connection_validate::NAME_MAX
+            ),
+        ));
+    }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -373,7 +386,7 @@ async fn fetch(
 async fn fetch_by_name(
     State(state): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     ValidQuery(query): ValidQuery<ByNameQuery>,
 ) -> ApiResult<Response> {
     let mut errors = Vec::new();
@@ -387,6 +400,10 @@ async fn fetch_by_name(
         .await?;
     // As for connections: a name no create could have accepted cannot exist (and NUL would make
     // Postgres fail rather than find nothing).
+    // Bytes that are not UTF-8 are no name either (axum's own rejection is plain text).
+    let Ok(Path(name)) = path else {
+        return Err(not_found());
+    };
     if connection_validate::name(&name, &mut Vec::new()).as_deref() != Some(name.as_str()) {
         return Err(not_found());
     }
