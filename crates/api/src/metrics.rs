@@ -64,14 +64,19 @@ pub async fn render(State(state): State<AppState>) -> Response {
     metrics::counter!("keyhold_auth0_token_cache_hits_total").absolute(tokens.hits());
     metrics::counter!("keyhold_auth0_token_cache_misses_total").absolute(tokens.misses());
     metrics::gauge!("keyhold_auth0_token_cache_entries").set(tokens.len() as f64);
-    // Rotation lag: how long the oldest due rotation has been waiting (0 when none is overdue).
-    match store::rotations::oldest_overdue_secs(pool).await {
-        Ok(lag) => metrics::gauge!("keyhold_rotation_lag_seconds").set(lag),
-        Err(err) => tracing::warn!(%err, "rotation lag not measured"),
-    }
+    sample_rotation_lag(pool).await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         handle.render(),
     )
         .into_response()
+}
+
+/// Rotation lag: how long the oldest due rotation has been waiting (0 when none is overdue).
+/// Sampled at scrape time by the API and by `keyhold worker`'s metrics listener.
+pub async fn sample_rotation_lag(pool: &store::PgPool) {
+    match store::rotations::oldest_overdue_secs(pool).await {
+        Ok(lag) => metrics::gauge!("keyhold_rotation_lag_seconds").set(lag),
+        Err(err) => tracing::warn!(%err, "rotation lag not measured"),
+    }
 }

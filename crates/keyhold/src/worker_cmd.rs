@@ -23,6 +23,9 @@ pub struct WorkerArgs {
     pub auth0: Auth0Args,
     #[command(flatten)]
     pub worker: WorkerSettings,
+    /// Serve `/metrics` and `/healthz` for this worker process on this address (off by default).
+    #[arg(long, env = "KEYHOLD_WORKER_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// The rotation worker's settings (also usable by `serve`/`dev` when they run a worker inside).
@@ -90,6 +93,7 @@ pub const WORKER_VARS: &[&str] = &[
     "KEYHOLD_WORKER_PROPAGATION_TIMEOUT_SECS",
     "KEYHOLD_WORKER_TENANT_RPS",
     "KEYHOLD_WORKER_TENANT_BURST",
+    "KEYHOLD_WORKER_METRICS_LISTEN",
 ];
 
 impl WorkerSettings {
@@ -146,12 +150,49 @@ impl WorkerSettings {
 pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let keyring = Arc::new(args.keys.keyring()?);
     let pool = crate::db::connect_and_migrate(&args.db).await?;
-    let worker = args.worker.build(pool, keyring, &args.auth0)?;
+    crate::keys::check_keyring(&pool, &keyring).await?;
+    let worker = args.worker.build(pool.clone(), keyring, &args.auth0)?;
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {
         crate::serve::shutdown_signal().await;
         trigger.cancel();
     });
+    if let Some(addr) = args.metrics_listen {
+        let listener = crate::serve::bind(addr).await?;
+        tokio::spawn(serve_metrics(listener, pool, shutdown.clone()));
+    }
     worker.run(shutdown).await.context("rotation worker failed")
+}
+
+/// `/metrics` (rotations by outcome, Auth0 requests, rotation lag) and `/healthz` for a worker
+/// process, which has no API of its own to expose them.
+async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    pool: PgPool,
+    shutdown: CancellationToken,
+) {
+    let Some(handle) = api::metrics::install() else {
+        return;
+    };
+    let app = axum::Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let handle = handle.clone();
+                let pool = pool.clone();
+                async move {
+                    api::metrics::sample_rotation_lag(&pool).await;
+                    handle.render()
+                }
+            }),
+        );
+    tracing::info!(addr = ?listener.local_addr().ok(), "worker metrics listening");
+    if let Err(err) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    {
+        tracing::warn!(%err, "worker metrics server stopped");
+    }
 }

@@ -34,6 +34,26 @@ fn status(port: u16, path: &str) -> Option<u16> {
     answer.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Waits until the binary's sessions are gone: the test database cannot be dropped while they
+/// are open, and a clean exit must not leave any.
+async fn sessions_closed(pool: &PgPool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let open: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity where datname = current_database() and application_name = $1",
+        )
+        .bind(APP)
+        .fetch_one(pool)
+        .await
+        .expect("sessions");
+        if open == 0 || Instant::now() > deadline {
+            assert_eq!(open, 0, "keyhold left sessions open after exiting");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn serve_becomes_ready_and_stops_cleanly_on_sigterm(pool: PgPool) {
     let port = TcpListener::bind("127.0.0.1:0")
@@ -89,20 +109,50 @@ async fn serve_becomes_ready_and_stops_cleanly_on_sigterm(pool: PgPool) {
         "nothing listens after shutdown"
     );
 
-    // The binary's sessions must be gone before the test database is dropped.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let open: i64 = sqlx::query_scalar(
-            "select count(*) from pg_stat_activity where datname = current_database() and application_name = $1",
-        )
-        .bind(APP)
-        .fetch_one(&pool)
-        .await
-        .expect("sessions");
-        if open == 0 || Instant::now() > deadline {
-            assert_eq!(open, 0, "keyhold left sessions open after exiting");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    sessions_closed(&pool).await;
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_worker_process_serves_its_metrics_and_stops_on_sigterm(pool: PgPool) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let key = crypto::generate_root_key("worker").expect("key");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyhold"))
+        .env_clear()
+        .env("DATABASE_URL", url_of(&pool).await)
+        .env("KEYHOLD_ROOT_KEYS", key.expose_secret())
+        .env("KEYHOLD_WORKER_METRICS_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .arg("worker")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start keyhold worker");
+    let started = Instant::now();
+    while status(port, "/healthz") != Some(200) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "worker metrics never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    assert_eq!(status(port, "/metrics"), Some(200));
+    let pid = child.id().expect("running").to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("stopped within 30 s of SIGTERM")
+        .expect("exit status");
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+    sessions_closed(&pool).await;
 }
