@@ -67,9 +67,39 @@ impl LoginThrottle {
     }
 }
 
+impl LoginThrottle {
+    /// Takes back the failure recorded for an attempt that turned out to succeed.
+    pub fn forgive(&self, key: &str) {
+        self.failures
+            .entry(key.to_owned())
+            .and_compute_with(|existing| {
+                let Some(entry) = existing else {
+                    return moka::ops::compute::Op::Nop;
+                };
+                let mut times = entry.into_value();
+                times.pop();
+                if times.is_empty() {
+                    moka::ops::compute::Op::Remove
+                } else {
+                    moka::ops::compute::Op::Put(times)
+                }
+            });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_success_takes_back_its_attempt() {
+        let throttle = LoginThrottle::default();
+        for _ in 0..PER_ACCOUNT {
+            throttle.record_failure("client:c");
+            throttle.forgive("client:c");
+        }
+        assert!(throttle.blocked("client:c", PER_ACCOUNT).is_none());
+    }
 
     #[test]
     fn blocks_after_the_limit_per_key() {

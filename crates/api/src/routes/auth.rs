@@ -113,16 +113,20 @@ async fn login(
     let phc = record
         .as_ref()
         .map_or_else(|| decoy().to_owned(), |r| r.secret_hash.clone());
+    // Counted as a failure before the (slow, queued) hash runs, so a burst of concurrent guesses
+    // is throttled as it arrives rather than after every guess has been checked.
+    state.throttle.record_failure(&account_key);
+    state.throttle.record_failure(&address_key);
     let matches = crate::auth::argon::verify(secret, phc).await?;
 
     let Some(record) = record.filter(|_| matches) else {
-        state.throttle.record_failure(&account_key);
-        state.throttle.record_failure(&address_key);
         audit_login(&state, &meta, kind, &account, "failure").await?;
         tokio::time::sleep(FAILURE_FLOOR.saturating_sub(started.elapsed())).await;
         return Err(ApiError::Unauthenticated);
     };
 
+    state.throttle.forgive(&account_key);
+    state.throttle.forgive(&address_key);
     let (token, hash) = TokenService::mint();
     let expires_at = state.tokens.expires_at();
     let mut tx = state.db.begin().await?;

@@ -104,6 +104,21 @@ impl From<store::connections::Connection> for ConnectionOut {
     }
 }
 
+/// `{ "appConnection": ... }`
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OneOut {
+    pub app_connection: ConnectionOut,
+}
+
+/// `{ "appConnections": [...], "nextCursor": ... }`
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListOut {
+    pub app_connections: Vec<ConnectionOut>,
+    pub next_cursor: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListQuery {

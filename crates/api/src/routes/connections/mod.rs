@@ -110,11 +110,16 @@ fn connection_not_found() -> ApiError {
     }
 }
 
+/// One connection with its `ETag`, serialised straight from the typed DTO (building a
+/// `serde_json::Value` first cost more than the query on the hot GET path).
 fn one(status: StatusCode, connection: db::Connection) -> Response {
-    render(
-        status,
-        json!({ "appConnection": ConnectionOut::from(connection) }),
-    )
+    let tag = etag(connection.version);
+    let body = dto::OneOut {
+        app_connection: ConnectionOut::from(connection),
+    };
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(header::ETAG, tag);
+    response
 }
 
 /// A single-connection answer with its `ETag`; also renders idempotent replays of a create.
@@ -261,7 +266,7 @@ async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ValidQuery(query): ValidQuery<ListQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<dto::ListOut>> {
     let mut errors = Vec::new();
     let project_id = query
         .project_id
@@ -299,10 +304,10 @@ async fn list(
         search: search.map(str::to_owned),
     };
     let page = db::list(&state.db, &filter, &page).await?;
-    let items: Vec<ConnectionOut> = page.items.into_iter().map(ConnectionOut::from).collect();
-    Ok(Json(
-        json!({ "appConnections": items, "nextCursor": page.next.map(|c| c.encode()) }),
-    ))
+    Ok(Json(dto::ListOut {
+        app_connections: page.items.into_iter().map(ConnectionOut::from).collect(),
+        next_cursor: page.next.map(|c| c.encode()),
+    }))
 }
 
 async fn fetch(
