@@ -56,12 +56,6 @@ fuzz_target!(|data: &[u8]| -> Corpus {
     match url::Host::parse(name) {
         Ok(url::Host::Domain(host)) => assert_eq!(host, name),
         Ok(other) => panic!("{name:?} is an IP literal to the WHATWG parser: {other:?}"),
-        // Known gap (fuzz/README.md, finding 1): `parse` does not decode `xn--` labels, so
-        // invalid punycode passes it and fails later, when the client builds its URL (an
-        // error, not a panic). Any other host the URL parser refuses is a new bug.
-        Err(url::ParseError::IdnaError) if name.split('.').any(|l| l.starts_with("xn--")) => {
-            return Corpus::Keep;
-        }
         Err(err) => panic!("{name:?} is not a valid URL host: {err}"),
     }
 

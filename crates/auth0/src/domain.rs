@@ -66,6 +66,8 @@ pub enum DomainError {
     SingleLabel,
     #[error("names under .{0} are internal and cannot be an Auth0 tenant")]
     InternalName(&'static str),
+    #[error("contains an \"xn--\" label that is not valid punycode")]
+    InvalidPunycode,
 }
 
 impl Domain {
@@ -130,6 +132,13 @@ impl Domain {
         }
         if !name.contains('.') {
             return Err(DomainError::SingleLabel);
+        }
+        // Punycode labels must decode, or the URL parser the HTTP client uses refuses the host
+        // later with a confusing error (found by fuzz/domain).
+        if name.split('.').any(|label| label.starts_with("xn--"))
+            && !matches!(url::Host::parse(name), Ok(url::Host::Domain(ref parsed)) if parsed == name)
+        {
+            return Err(DomainError::InvalidPunycode);
         }
         Ok(Domain(name.to_owned()))
     }
@@ -206,6 +215,19 @@ fn check_label(label: &str) -> Result<(), DomainError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn punycode_labels_must_decode() {
+        assert_eq!(
+            Domain::parse("xn--bcher-kva.example.com").map(|d| d.as_str().to_owned()),
+            Ok("xn--bcher-kva.example.com".to_owned())
+        );
+        assert_eq!(
+            Domain::parse("xn--bcher-kv.a.example.com"),
+            Err(DomainError::InvalidPunycode)
+        );
+    }
+
     use super::*;
 
     #[test]
