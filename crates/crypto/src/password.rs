@@ -2,11 +2,14 @@
 //!
 //! Parameters: OWASP's first recommended argon2id setting (m = 19 MiB, t = 2, p = 1). It costs about
 //! 20-40 ms on one core here, so a login is cheap for a person and a guess is expensive for an attacker
-//! with the hash, and 19 MiB per concurrent login keeps memory bounded. These functions are CPU-bound:
-//! callers run them on a blocking thread.
+//! with the hash. These functions are CPU-bound: callers run them off the async workers.
+//!
+//! The 19 MiB of working memory lives in a [`Workspace`] that a long-lived thread keeps and reuses.
+//! Allocating it per hash left glibc holding freed blocks in per-thread arenas: a burst of logins
+//! grew the server's resident memory by 19 MiB per thread that had ever hashed, and kept it.
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+use argon2::password_hash::phc::{Output, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -20,37 +23,104 @@ pub enum PasswordError {
 pub const MEMORY_KIB: u32 = 19 * 1024;
 pub const ITERATIONS: u32 = 2;
 pub const PARALLELISM: u32 = 1;
+const SALT_LEN: usize = 16;
+const OUTPUT_LEN: usize = 32;
 
-fn argon2() -> Result<Argon2<'static>, PasswordError> {
-    let params =
-        Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).map_err(|_| PasswordError::Hash)?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
-}
-
-/// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) with a fresh random salt.
-pub fn hash_secret(secret: &SecretString) -> Result<String, PasswordError> {
-    argon2()?
-        .hash_password(secret.expose_secret().as_bytes())
-        .map(|hash| hash.to_string())
+fn params() -> Result<Params, PasswordError> {
+    Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, Some(OUTPUT_LEN))
         .map_err(|_| PasswordError::Hash)
 }
 
-/// Constant-time check of `secret` against a stored PHC string. `false` for a wrong secret.
-pub fn verify_secret(secret: &SecretString, phc: &str) -> Result<bool, PasswordError> {
-    let parsed = PasswordHash::new(phc).map_err(|_| PasswordError::BadHash)?;
-    Ok(argon2()?
-        .verify_password(secret.expose_secret().as_bytes(), &parsed)
-        .is_ok())
+/// argon2's working memory for this module's parameters, allocated once and reused by every hash
+/// and verification run through it.
+pub struct Workspace {
+    blocks: Vec<Block>,
 }
 
-/// A hash of a random value with the same parameters, to verify against when the identity does not
-/// exist, so a wrong id costs the same time as a wrong secret.
-pub fn decoy_hash() -> Result<String, PasswordError> {
-    hash_secret(&crate::random_secret(32))
+impl Default for Workspace {
+    fn default() -> Self {
+        Workspace::new()
+    }
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Workspace {
+            blocks: vec![Block::new(); MEMORY_KIB as usize],
+        }
+    }
+
+    /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) with a fresh random salt.
+    pub fn hash(&mut self, secret: &SecretString) -> Result<String, PasswordError> {
+        let mut salt = [0u8; SALT_LEN];
+        crate::random::fill_random(&mut salt).map_err(|_| PasswordError::Hash)?;
+        let params = params()?;
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let mut out = [0u8; OUTPUT_LEN];
+        argon2
+            .hash_password_into_with_memory(
+                secret.expose_secret().as_bytes(),
+                &salt,
+                &mut out,
+                &mut self.blocks,
+            )
+            .map_err(|_| PasswordError::Hash)?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: (&params).try_into().map_err(|_| PasswordError::Hash)?,
+            salt: Some(Salt::new(&salt).map_err(|_| PasswordError::Hash)?),
+            hash: Some(Output::new(&out).map_err(|_| PasswordError::Hash)?),
+        };
+        Ok(phc.to_string())
+    }
+
+    /// Constant-time check of `secret` against a stored PHC string, with the parameters the string
+    /// names. `false` for a wrong secret.
+    pub fn verify(&mut self, secret: &SecretString, phc: &str) -> Result<bool, PasswordError> {
+        let parsed = PasswordHash::new(phc).map_err(|_| PasswordError::BadHash)?;
+        let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+            return Err(PasswordError::BadHash);
+        };
+        let algorithm =
+            Algorithm::try_from(parsed.algorithm.as_str()).map_err(|_| PasswordError::BadHash)?;
+        let version = parsed
+            .version
+            .map(Version::try_from)
+            .transpose()
+            .map_err(|_| PasswordError::BadHash)?
+            .unwrap_or_default();
+        let params = Params::try_from(&parsed).map_err(|_| PasswordError::BadHash)?;
+        let argon2 = Argon2::new(algorithm, version, params.clone());
+        let mut out = vec![0u8; expected.len()];
+        let pwd = secret.expose_secret().as_bytes();
+        // A hash made with other (older, larger) parameters gets memory of its own for this once.
+        let result = if params.block_count() <= self.blocks.len() {
+            argon2.hash_password_into_with_memory(pwd, salt, &mut out, &mut self.blocks)
+        } else {
+            argon2.hash_password_into(pwd, salt, &mut out)
+        };
+        result.map_err(|_| PasswordError::BadHash)?;
+        let computed = Output::new(&out).map_err(|_| PasswordError::BadHash)?;
+        // `Output`'s equality is constant-time.
+        Ok(&computed == expected)
+    }
+}
+
+/// [`Workspace::hash`] with a workspace of its own: for one-off hashes (the CLI, tests).
+pub fn hash_secret(secret: &SecretString) -> Result<String, PasswordError> {
+    Workspace::new().hash(secret)
+}
+
+/// [`Workspace::verify`] with a workspace of its own.
+pub fn verify_secret(secret: &SecretString, phc: &str) -> Result<bool, PasswordError> {
+    Workspace::new().verify(secret, phc)
 }
 
 #[cfg(test)]
 mod tests {
+    use argon2::PasswordHasher;
+
     use super::*;
 
     #[test]
@@ -64,6 +134,47 @@ mod tests {
             verify_secret(&secret, "not a hash"),
             Err(PasswordError::BadHash)
         );
+    }
+
+    #[test]
+    fn one_workspace_serves_many_secrets() {
+        let mut workspace = Workspace::new();
+        let first = SecretString::from("first");
+        let second = SecretString::from("second");
+        let first_phc = workspace.hash(&first).expect("hash");
+        let second_phc = workspace.hash(&second).expect("hash");
+        assert_eq!(workspace.verify(&first, &first_phc), Ok(true));
+        assert_eq!(workspace.verify(&second, &second_phc), Ok(true));
+        assert_eq!(workspace.verify(&first, &second_phc), Ok(false));
+    }
+
+    #[test]
+    fn agrees_with_the_argon2_crate_both_ways() {
+        let secret = SecretString::from("interop");
+        // Made by the crate's own hasher, with other parameters: verified here.
+        let small = Params::new(8 * 1024, 3, 1, None).expect("params");
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, small)
+            .hash_password(b"interop")
+            .expect("hash")
+            .to_string();
+        let mut workspace = Workspace::new();
+        assert_eq!(workspace.verify(&secret, &theirs), Ok(true));
+        // Made here: verified by the crate.
+        let ours = workspace.hash(&secret).expect("hash");
+        let parsed = PasswordHash::new(&ours).expect("parse");
+        use argon2::PasswordVerifier;
+        assert!(
+            Argon2::default()
+                .verify_password(b"interop", &parsed)
+                .is_ok()
+        );
+        // Larger than the workspace: still verified, with memory of its own.
+        let large = Params::new(32 * 1024, 1, 1, None).expect("params");
+        let bigger = Argon2::new(Algorithm::Argon2id, Version::V0x13, large)
+            .hash_password(b"interop")
+            .expect("hash")
+            .to_string();
+        assert_eq!(workspace.verify(&secret, &bigger), Ok(true));
     }
 
     #[test]

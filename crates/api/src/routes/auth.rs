@@ -2,7 +2,6 @@
 //! same whether the id or the secret was wrong (same body, and argon2 runs against a decoy hash when
 //! the id is unknown), are slowed, throttled per account and per address, and audited.
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -12,7 +11,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
-use crate::auth::throttle::{PER_ACCOUNT, PER_ADDRESS};
 use crate::auth::tokens::{TokenService, hash_secret};
 use crate::auth::{Caller, RequestMeta};
 use crate::extract::ValidJson;
@@ -63,9 +61,14 @@ async fn user_login(
     login(state, meta, "user", account, input.password).await
 }
 
-fn decoy() -> &'static str {
-    static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| crypto::password::decoy_hash().unwrap_or_default())
+/// A hash of a random value with the real parameters, verified against when the account does not
+/// exist, so a wrong id costs the same time as a wrong secret.
+async fn decoy() -> ApiResult<String> {
+    static DECOY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    DECOY
+        .get_or_try_init(|| crate::auth::argon::hash(crypto::random_secret(32)))
+        .await
+        .cloned()
 }
 
 async fn login(
@@ -91,17 +94,16 @@ async fn login(
         .collect();
     let account_key = format!("{kind}:{account}");
     let address_key = format!("ip:{}", meta.source_ip.as_deref().unwrap_or("unknown"));
-    let wait = state
-        .throttle
-        .blocked(&account_key, PER_ACCOUNT)
-        .or_else(|| state.throttle.blocked(&address_key, PER_ADDRESS));
-    if let Some(wait) = wait {
-        audit_login(&state, &meta, kind, &account, "throttled").await?;
-        return Err(ApiError::TooManyRequests {
-            detail: "too many failed logins; wait before trying again".to_owned(),
-            retry_after_secs: wait.as_secs().max(1),
-        });
-    }
+    let attempt = match state.throttle.admit(&account_key, &address_key).await {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            audit_login(&state, &meta, kind, &account, "throttled").await?;
+            return Err(ApiError::TooManyRequests {
+                detail: "too many failed logins; wait before trying again".to_owned(),
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+    };
 
     let record = if account.is_empty() || account.len() > 320 {
         None
@@ -110,23 +112,20 @@ async fn login(
     } else {
         store::identities::login_by_email(&state.db, &account).await?
     };
-    let phc = record
-        .as_ref()
-        .map_or_else(|| decoy().to_owned(), |r| r.secret_hash.clone());
-    // Counted as a failure before the (slow, queued) hash runs, so a burst of concurrent guesses
-    // is throttled as it arrives rather than after every guess has been checked.
-    state.throttle.record_failure(&account_key);
-    state.throttle.record_failure(&address_key);
+    let phc = match &record {
+        Some(record) => record.secret_hash.clone(),
+        None => decoy().await?,
+    };
     let matches = crate::auth::argon::verify(secret, phc).await?;
 
     let Some(record) = record.filter(|_| matches) else {
+        attempt.failed();
         audit_login(&state, &meta, kind, &account, "failure").await?;
         tokio::time::sleep(FAILURE_FLOOR.saturating_sub(started.elapsed())).await;
         return Err(ApiError::Unauthenticated);
     };
 
-    state.throttle.forgive(&account_key);
-    state.throttle.forgive(&address_key);
+    drop(attempt);
     let (token, hash) = TokenService::mint();
     let expires_at = state.tokens.expires_at();
     let mut tx = state.db.begin().await?;

@@ -89,6 +89,40 @@ async fn repeated_failures_are_throttled_per_account(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_burst_of_guesses_gets_no_more_checks_than_the_limit(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let id = app.identity("svc", None).await;
+    let body = json!({ "clientId": id.client_id, "clientSecret": "guess" });
+    let replies = futures_util::future::join_all(
+        (0..12).map(|_| app.call_as(None, Method::POST, LOGIN, Some(body.clone()), &[])),
+    )
+    .await;
+    let refused = |code| replies.iter().filter(|r| r.status == code).count();
+    assert_eq!(
+        refused(StatusCode::UNAUTHORIZED),
+        api::auth::throttle::PER_ACCOUNT as usize
+    );
+    assert_eq!(refused(StatusCode::TOO_MANY_REQUESTS), 12 - 5);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_fleet_logging_in_together_is_not_throttled(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let id = app.identity("svc", None).await;
+    let body = json!({ "clientId": id.client_id, "clientSecret": id.client_secret });
+    // More at once than the account's failure limit, and as many as one address may have in flight;
+    // successes never count as failures.
+    let at_once = api::auth::throttle::PER_ADDRESS;
+    let replies = futures_util::future::join_all(
+        (0..at_once).map(|_| app.call_as(None, Method::POST, LOGIN, Some(body.clone()), &[])),
+    )
+    .await;
+    for reply in &replies {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    }
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
 async fn missing_malformed_revoked_and_expired_tokens_are_401(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let path = "/api/v1/projects";
