@@ -35,6 +35,9 @@ impl From<sqlx::Error> for Error {
                     sqlx::error::ErrorKind::ForeignKeyViolation => {
                         Error::MissingReference { constraint }
                     }
+                    _ if db.code().is_some_and(|code| server_unavailable(&code)) => {
+                        Error::Unavailable(err)
+                    }
                     _ => Error::Database(err),
                 }
             }
@@ -45,6 +48,16 @@ impl From<sqlx::Error> for Error {
             _ => Error::Database(err),
         }
     }
+}
+
+/// SQLSTATEs the server sends when it, not the statement, is the problem: it is shutting down or
+/// restarting (a pooled connection then reads `57P01 terminating connection due to administrator
+/// command` on its next query), not accepting connections yet, out of connection slots, or the
+/// connection broke (class 08, but for `08P01`, a protocol violation, which is a bug). Like a pool
+/// timeout these are answered 503, and a retry after the restart succeeds.
+fn server_unavailable(code: &str) -> bool {
+    matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+        || (code.starts_with("08") && code != "08P01")
 }
 
 /// Explains why a version-fenced write touched no row: gone (`NotFound`) or moved on
@@ -64,5 +77,21 @@ pub(crate) async fn version_miss(
         Ok(Some(current)) => Error::VersionMismatch { current },
         Ok(None) => Error::NotFound,
         Err(err) => err.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shutdown_and_connection_sqlstates_mean_unavailable() {
+        for code in [
+            "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006",
+        ] {
+            assert!(super::server_unavailable(code), "{code}");
+        }
+        // Faults of the statement or the client stay database errors (500).
+        for code in ["08P01", "57014", "40001", "42P01", "23514", "XX000"] {
+            assert!(!super::server_unavailable(code), "{code}");
+        }
     }
 }
