@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod problem;
 pub mod routes;
 mod state;
+pub mod ui;
 
 use std::time::Duration;
 
@@ -87,7 +88,9 @@ pub fn route_table() -> Vec<(axum::http::Method, &'static str)> {
 pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let (router, _) = routes::all().into_parts();
+    // The dashboard is not part of the API's route table (nor of openapi.yaml): static files, public.
     router
+        .merge(ui::routes())
         .layer(axum::middleware::from_fn(metrics::track))
         .fallback(|| async { problem::ApiError::NoRoute })
         .with_state(state)
@@ -143,6 +146,7 @@ const ROUTE_WORDS: &[&str] = &[
     "token-vault",
     "refresh-token-exchange",
     "access-token-exchange",
+    "ui",
 ];
 
 /// The request path as logs may show it: route words and UUIDs are kept, any other segment is

@@ -264,6 +264,7 @@ fn print_welcome(
     let text = format!(
         r#"
 Keyhold dev is running.
+  Dashboard:      {api}/ui/  (sign in with the instance admin below)
   API:            {api}
   Auth0 emulator: {emulator_url} (tenant {DEMO_DOMAIN})
   Demo project:   {project_id}

@@ -72,11 +72,19 @@ pub enum Scope {
     Org(OrgId),
 }
 
+/// Exact-match narrowing of a list; `None` matches everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Filter<'a> {
+    pub action: Option<&'a str>,
+    /// E.g. a connection's id: its history.
+    pub resource_id: Option<&'a str>,
+}
+
 /// Newest first, keyset on the time-ordered id. The cursor's `id` is the last event seen.
 pub async fn list(
     pool: &PgPool,
     scope: Scope,
-    action: Option<&str>,
+    filter: &Filter<'_>,
     page: &PageRequest,
 ) -> Result<(Vec<Event>, Option<Uuid>)> {
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
@@ -94,8 +102,12 @@ pub async fn list(
     if let Some(after) = &page.after {
         q.push(" and id < ").push_bind(after.id);
     }
-    if let Some(action) = action {
+    if let Some(action) = filter.action {
         q.push(" and action = ").push_bind(action.to_owned());
+    }
+    if let Some(resource_id) = filter.resource_id {
+        q.push(" and resource_id = ")
+            .push_bind(resource_id.to_owned());
     }
     q.push(" order by id desc limit ")
         .push_bind(i64::from(page.limit) + 1);

@@ -34,6 +34,9 @@ pub struct Connection {
     pub version: i64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    /// The last scope check: capability → the scopes it lacks (see [`record_scope_check`]).
+    pub scope_check: Option<serde_json::Value>,
+    pub scope_checked_at: Option<OffsetDateTime>,
 }
 
 /// The column list every query returns, as a macro so statements stay `&'static str` (sqlx refuses
@@ -41,7 +44,7 @@ pub struct Connection {
 macro_rules! columns {
     () => {
         "id, org_id, project_id, app, method, name, description, domain, client_id, audience, \
-         client_secret_sealed, version, created_at, updated_at"
+         client_secret_sealed, version, created_at, updated_at, scope_check, scope_checked_at"
     };
 }
 
@@ -257,6 +260,27 @@ async fn version_miss(conn: &mut PgConnection, org_id: OrgId, id: ConnectionId) 
         id.0,
     )
     .await
+}
+
+/// Records what a scope check found (capability → missing scopes), merged over the capabilities
+/// checked before so a partial check keeps the others. Not a change of the connection: the version
+/// and `updated_at` stay. Returns the time recorded.
+pub async fn record_scope_check(
+    conn: &mut PgConnection,
+    org_id: OrgId,
+    id: ConnectionId,
+    capabilities: &serde_json::Value,
+) -> Result<Option<OffsetDateTime>> {
+    let at = sqlx::query_scalar(
+        "update app_connections set scope_check = coalesce(scope_check, '{}'::jsonb) || $3, \
+         scope_checked_at = now() where id = $1 and org_id = $2 returning scope_checked_at",
+    )
+    .bind(id)
+    .bind(org_id)
+    .bind(capabilities)
+    .fetch_optional(conn)
+    .await?;
+    Ok(at)
 }
 
 /// Names of connections by id, for responses that show which connection a rotation uses.

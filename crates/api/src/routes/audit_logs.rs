@@ -31,6 +31,8 @@ struct AuditQuery {
     cursor: Option<String>,
     #[serde(default)]
     action: Option<String>,
+    #[serde(default)]
+    resource_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -97,20 +99,12 @@ async fn list(
             ));
         }
     };
-    let action = query
-        .action
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty());
-    // Postgres errors on NUL instead of matching nothing.
-    if action.is_some_and(|a| a.len() > 64 || a.chars().any(char::is_control)) {
-        return Err(ApiError::field(
-            "action",
-            "must be at most 64 characters without control characters",
-        ));
-    }
+    let filter = store::audit::Filter {
+        action: text_filter("action", query.action.as_deref())?,
+        resource_id: text_filter("resourceId", query.resource_id.as_deref())?,
+    };
     let page = page_request(query.limit, query.cursor.as_deref())?;
-    let (events, next) = store::audit::list(&state.db, scope, action, &page).await?;
+    let (events, next) = store::audit::list(&state.db, scope, &filter, &page).await?;
     let items: Vec<EventOut> = events.into_iter().map(EventOut::from).collect();
     let next = next.map(|id| {
         store::page::Cursor {
@@ -120,4 +114,17 @@ async fn list(
         .encode()
     });
     Ok(Json(json!({ "auditLogs": items, "nextCursor": next })))
+}
+
+/// An optional exact-match filter: blank means none; Postgres errors on NUL instead of matching
+/// nothing, so control characters are refused.
+fn text_filter<'a>(field: &'static str, raw: Option<&'a str>) -> ApiResult<Option<&'a str>> {
+    let value = raw.map(str::trim).filter(|v| !v.is_empty());
+    if value.is_some_and(|v| v.len() > 64 || v.chars().any(char::is_control)) {
+        return Err(ApiError::field(
+            field,
+            "must be at most 64 characters without control characters",
+        ));
+    }
+    Ok(value)
 }

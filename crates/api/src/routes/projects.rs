@@ -42,10 +42,12 @@ pub struct ProjectOut {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// The caller's role here, so a client (the dashboard) can offer only what it may do.
+    pub role: &'static str,
 }
 
-impl From<store::projects::Project> for ProjectOut {
-    fn from(p: store::projects::Project) -> Self {
+impl ProjectOut {
+    fn new(p: store::projects::Project, role: Role) -> Self {
         ProjectOut {
             id: p.id.0,
             org_id: p.org_id.0,
@@ -53,6 +55,7 @@ impl From<store::projects::Project> for ProjectOut {
             description: p.description,
             created_at: p.created_at,
             updated_at: p.updated_at,
+            role: role.as_str(),
         }
     }
 }
@@ -120,7 +123,7 @@ async fn create(
     state.tokens.forget_all();
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "project": ProjectOut::from(project) })),
+        Json(json!({ "project": ProjectOut::new(project, Role::Admin) })),
     ))
 }
 
@@ -134,7 +137,7 @@ async fn fetch(
         what: "project",
         field: None,
     };
-    caller
+    let role = caller
         .require_project(&state.db, id, Role::Viewer, not_found())
         .await?;
     let project = store::projects::get(&state.db, caller.org_id, id)
@@ -143,7 +146,7 @@ async fn fetch(
             store::Error::NotFound => not_found(),
             other => other.into(),
         })?;
-    Ok(Json(json!({ "project": ProjectOut::from(project) })))
+    Ok(Json(json!({ "project": ProjectOut::new(project, role) })))
 }
 
 async fn list(
@@ -154,7 +157,15 @@ async fn list(
     let page = page_request(query.limit, query.cursor.as_deref())?;
     let visible = caller.visible_projects();
     let page = store::projects::list(&state.db, caller.org_id, visible.as_deref(), &page).await?;
-    let projects: Vec<ProjectOut> = page.items.into_iter().map(ProjectOut::from).collect();
+    let projects: Vec<ProjectOut> = page
+        .items
+        .into_iter()
+        .map(|p| {
+            // Listed projects are the caller's (or all, for an instance admin).
+            let role = caller.role_in(p.id).unwrap_or(Role::Viewer);
+            ProjectOut::new(p, role)
+        })
+        .collect();
     Ok(Json(
         json!({ "projects": projects, "nextCursor": page.next.map(|c| c.encode()) }),
     ))

@@ -6,6 +6,7 @@ mod audit;
 mod bad_input;
 mod canary;
 mod connections;
+mod dashboard;
 mod diagnostics;
 mod health;
 mod hostile;

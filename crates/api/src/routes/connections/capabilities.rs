@@ -102,6 +102,17 @@ pub struct Diagnostics {
     pub excess_scopes: Vec<String>,
 }
 
+impl Diagnostics {
+    /// `{ capability: [missing scopes] }`, what a connection keeps of its last check.
+    pub fn missing_by_capability(&self) -> serde_json::Value {
+        self.capabilities
+            .iter()
+            .map(|c| (c.capability.to_owned(), serde_json::json!(c.missing_scopes)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+}
+
 /// Diagnoses `granted` for the `enabled` capabilities (all of them when `None`).
 pub fn diagnose(granted: &[String], enabled: Option<&[&'static Capability]>) -> Diagnostics {
     let enabled: Vec<&Capability> = match enabled {

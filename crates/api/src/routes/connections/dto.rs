@@ -29,6 +29,7 @@ pub struct ConnectionIn {
     pub description: Option<String>,
     pub method: String,
     pub project_id: String,
+    #[serde(deserialize_with = "crate::extract::object")]
     pub credentials: CredentialsIn,
     /// Accepted for Infisical compatibility; Auth0 connections are never platform-managed.
     #[serde(default)]
@@ -48,7 +49,7 @@ pub struct ConnectionPatch {
     pub description: Option<Option<String>>,
     #[serde(default)]
     pub method: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::optional_object")]
     pub credentials: Option<CredentialsIn>,
 }
 
@@ -78,6 +79,18 @@ pub struct ConnectionOut {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// `null` until Keyhold has checked the connection's scopes.
+    pub scope_check: Option<ScopeCheckOut>,
+}
+
+/// The last scope check: for each capability checked, the Management API scopes it lacks (empty:
+/// usable). Kept on the connection so a list can show it without asking Auth0 per row.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScopeCheckOut {
+    #[serde(with = "time::serde::rfc3339")]
+    pub checked_at: OffsetDateTime,
+    pub capabilities: serde_json::Value,
 }
 
 impl From<store::connections::Connection> for ConnectionOut {
@@ -100,6 +113,13 @@ impl From<store::connections::Connection> for ConnectionOut {
             gateway_id: None,
             created_at: c.created_at,
             updated_at: c.updated_at,
+            scope_check: c
+                .scope_check
+                .zip(c.scope_checked_at)
+                .map(|(capabilities, checked_at)| ScopeCheckOut {
+                    checked_at,
+                    capabilities,
+                }),
         }
     }
 }

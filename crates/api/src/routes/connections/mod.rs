@@ -198,14 +198,36 @@ async fn create(
             credentials: stored_credentials(&credentials, &sealed),
         };
         let mut tx = state.db.begin().await?;
-        let connection = db::insert(&mut tx, &new).await.map_err(|err| store_error(err, &name))?;
+        let mut connection = db::insert(&mut tx, &new).await.map_err(|err| store_error(err, &name))?;
+        let diagnostics = capabilities::diagnose(&token.scopes, None);
+        keep_scope_check(&mut tx, &mut connection, &diagnostics).await?;
         store::audit::record(&mut tx, &caller.event("app_connection.create", "app_connection", id, Some(project_id), summary(&connection))).await?;
         tx.commit().await?;
         tracing::info!(connection.id = %connection.id, project.id = %connection.project_id, "app connection created");
-        let diagnostics = capabilities::diagnose(&token.scopes, None);
         Ok((StatusCode::CREATED, json!({ "appConnection": ConnectionOut::from(connection), "diagnostics": diagnostics })))
     })
     .await
+}
+
+/// Stores what a scope check found on the connection (and on `connection`, for the response).
+pub(super) async fn keep_scope_check(
+    conn: &mut sqlx::PgConnection,
+    connection: &mut db::Connection,
+    diagnostics: &capabilities::Diagnostics,
+) -> ApiResult<()> {
+    let found = diagnostics.missing_by_capability();
+    let at = db::record_scope_check(conn, connection.org_id, connection.id, &found).await?;
+    let mut merged = connection
+        .scope_check
+        .take()
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default();
+    if let Some(found) = found.as_object() {
+        merged.extend(found.clone());
+    }
+    connection.scope_check = Some(merged.into());
+    connection.scope_checked_at = at;
+    Ok(())
 }
 
 /// What an audit row says about a connection: names and ids, never the secret.
@@ -408,13 +430,16 @@ async fn update(
     };
     // Fenced on the version read above, so a concurrent change (or Auth0 call) cannot be overwritten.
     let mut tx = state.db.begin().await?;
-    let updated = db::update(&mut tx, caller.org_id, id, current.version, &change)
+    let mut updated = db::update(&mut tx, caller.org_id, id, current.version, &change)
         .await
         .map_err(|err| {
             ApiError::fenced(err, expected, "connection", |other| {
                 store_error(other, name.as_deref().unwrap_or_default())
             })
         })?;
+    if let Some(diagnostics) = &diagnostics {
+        keep_scope_check(&mut tx, &mut updated, diagnostics).await?;
+    }
     let mut metadata = summary(&updated);
     metadata["credentialsReplaced"] = json!(credentials.is_some());
     store::audit::record(

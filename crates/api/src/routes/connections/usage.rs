@@ -388,6 +388,9 @@ pub(super) async fn validate_connection(
     let (diagnostics, expires_in) = session
         .finish("app_connection.validate", metadata, outcome, APPLICATIONS)
         .await?;
+    let mut connection = session.connection.clone();
+    let mut conn = state.db.acquire().await?;
+    super::keep_scope_check(&mut conn, &mut connection, &diagnostics).await?;
     Ok(Json(json!({
         "diagnostics": diagnostics,
         "tokenExpiresIn": expires_in,

@@ -1,0 +1,247 @@
+//! What the web dashboard needs from the API (the caller's role per project, the last scope check
+//! on every connection, a resource's audit history) and how `/ui/` itself is served.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use serde_json::json;
+use sqlx::PgPool;
+use tower::ServiceExt;
+
+use crate::support::TestApp;
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn projects_carry_the_callers_role(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let viewer = app
+        .identity("viewer", Some((&app.project_id, "viewer")))
+        .await;
+    let listed = app
+        .call_as(
+            Some(&viewer.token),
+            Method::GET,
+            "/api/v1/projects",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(listed.json["projects"][0]["role"], "viewer");
+    let path = format!("/api/v1/projects/{}", app.project_id);
+    let one = app
+        .call_as(Some(&viewer.token), Method::GET, &path, None, &[])
+        .await;
+    assert_eq!(one.json["project"]["role"], "viewer");
+    // Instance admins act as admins everywhere; a project's creator is its admin.
+    let as_admin = app.call(Method::GET, &path, None, &[]).await;
+    assert_eq!(as_admin.json["project"]["role"], "admin");
+    let created = app
+        .call(
+            Method::POST,
+            "/api/v1/projects",
+            Some(json!({ "name": "another" })),
+            &[],
+        )
+        .await;
+    assert_eq!(created.json["project"]["role"], "admin");
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn connections_keep_their_last_scope_check(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let created = app.create("checked").await;
+    let check = &created["scopeCheck"];
+    assert_eq!(check["capabilities"]["listClients"], json!([]));
+    assert_eq!(check["capabilities"]["readUsers"], json!(["read:users"]));
+    let first_checked = check["checkedAt"].as_str().expect("checkedAt").to_owned();
+
+    let id = created["id"].as_str().expect("id");
+    // Lists show it without asking Auth0 per row.
+    let list = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/app-connections/auth0?projectId={}", app.project_id),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(list.json["appConnections"][0]["scopeCheck"], *check);
+
+    // A partial validate refreshes what it checked, keeps the rest, and is not a change.
+    let validated = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/app-connections/auth0/{id}/validate?capabilities=readUsers"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(validated.status, StatusCode::OK, "{}", validated.text);
+    let after = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/app-connections/auth0/{id}"),
+            None,
+            &[],
+        )
+        .await;
+    let connection = &after.json["appConnection"];
+    assert_eq!(connection["version"], created["version"]);
+    assert_eq!(connection["updatedAt"], created["updatedAt"]);
+    let now_checked = connection["scopeCheck"]["checkedAt"].as_str().expect("at");
+    assert!(
+        now_checked > first_checked.as_str(),
+        "{now_checked} after {first_checked}"
+    );
+    assert_eq!(
+        connection["scopeCheck"]["capabilities"],
+        check["capabilities"]
+    );
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn audit_logs_filter_by_resource(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let first = app.create("first").await;
+    app.create("second").await;
+    let id = first["id"].as_str().expect("id");
+    app.call(
+        Method::PATCH,
+        &format!("/api/v1/app-connections/auth0/{id}"),
+        Some(json!({ "description": "renamed" })),
+        &[],
+    )
+    .await;
+    let history = app
+        .call(
+            Method::GET,
+            &format!(
+                "/api/v1/audit-logs?projectId={}&resourceId={id}",
+                app.project_id
+            ),
+            None,
+            &[],
+        )
+        .await;
+    let actions: Vec<&str> = history.json["auditLogs"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            assert_eq!(e["resource"]["id"], id);
+            e["action"].as_str().expect("action")
+        })
+        .collect();
+    assert_eq!(actions, ["app_connection.update", "app_connection.create"]);
+}
+
+async fn get(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> axum::response::Response {
+    let mut request = Request::builder().method(Method::GET).uri(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    app.router
+        .clone()
+        .oneshot(request.body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible")
+}
+
+async fn text(response: axum::response::Response) -> String {
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    String::from_utf8(bytes.to_vec()).expect("utf-8")
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn the_dashboard_is_served_with_a_strict_policy(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let redirect = get(&app, "/ui", &[]).await;
+    assert_eq!(redirect.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(redirect.headers()[header::LOCATION], "/ui/");
+
+    let page = get(&app, "/ui/", &[]).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let headers = page.headers().clone();
+    assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    let csp = headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .expect("csp");
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{csp} lacks {directive}");
+    }
+    assert!(!csp.contains("unsafe") && !csp.contains("http"), "{csp}");
+    assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert!(headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+
+    // Every file the page names is served from here, with the type its extension says.
+    let html = text(page).await;
+    let mut referenced = 0;
+    for name in api::ui::ASSETS.iter().map(|(name, _)| *name) {
+        if !html.contains(&format!("./{name}")) {
+            continue;
+        }
+        referenced += 1;
+        let asset = get(&app, &format!("/ui/{name}"), &[]).await;
+        assert_eq!(asset.status(), StatusCode::OK, "{name}");
+        let etag = asset.headers()[header::ETAG]
+            .to_str()
+            .expect("etag")
+            .to_owned();
+        // Revalidation is cheap: a matching ETag answers 304 with no body.
+        let again = get(&app, &format!("/ui/{name}"), &[("if-none-match", &etag)]).await;
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{name}");
+    }
+    assert!(referenced >= 2, "index.html names no script or stylesheet");
+    assert_eq!(
+        get(&app, "/ui/missing.js", &[]).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[test]
+fn the_dashboard_keeps_secrets_out_of_storage_and_loads_nothing_remote() {
+    let mut total = 0;
+    for (name, bytes) in api::ui::ASSETS {
+        total += bytes.len();
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            continue;
+        };
+        // The token lives in sessionStorage only; markup is built with textContent.
+        for banned in [
+            "localStorage",
+            "document.cookie",
+            "innerHTML",
+            "eval(",
+            "console.log",
+        ] {
+            assert!(!text.contains(banned), "{name} uses {banned}");
+        }
+        // XML namespace names (SVG) look like URLs but load nothing.
+        let loadable = text.replace("http://www.w3.org/", "");
+        for remote in ["http://", "https://", "//cdn"] {
+            assert!(
+                !loadable.contains(remote),
+                "{name} names a remote origin ({remote})"
+            );
+        }
+        // The policy refuses inline code, so none may be written.
+        if name.ends_with(".html") {
+            assert!(
+                !text.contains(" style=") && !text.contains(" onclick="),
+                "{name}"
+            );
+            assert!(
+                !text.contains("<script>") && !text.contains("<style"),
+                "{name} has inline code"
+            );
+        }
+    }
+    assert!(total < 200 * 1024, "the dashboard is {total} bytes");
+}
