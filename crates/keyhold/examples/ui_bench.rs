@@ -161,10 +161,7 @@ async fn main() {
     let files = transfer["files"].as_u64().unwrap_or_default();
     let body = transfer["body"].as_f64().unwrap_or_default();
 
-    browser.click("#kind-machine").await;
-    browser.fill("#client-id", &dev.admin_id).await;
-    browser.fill("#client-secret", &dev.admin_secret).await;
-    browser.click("#sign-in-submit").await;
+    browser.sign_in(&dev.admin_id, &dev.admin_secret).await;
     browser.page("projects").await;
 
     let first = measure(&browser, &format!("{ui}#/projects/{project}/connections")).await;

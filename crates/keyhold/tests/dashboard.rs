@@ -4,6 +4,7 @@
 //! signing out, and what a viewer is offered. Screenshots go to `$UI_SCREENSHOTS_DIR` when set.
 
 mod browser;
+mod common;
 
 use browser::{Browser, Dev};
 use reqwest::Method;
@@ -12,25 +13,6 @@ use sqlx::PgPool;
 const DEMO_DOMAIN: &str = "demo.auth0.test";
 const DEMO_CLIENT_ID: &str = "keyhold-demo-m2m";
 const DEMO_TARGET_ID: &str = "demo-orders-service";
-
-async fn database_url(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("select current_database()")
-        .fetch_one(pool)
-        .await
-        .expect("database name");
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for tests");
-    let mut url = url::Url::parse(&base).expect("DATABASE_URL is a URL");
-    url.set_path(&format!("/{name}"));
-    url.to_string()
-}
-
-async fn sign_in(browser: &Browser, client_id: &str, client_secret: &str) {
-    browser.page("sign-in").await;
-    browser.click("#kind-machine").await;
-    browser.fill("#client-id", client_id).await;
-    browser.fill("#client-secret", client_secret).await;
-    browser.click("#sign-in-submit").await;
-}
 
 fn assert_hidden(everything: &str, secrets: &[&str], at: &str) {
     for secret in secrets {
@@ -43,7 +25,11 @@ fn assert_hidden(everything: &str, secrets: &[&str], at: &str) {
 
 #[sqlx::test(migrations = false)]
 async fn a_member_of_the_platform_team_works_through_the_dashboard(pool: PgPool) {
-    let dev = Dev::start(&database_url(&pool).await, env!("CARGO_BIN_EXE_keyhold")).await;
+    let dev = Dev::start(
+        &common::database_url(&pool, None).await,
+        env!("CARGO_BIN_EXE_keyhold"),
+    )
+    .await;
     let token = dev.login(&dev.admin_id, &dev.admin_secret).await;
     let project = dev.project(&token).await;
     let browser = Browser::start(1280, 800).await;
@@ -53,7 +39,7 @@ async fn a_member_of_the_platform_team_works_through_the_dashboard(pool: PgPool)
     browser.goto(&ui).await;
     browser.page("sign-in").await;
     browser.screenshot("01-sign-in").await;
-    sign_in(&browser, &dev.admin_id, &dev.admin_secret).await;
+    browser.sign_in(&dev.admin_id, &dev.admin_secret).await;
     browser.page("projects").await;
     browser.screenshot("02-projects").await;
     browser.click("a.project-link").await;
@@ -188,7 +174,7 @@ async fn a_member_of_the_platform_team_works_through_the_dashboard(pool: PgPool)
         .await;
     browser.goto(&rotations).await;
     browser.page("sign-in").await;
-    sign_in(&browser, &dev.admin_id, &dev.admin_secret).await;
+    browser.sign_in(&dev.admin_id, &dev.admin_secret).await;
     browser.page("rotations").await;
 
     // Signing out revokes the token and forgets it.
@@ -214,7 +200,7 @@ async fn a_member_of_the_platform_team_works_through_the_dashboard(pool: PgPool)
         .set_window_size(375, 800)
         .await
         .expect("resize");
-    sign_in(&browser, &dev.admin_id, &dev.admin_secret).await;
+    browser.sign_in(&dev.admin_id, &dev.admin_secret).await;
     browser.page("rotations").await;
     browser
         .goto(&format!("{ui}#/projects/{project}/connections"))
@@ -228,7 +214,11 @@ async fn a_member_of_the_platform_team_works_through_the_dashboard(pool: PgPool)
 
 #[sqlx::test(migrations = false)]
 async fn a_viewer_is_offered_nothing_it_may_not_do(pool: PgPool) {
-    let dev = Dev::start(&database_url(&pool).await, env!("CARGO_BIN_EXE_keyhold")).await;
+    let dev = Dev::start(
+        &common::database_url(&pool, None).await,
+        env!("CARGO_BIN_EXE_keyhold"),
+    )
+    .await;
     let token = dev.login(&dev.admin_id, &dev.admin_secret).await;
     let project = dev.project(&token).await;
     // Something to look at: a connection and a rotation, made by the admin through the API.
@@ -271,7 +261,7 @@ async fn a_viewer_is_offered_nothing_it_may_not_do(pool: PgPool) {
     let browser = Browser::start(1280, 800).await;
     let ui = format!("{}/ui/", dev.base);
     browser.goto(&ui).await;
-    sign_in(&browser, &viewer_id, &viewer_secret).await;
+    browser.sign_in(&viewer_id, &viewer_secret).await;
     browser.page("projects").await;
     browser.click("a.project-link").await;
     browser.page("connections").await;

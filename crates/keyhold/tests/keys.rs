@@ -3,6 +3,8 @@
 //! ciphertext is untouched, an interrupted run resumes), status counts, the keyring check (a
 //! missing key id is named, a changed key under a known id is refused) and rotate's output.
 
+mod common;
+
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
@@ -21,18 +23,6 @@ fn key(id: &str) -> String {
 
 fn keyring(spec: &str) -> RootKeyring {
     RootKeyring::parse(spec).expect("test keyring parses")
-}
-
-/// The URL of the database `#[sqlx::test]` made for this test, for the binary.
-async fn url_of(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("select current_database()")
-        .fetch_one(pool)
-        .await
-        .expect("database name");
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for tests");
-    let mut url = url::Url::parse(&base).expect("DATABASE_URL is a URL");
-    url.set_path(&format!("/{name}"));
-    url.to_string()
 }
 
 fn keyhold(url: &str, keys: &str, args: &[&str]) -> tokio::process::Command {
@@ -202,7 +192,7 @@ fn assert_all_open(rows: &[(Uuid, String, Vec<u8>, i64)], keys: &RootKeyring) {
 async fn rewrap_moves_every_record_and_secrets_still_open(pool: PgPool) {
     let k1 = key("k1");
     let k2 = key("k2");
-    let url = url_of(&pool).await;
+    let url = common::database_url(&pool, None).await;
     let at = project(&pool).await;
     let old = keyring(&k1);
     let ids = connections(&pool, at, &old, 0, 25).await;
@@ -267,7 +257,7 @@ async fn rewrap_moves_every_record_and_secrets_still_open(pool: PgPool) {
 async fn a_limited_rewrap_resumes_where_it_stopped(pool: PgPool) {
     let k1 = key("k1");
     let k2 = key("k2");
-    let url = url_of(&pool).await;
+    let url = common::database_url(&pool, None).await;
     let at = project(&pool).await;
     let ids = connections(&pool, at, &keyring(&k1), 0, 30).await;
     let both = format!("{k2},{k1}");
@@ -302,7 +292,7 @@ async fn a_limited_rewrap_resumes_where_it_stopped(pool: PgPool) {
 async fn a_killed_rewrap_resumes(pool: PgPool) {
     let k1 = key("k1");
     let k2 = key("k2");
-    let url = url_of(&pool).await;
+    let url = common::database_url(&pool, None).await;
     let at = project(&pool).await;
     let rows = 3000;
     connections(&pool, at, &keyring(&k1), 0, rows).await;
@@ -362,7 +352,7 @@ async fn a_killed_rewrap_resumes(pool: PgPool) {
 async fn status_counts_records_per_key_id(pool: PgPool) {
     let k1 = key("k1");
     let k2 = key("k2");
-    let url = url_of(&pool).await;
+    let url = common::database_url(&pool, None).await;
     let at = project(&pool).await;
     let ids = connections(&pool, at, &keyring(&k1), 0, 3).await;
     connections(&pool, at, &keyring(&k2), 10, 2).await;
@@ -442,7 +432,7 @@ async fn a_missing_key_id_is_named_and_nothing_is_rewrapped(pool: PgPool) {
     let k0 = key("k0");
     let k1 = key("k1");
     let k2 = key("k2");
-    let url = url_of(&pool).await;
+    let url = common::database_url(&pool, None).await;
     let at = project(&pool).await;
     connections(&pool, at, &keyring(&k0), 0, 2).await;
     connections(&pool, at, &keyring(&k1), 10, 2).await;
@@ -476,7 +466,7 @@ async fn a_changed_key_under_a_known_id_is_refused(pool: PgPool) {
     let k1_other = key("k1");
     let k9 = key("k9");
     let k9_other = key("k9");
-    let url = url_of(&pool).await;
+    let url = common::database_url(&pool, None).await;
     let at = project(&pool).await;
     connections(&pool, at, &keyring(&k1), 0, 2).await;
 
@@ -509,7 +499,7 @@ async fn a_first_seen_key_must_open_existing_records(pool: PgPool) {
     let k1 = key("k1");
     let k1_other = key("k1");
     // Records from before check values existed: nothing is recorded for k1 yet.
-    let url = url_of(&pool).await;
+    let url = common::database_url(&pool, None).await;
     let at = project(&pool).await;
     connections(&pool, at, &keyring(&k1), 0, 5).await;
 

@@ -1,6 +1,8 @@
 //! `keyhold serve` end to end: the real binary on a migrated database becomes ready, serves, and
 //! on SIGTERM stops its API and its embedded rotation worker cleanly (exit status 0).
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Stdio;
@@ -10,18 +12,6 @@ use crypto::ExposeSecret;
 use sqlx::PgPool;
 
 const APP: &str = "keyhold-serve-test";
-
-async fn url_of(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("select current_database()")
-        .fetch_one(pool)
-        .await
-        .expect("database name");
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for tests");
-    let mut url = url::Url::parse(&base).expect("DATABASE_URL is a URL");
-    url.set_path(&format!("/{name}"));
-    url.set_query(Some(&format!("application_name={APP}")));
-    url.to_string()
-}
 
 /// The status code of `GET path`, or `None` while nothing answers.
 fn status(port: u16, path: &str) -> Option<u16> {
@@ -65,7 +55,7 @@ async fn serve_becomes_ready_and_stops_cleanly_on_sigterm(pool: PgPool) {
     let started = Instant::now();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyhold"))
         .env_clear()
-        .env("DATABASE_URL", url_of(&pool).await)
+        .env("DATABASE_URL", common::database_url(&pool, Some(APP)).await)
         .env("KEYHOLD_ROOT_KEYS", key.expose_secret())
         .env("KEYHOLD_LISTEN", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
@@ -122,7 +112,7 @@ async fn a_worker_process_serves_its_metrics_and_stops_on_sigterm(pool: PgPool) 
     let key = crypto::generate_root_key("worker").expect("key");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyhold"))
         .env_clear()
-        .env("DATABASE_URL", url_of(&pool).await)
+        .env("DATABASE_URL", common::database_url(&pool, Some(APP)).await)
         .env("KEYHOLD_ROOT_KEYS", key.expose_secret())
         .env("KEYHOLD_WORKER_METRICS_LISTEN", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")

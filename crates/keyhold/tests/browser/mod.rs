@@ -232,6 +232,15 @@ impl Browser {
         }
     }
 
+    /// Signs in on the sign-in page as a machine identity.
+    pub async fn sign_in(&self, client_id: &str, client_secret: &str) {
+        self.page("sign-in").await;
+        self.click("#kind-machine").await;
+        self.fill("#client-id", client_id).await;
+        self.fill("#client-secret", client_secret).await;
+        self.click("#sign-in-submit").await;
+    }
+
     /// Waits until the dashboard shows `page` (its `body[data-page]`, set once rendered).
     pub async fn page(&self, page: &str) {
         self.client
