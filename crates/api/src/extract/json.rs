@@ -3,8 +3,13 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
+use std::fmt;
+use std::marker::PhantomData;
+
 use axum::http::{StatusCode, header};
-use serde::de::DeserializeOwned;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
 
 use crate::problem::{ApiError, FieldError};
@@ -58,12 +63,12 @@ pub fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
 }
 
 /// Deserialises with the path of the failing field, turning serde's message into one that cannot
-/// contain the offending value.
+/// contain the offending value. The body must be a JSON object (see [`Object`]).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let result: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    let result: Result<Object<T>, _> = serde_path_to_error::deserialize(&mut de);
     let value = match result {
-        Ok(value) => value,
+        Ok(Object(value)) => value,
         Err(err) => {
             let path = err.path().to_string();
             let inner = err.into_inner();
@@ -95,6 +100,42 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         field: None,
     })?;
     Ok(value)
+}
+
+/// A `T` read from a JSON object only. serde's derived `Deserialize` for a struct also accepts an
+/// array of the field values in declaration order (`["machine", "x"]` as `{"type": "machine",
+/// "name": "x"}`); every request body and nested object in openapi.yaml is an object, so arrays
+/// answer `422` like any other wrong type. Bodies get this in [`parse`]; nested struct fields with
+/// `#[serde(deserialize_with = "crate::extract::object")]` (or `optional_object`).
+pub struct Object<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ObjectOnly<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectOnly<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(ObjectOnly(PhantomData)).map(Object)
+    }
+}
+
+/// `deserialize_with` for a nested struct field: a JSON object only (see [`Object`]).
+pub fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    Object::deserialize(d).map(|Object(value)| value)
+}
+
+/// `deserialize_with` for an optional nested struct field (with `#[serde(default)]`): `null` or a
+/// JSON object (see [`Object`]).
+pub fn optional_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    Option::<Object<T>>::deserialize(d).map(|value| value.map(|Object(value)| value))
 }
 
 /// For `Option<Option<String>>` fields with `#[serde(default, deserialize_with = ...)]`: an explicit
@@ -261,6 +302,52 @@ mod tests {
             field_path("credentials", "missing field `clientId`"),
             "credentials.clientId"
         );
+    }
+
+    #[test]
+    fn bodies_and_nested_objects_must_be_objects() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Inner {
+            a: u8,
+        }
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Body {
+            name: Option<String>,
+            #[serde(deserialize_with = "object")]
+            required: Inner,
+            #[serde(default, deserialize_with = "optional_object")]
+            optional: Option<Inner>,
+        }
+        let ok: Body =
+            parse(br#"{"name":"x","required":{"a":1},"optional":{"a":2}}"#).expect("objects");
+        assert_eq!(ok.name.as_deref(), Some("x"));
+        assert_eq!(ok.required.a, 1);
+        assert_eq!(ok.optional.map(|i| i.a), Some(2));
+        let ok: Body = parse(br#"{"required":{"a":1},"optional":null}"#).expect("null");
+        assert!(ok.optional.is_none());
+        let ok: Body = parse(br#"{"required":{"a":1}}"#).expect("absent");
+        assert!(ok.optional.is_none());
+
+        // serde's derived structs would take these as their field values in order.
+        for (body, field) in [
+            (&br#"[null, [1]]"#[..], ""),
+            (br#"["x", {"a": 1}]"#, ""),
+            (br#"[]"#, ""),
+            (br#"{"required":[1]}"#, "required"),
+            (br#"{"required":{"a":1},"optional":[2]}"#, "optional"),
+        ] {
+            match parse::<Body>(body) {
+                Err(ApiError::Validation(errors)) => {
+                    assert_eq!(errors.len(), 1, "{errors:?}");
+                    assert_eq!(errors[0].field, field);
+                    assert_eq!(errors[0].detail, "invalid type, expected a JSON object");
+                }
+                Err(other) => panic!("{}: {other:?}", String::from_utf8_lossy(body)),
+                Ok(value) => panic!("{} was accepted: {value:?}", String::from_utf8_lossy(body)),
+            }
+        }
     }
 
     #[test]

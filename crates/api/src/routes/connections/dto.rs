@@ -29,6 +29,7 @@ pub struct ConnectionIn {
     pub description: Option<String>,
     pub method: String,
     pub project_id: String,
+    #[serde(deserialize_with = "crate::extract::object")]
     pub credentials: CredentialsIn,
     /// Accepted for Infisical compatibility; Auth0 connections are never platform-managed.
     #[serde(default)]
@@ -48,7 +49,7 @@ pub struct ConnectionPatch {
     pub description: Option<Option<String>>,
     #[serde(default)]
     pub method: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::optional_object")]
     pub credentials: Option<CredentialsIn>,
 }
 

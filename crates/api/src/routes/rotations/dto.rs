@@ -29,8 +29,9 @@ pub struct RotationIn {
     #[serde(default)]
     pub is_auto_rotation_enabled: Option<bool>,
     pub rotation_interval: i32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::optional_object")]
     pub rotate_at_utc: Option<RotateAt>,
+    #[serde(deserialize_with = "crate::extract::object")]
     pub parameters: Parameters,
 }
 
@@ -45,9 +46,9 @@ pub struct RotationPatch {
     pub is_auto_rotation_enabled: Option<bool>,
     #[serde(default)]
     pub rotation_interval: Option<i32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::optional_object")]
     pub rotate_at_utc: Option<RotateAt>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::optional_object")]
     pub parameters: Option<Parameters>,
 }
 

@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# Contract fuzzing: drive every operation in openapi.yaml with generated valid and invalid requests
+# (schemathesis, pinned below) against a real `keyhold dev`, authenticated, and fail on any 5xx, any
+# response that the document does not describe (status, content type, headers, body schema) and any
+# response that carries a known secret (the canary check in contract/hooks.py).
+#
+#   contract/run.sh --ci                     # what .ci/run calls: bounded examples, fixed seed
+#   contract/run.sh                          # the same run, building with `cargo build -p keyhold`
+#   CONTRACT_EXAMPLES=200 contract/run.sh    # a longer run (see "Longer runs" below)
+#
+# What it does:
+#   1. a Python venv in target/contract-venv with schemathesis==$SCHEMATHESIS_VERSION (from PyPI);
+#   2. `cargo build -p keyhold` (with --ci: `cargo test --workspace --no-run`, whose artifacts the
+#      CI test step reuses), then `target/debug/keyhold dev` on a fresh database
+#      (keyhold_contract_<pid>) and a free loopback port, with a temporary KEYHOLD_DEV_DIR;
+#   3. logs in as the dev instance admin and creates real resources so that fuzzed ids can hit
+#      something: a connection to the emulator's demo tenant, a rotation using it, a sacrificial
+#      machine identity and an Auth0 user (the generated config gives schemathesis these ids, names
+#      and the demo project's id half of the time, random values the other half);
+#   4. runs schemathesis (command printed before it starts), then stops keyhold and drops the
+#      database, whatever happened (also on failure or Ctrl-C).
+#
+# Checks: not_a_server_error, status_code_conformance, content_type_conformance,
+# response_headers_conformance, response_schema_conformance, and no_secret_in_response (hooks.py):
+# neither the demo Auth0 M2M client secret nor the instance admin's client secret may appear in any
+# response body or header. Also negative_data_rejection (a request the document calls invalid must
+# not succeed; it found JSON arrays accepted as request objects), ignored_auth (a secured operation
+# must refuse a request without a valid token) and unsupported_method (a method a path does not
+# serve answers 405, as x-keyhold-unmatched says). The run also fails if operations answer only 401
+# (warning `missing_auth`: the fuzzing token stopped working, so the run would prove nothing), if
+# the token does not work after the run, or if keyhold died or logged an ERROR or a panic.
+#
+# Exclusions, each because it cannot be fuzzed meaningfully with one shared token:
+#   * POST /api/v1/auth/token/revoke (revokeToken): without a body (or with `{}`) it revokes the
+#     token of the request itself, after which every other operation answers only 401.
+#   * Requests that would take the fuzzing identity away are redirected, not dropped: hooks.py
+#     rewrites an `identityId` path parameter equal to the instance admin's id (schemathesis learns
+#     it from GET /api/v1/identities) to the sacrificial identity's id. Otherwise
+#     POST /api/v1/identities/{id}/client-secret on the admin rotates its secret and revokes its
+#     tokens, and PATCH/DELETE could disable or delete it once the fuzzer has made another admin.
+#     Every identity operation is still fuzzed, on every other id.
+#   The two logins are fuzzed (all their answers, 401/422/429 included, are in the document); they
+#   are exempt from the `missing_auth` failure because 401 is their normal answer to generated
+#   credentials. Failed logins are throttled per client id and source address, which only affects
+#   the logins: the fuzzing token is obtained before the run.
+#
+# Knobs (environment):
+#   CONTRACT_EXAMPLES  max examples per operation and phase (default 50)
+#   CONTRACT_SEED      schemathesis seed (default 20261123: CI runs are reproducible)
+#   CONTRACT_WORKERS   concurrent schemathesis workers (default 1: with more, Python 3.11's
+#                      ast.parse, which hypothesis calls from every worker thread, sometimes fails
+#                      with "AST constructor recursion depth mismatch"; one worker is barely slower)
+#   CONTRACT_MAX_TIME  optional --max-time in seconds (fuzzing/stateful repeat until it is spent)
+#   CONTRACT_TIMEOUT   hard limit for the schemathesis process in seconds (default 900)
+#   CONTRACT_PHASES    optional --phases list (default: all four: examples,coverage,fuzzing,stateful)
+#   CONTRACT_EXTRA_CHECKS  more schemathesis checks, comma-separated, e.g. missing_required_header,
+#                      use_after_free,ensure_resource_availability or positive_data_acceptance (the
+#                      last one fails today: the server checks more than the document can say, e.g.
+#                      "no control characters", and refuses 16.0 where the schema says integer)
+#   SKIP_BUILD=1       use the existing target/debug/keyhold
+#   KEEP_WORK=1        keep the work directory (server log, generated config, reports)
+#   KEEP_DB=1          keep the database
+#
+# Longer runs (not in CI; a few minutes to an hour on 2 cores):
+#   CONTRACT_EXAMPLES=200 CONTRACT_SEED=$RANDOM KEEP_WORK=1 contract/run.sh
+#   CONTRACT_EXAMPLES=100 CONTRACT_MAX_TIME=1800 CONTRACT_TIMEOUT=3600 contract/run.sh
+# A failure prints the curl command that reproduces it; the JUnit and NDJSON reports stay in the
+# work directory with KEEP_WORK=1.
+#
+# Only 127.0.0.1 is contacted (keyhold and its embedded Auth0 emulator); every step is bounded.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+SCHEMATHESIS_VERSION=4.32.5
+VENV="$ROOT/target/contract-venv"
+KEYHOLD="$ROOT/target/debug/keyhold"
+
+CI_MODE=0
+case "${1:-}" in
+  --ci) CI_MODE=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--ci]" >&2; exit 2 ;;
+esac
+EXAMPLES=${CONTRACT_EXAMPLES:-50}
+SEED=${CONTRACT_SEED:-20261123}
+WORKERS=${CONTRACT_WORKERS:-1}
+TIMEOUT=${CONTRACT_TIMEOUT:-900}
+
+export PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres PGCONNECT_TIMEOUT=5
+DB="keyhold_contract_$$"
+
+log() { printf '[contract %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+for tool in cargo psql curl jq python3 timeout; do
+  command -v "$tool" >/dev/null || die "$tool is missing"
+done
+
+started=$(date +%s)
+WORK=$(mktemp -d /tmp/keyhold-contract.XXXXXX)
+KEYHOLD_PID=""
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [[ -n "$KEYHOLD_PID" ]] && kill -0 "$KEYHOLD_PID" 2>/dev/null; then
+    kill "$KEYHOLD_PID" 2>/dev/null || true
+    # Graceful shutdown drains the embedded worker, which can wait on a rotation for its
+    # propagation timeout; the database is dropped anyway, so give it 3 seconds, then insist.
+    for _ in $(seq 30); do kill -0 "$KEYHOLD_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$KEYHOLD_PID" 2>/dev/null || true
+    wait "$KEYHOLD_PID" 2>/dev/null || true
+  fi
+  if [[ $rc -ne 0 && -s "$WORK/keyhold.log" ]]; then
+    log "last lines of the keyhold log:"
+    tail -n 30 "$WORK/keyhold.log" >&2 || true
+  fi
+  if [[ "${KEEP_DB:-0}" != 1 ]]; then
+    psql -q -d postgres -c "drop database if exists $DB with (force)" >/dev/null 2>&1 ||
+      log "could not drop database $DB"
+  fi
+  if [[ "${KEEP_WORK:-0}" == 1 ]]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+  log "finished in $(( $(date +%s) - started ))s (exit $rc)"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- schemathesis
+if [[ "$("$VENV/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version $SCHEMATHESIS_VERSION" ]]; then
+  log "installing schemathesis==$SCHEMATHESIS_VERSION into $VENV"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV" || die "cannot create the venv $VENV"
+  timeout 600 "$VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" ||
+    die "pip install schemathesis==$SCHEMATHESIS_VERSION failed"
+fi
+
+# ---------------------------------------------------------------- keyhold dev
+if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
+  :
+elif [[ "$CI_MODE" == 1 ]]; then
+  # CI runs `cargo test --workspace` next, which builds target/debug/keyhold anyway (crates/keyhold
+  # has integration tests) with the workspace's unified features. `cargo build -p keyhold` resolves
+  # features differently, so it would compile ~110 crates a second time (about 3 minutes on 2 cores).
+  log "building keyhold through the test build (cargo test --workspace --no-run)"
+  (cd "$ROOT" && cargo test -q --workspace --no-run) || die "cargo test --workspace --no-run failed"
+else
+  log "building keyhold (cargo build -p keyhold)"
+  (cd "$ROOT" && cargo build -q -p keyhold) || die "cargo build -p keyhold failed"
+fi
+[[ -x "$KEYHOLD" ]] || die "$KEYHOLD is missing"
+
+psql -q -d postgres -c "select 1" >/dev/null || die "PostgreSQL is not reachable at $PGHOST:$PGPORT"
+psql -q -d postgres -c "drop database if exists $DB with (force)" >/dev/null
+
+umask 077
+# Port 0: the kernel picks a free port and `keyhold dev` prints the address it got.
+DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB" KEYHOLD_LISTEN=127.0.0.1:0 \
+  KEYHOLD_DEV_DIR="$WORK/dev" KEYHOLD_LOG_FORMAT=json RUST_LOG=warn \
+  "$KEYHOLD" dev >"$WORK/keyhold.out" 2>"$WORK/keyhold.log" </dev/null &
+KEYHOLD_PID=$!
+API=""
+for _ in $(seq 600); do
+  API=$(sed -n 's/^ *API: *\(http:\/\/127\.0\.0\.1:[0-9][0-9]*\).*/\1/p' "$WORK/keyhold.out" | head -n 1)
+  [[ -n "$API" ]] && break
+  kill -0 "$KEYHOLD_PID" 2>/dev/null || die "keyhold dev exited early"
+  sleep 0.1
+done
+[[ -n "$API" ]] || die "keyhold dev did not print its address within 60 s"
+curl -sf --max-time 10 "$API/readyz" >/dev/null || die "$API/readyz is not ready"
+log "keyhold dev is up at $API (database $DB)"
+
+# ---------------------------------------------------------------- fixtures
+# Secrets stay in files under $WORK (mode 0600) and in the environment of schemathesis only.
+api() { # METHOD PATH [JSON body on stdin]; prints the body, fails on a non-2xx answer
+  local method=$1 path=$2
+  shift 2
+  curl -sS --fail-with-body --max-time 30 -X "$method" "$API$path" \
+    -H "authorization: Bearer $(cat "$WORK/token")" -H 'content-type: application/json' "$@"
+}
+jq -c '{clientId, clientSecret}' "$WORK/dev/admin.json" |
+  curl -sS --fail-with-body --max-time 30 -X POST "$API/api/v1/auth/universal-auth/login" \
+    -H 'content-type: application/json' -d @- | jq -er .accessToken >"$WORK/token" ||
+  die "login as the dev instance admin failed"
+
+PROJECT=$(api GET /api/v1/projects | jq -er '.projects[] | select(.name == "demo") | .id') ||
+  die "the demo project is missing"
+ADMIN_ID=$(api GET /api/v1/identities | jq -er --arg c "$(jq -r .clientId "$WORK/dev/admin.json")" \
+  '.identities[] | select(.clientId == $c) | .id') || die "cannot find the instance admin's identity"
+CONNECTION=$(jq -n --arg p "$PROJECT" --rawfile s "$WORK/dev/demo-client-secret" '{
+    name: "contract-demo", method: "client-credentials", projectId: $p,
+    credentials: {domain: "demo.auth0.test", clientId: "keyhold-demo-m2m", clientSecret: ($s | rtrimstr("\n"))}
+  }' | api POST /api/v1/app-connections/auth0 -d @- | jq -er .appConnection.id) ||
+  die "cannot create the connection"
+ROTATION=$(jq -n --arg p "$PROJECT" --arg c "$CONNECTION" '{
+    name: "contract-rotation", projectId: $p, connectionId: $c, rotationInterval: 30,
+    parameters: {clientId: "demo-orders-service"}
+  }' | api POST /api/v2/secret-rotations/auth0-client-secret -d @- | jq -er .secretRotation.id) ||
+  die "cannot create the rotation"
+DECOY=$(api POST /api/v1/identities -d '{"type":"machine","name":"contract-decoy"}' | jq -er .identity.id) ||
+  die "cannot create the sacrificial identity"
+AUTH0_USER=$(api POST "/api/v1/app-connections/auth0/$CONNECTION/users" -d '{
+    "connection": "Username-Password-Authentication", "email": "contract@example.com",
+    "password": "contract-Passw0rd-only-for-the-emulator"
+  }' | jq -er .user.user_id) || die "cannot create the Auth0 user"
+log "fixtures: project $PROJECT, connection $CONNECTION, rotation $ROTATION, decoy identity $DECOY"
+
+# ---------------------------------------------------------------- schemathesis config
+# Ids that exist, offered half of the time for the parameters (path, query, body) of that name, and
+# the demo tenant's real credentials, so that generated connections can pass Auth0's check (and the
+# canary sees whether any answer echoes the secret it was sent). The file is mode 0600 in $WORK.
+demo_secret_toml=$(tr -d '\n' <"$WORK/dev/demo-client-secret" | jq -Rrs @json)
+cat >"$WORK/schemathesis.toml" <<EOF
+seed = $SEED
+workers = $WORKERS
+request-timeout = 30
+
+[warnings]
+fail-on = ["missing_auth"]
+
+# A stale If-Match answers 412 before the body is looked at (RFC 9110 13.2.2 evaluates
+# preconditions before the content), so 412 is a right answer to an invalid body too.
+[checks.negative_data_rejection]
+expected-statuses = [400, 401, 403, 404, 405, 406, 409, 412, 413, 415, 422, 428, 429]
+
+[auth.openapi.bearerAuth]
+bearer = "\${KEYHOLD_CONTRACT_TOKEN}"
+
+[generation]
+max-examples = $EXAMPLES
+database = "none"
+
+[dictionaries]
+project = { values = ["$PROJECT"] }
+connection = { values = ["$CONNECTION"] }
+connection-name = { values = ["contract-demo"] }
+rotation = { values = ["$ROTATION"] }
+rotation-name = { values = ["contract-rotation"] }
+identity = { values = ["$DECOY"] }
+auth0-user = { values = ["$AUTH0_USER"] }
+auth0-domain = { values = ["demo.auth0.test"] }
+auth0-client = { values = ["keyhold-demo-m2m"] }
+auth0-secret = { values = [$demo_secret_toml] }
+rotation-target = { values = ["demo-orders-service"] }
+
+[parameters]
+projectId = { dictionary = "project", probability = 0.5 }
+"body.projectId" = { dictionary = "project", probability = 0.5 }
+connectionId = { dictionary = "connection", probability = 0.5 }
+"body.connectionId" = { dictionary = "connection", probability = 0.5 }
+connectionName = { dictionary = "connection-name", probability = 0.5 }
+rotationId = { dictionary = "rotation", probability = 0.5 }
+rotationName = { dictionary = "rotation-name", probability = 0.5 }
+identityId = { dictionary = "identity", probability = 0.5 }
+"body.identityId" = { dictionary = "identity", probability = 0.5 }
+userId = { dictionary = "auth0-user", probability = 0.5 }
+"body.credentials.domain" = { dictionary = "auth0-domain", probability = 0.75 }
+"body.credentials.clientId" = { dictionary = "auth0-client", probability = 0.75 }
+"body.credentials.clientSecret" = { dictionary = "auth0-secret", probability = 0.75 }
+"body.parameters.clientId" = { dictionary = "rotation-target", probability = 0.5 }
+
+# 401 is what a login answers to generated credentials: not a sign of a dead fuzzing token.
+[[operations]]
+include-operation-id = ["machineLogin", "userLogin"]
+warnings = { fail-on = false }
+EOF
+unset demo_secret_toml
+
+# ---------------------------------------------------------------- run
+checks=not_a_server_error,status_code_conformance,content_type_conformance
+checks+=,response_headers_conformance,response_schema_conformance,no_secret_in_response
+checks+=,negative_data_rejection,ignored_auth,unsupported_method
+checks+=${CONTRACT_EXTRA_CHECKS:+,$CONTRACT_EXTRA_CHECKS}
+cmd=(schemathesis --config-file "$WORK/schemathesis.toml" run "$ROOT/openapi.yaml" --url "$API"
+  --checks "$checks" --exclude-operation-id revokeToken
+  --max-examples "$EXAMPLES" --seed "$SEED" --workers "$WORKERS" --no-color
+  --report junit,ndjson --report-dir "$WORK/report")
+[[ -n "${CONTRACT_MAX_TIME:-}" ]] && cmd+=(--max-time "$CONTRACT_MAX_TIME")
+[[ -n "${CONTRACT_PHASES:-}" ]] && cmd+=(--phases "$CONTRACT_PHASES")
+log "running: ${cmd[*]}"
+
+canaries="$(jq -r .clientSecret "$WORK/dev/admin.json")"$'\n'"$(cat "$WORK/dev/demo-client-secret")"
+rc=0
+(
+  # In the work directory: schemathesis and hypothesis leave caches in the current directory.
+  cd "$WORK"
+  KEYHOLD_CONTRACT_TOKEN="$(cat "$WORK/token")" \
+    KEYHOLD_CANARY_SECRETS="$canaries" \
+    KEYHOLD_CONTRACT_PROTECTED_IDENTITY="$ADMIN_ID" KEYHOLD_CONTRACT_DECOY_IDENTITY="$DECOY" \
+    PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=hooks \
+    timeout --kill-after=10 "$TIMEOUT" "$VENV/bin/${cmd[0]}" "${cmd[@]:1}"
+) || rc=$?
+unset canaries
+
+# The token must have survived the run (otherwise later operations tested only the 401 path).
+if ! curl -sf --max-time 10 "$API/api/v1/projects" -H "authorization: Bearer $(cat "$WORK/token")" >/dev/null; then
+  log "the fuzzing token no longer works after the run"
+  [[ $rc -ne 0 ]] || rc=1
+fi
+kill -0 "$KEYHOLD_PID" 2>/dev/null || { log "keyhold dev died during the run"; [[ $rc -ne 0 ]] || rc=1; }
+# What the responses cannot show: a panic or an error the server (or its embedded rotation worker)
+# logged while being fuzzed.
+if grep -E '"level":"ERROR"|panicked' "$WORK/keyhold.log" >"$WORK/keyhold-errors.log"; then
+  log "keyhold logged errors during the run:"
+  head -n 20 "$WORK/keyhold-errors.log" >&2
+  [[ $rc -ne 0 ]] || rc=1
+fi
+if [[ $rc -eq 124 || $rc -eq 137 ]]; then log "schemathesis did not finish within ${TIMEOUT}s"; fi
+[[ $rc -eq 0 ]] || die "schemathesis found problems (exit $rc)"
+log "contract fuzzing passed"
