@@ -3,7 +3,8 @@
 
 import * as api from './api.js';
 import { link } from './router.js';
-import { h, time, code, badge, dataTable, cell, alertBox, describeError, pager } from './dom.js';
+import { h, time, code, badge, dataTable, cell, alertBox } from './dom.js';
+import { keysetList } from './list.js';
 import * as session from './session.js';
 
 // The actions the API records (see the `caller.event(...)` sites in the API and worker); the filter
@@ -53,30 +54,33 @@ function actorLabel(actor) {
   return actor.type === 'system' ? 'Keyhold (system)' : `${actor.type} (unknown account)`;
 }
 
-/** Rows for `events` (`tr[data-audit-id]`); `names` maps identity ids to names when known. */
-export function auditRows(events, { projectId, names = new Map() } = {}) {
+/** The row of event `e` (`tr[data-audit-id]`); `names` maps identity ids to names when known. */
+function auditRow(e, { projectId, names = new Map() } = {}) {
+  const tr = document.createElement('tr');
+  tr.dataset.auditId = e.id;
+  tr.append(h('th', { scope: 'row', class: 'nowrap' }, time(e.createdAt)));
+  const actorName = e.actor.id ? names.get(e.actor.id) : null;
+  cell(
+    tr,
+    h(
+      'span',
+      { title: e.actor.id ? `${e.actor.type} ${e.actor.id}` : e.actor.type },
+      actorName || actorLabel(e.actor),
+    ),
+  );
+  cell(tr, code(e.action));
+  cell(tr, resourceCell(e.resource, e.projectId || projectId));
+  cell(tr, badge(e.outcome, OUTCOME_TONE[e.outcome] || 'neutral'));
+  cell(tr, e.sourceIp, 'mono');
+  const facts = { requestId: e.requestId, ...(e.metadata || {}) };
+  cell(tr, h('details', null, h('summary', { text: 'Details' }), h('pre', { text: JSON.stringify(facts, null, 2) })));
+  return tr;
+}
+
+/** Rows for `events`, as `auditRow` builds them. */
+export function auditRows(events, options) {
   const rows = document.createDocumentFragment();
-  for (const e of events) {
-    const tr = document.createElement('tr');
-    tr.dataset.auditId = e.id;
-    tr.append(h('th', { scope: 'row', class: 'nowrap' }, time(e.createdAt)));
-    const actorName = e.actor.id ? names.get(e.actor.id) : null;
-    cell(
-      tr,
-      h(
-        'span',
-        { title: e.actor.id ? `${e.actor.type} ${e.actor.id}` : e.actor.type },
-        actorName || actorLabel(e.actor),
-      ),
-    );
-    cell(tr, code(e.action));
-    cell(tr, resourceCell(e.resource, e.projectId || projectId));
-    cell(tr, badge(e.outcome, OUTCOME_TONE[e.outcome] || 'neutral'));
-    cell(tr, e.sourceIp, 'mono');
-    const facts = { requestId: e.requestId, ...(e.metadata || {}) };
-    cell(tr, h('details', null, h('summary', { text: 'Details' }), h('pre', { text: JSON.stringify(facts, null, 2) })));
-    rows.append(tr);
-  }
+  for (const e of events) rows.append(auditRow(e, options));
   return rows;
 }
 
@@ -110,45 +114,23 @@ export async function renderAudit(view) {
     apply,
     clear,
   );
-  const { wrap, tbody } = auditTable('audit-table', `Audit events of ${project.name}, newest first`);
-  const message = h('div', { class: 'list-message' });
-  const pages = pager(load);
+  const table = auditTable('audit-table', `Audit events of ${project.name}, newest first`);
   let names = new Map();
-  let seq = 0;
-  let inflight = null;
-  view.onLeave(() => inflight && inflight.abort());
-
-  async function load(cursor) {
-    seq += 1;
-    const mine = seq;
-    if (inflight) inflight.abort();
-    const controller = new AbortController();
-    inflight = controller;
-    pages.lock();
-    const wanted = action.value.trim();
-    try {
-      const { data } = await api.get('/api/v1/audit-logs', {
-        query: { projectId: project.id, action: wanted, limit: 100, cursor },
-        signal: controller.signal,
-      });
-      if (mine !== seq || !view.alive()) return;
-      tbody.replaceChildren(auditRows(data.auditLogs, { projectId: project.id, names }));
-      if (data.auditLogs.length) message.replaceChildren();
-      else message.replaceChildren(alertBox(wanted ? `No “${wanted}” events.` : 'No events yet.', 'info'));
-      pages.loaded(data.nextCursor);
-    } catch (err) {
-      if (api.isAbort(err) || err instanceof api.SignedOut || mine !== seq) return;
-      message.replaceChildren(alertBox(describeError(err)));
-      pages.loaded(null);
-    }
-  }
+  const list = keysetList(view, {
+    path: '/api/v1/audit-logs',
+    key: 'auditLogs',
+    query: (cursor) => ({ projectId: project.id, action: action.value.trim(), limit: 100, cursor }),
+    table,
+    row: (e) => auditRow(e, { projectId: project.id, names }),
+    empty: ({ action: wanted }) => (wanted ? `No “${wanted}” events.` : 'No events yet.'),
+    keepRowsOnError: true,
+  });
 
   function restart() {
     // Drop the old rows at once: nothing from the previous filter may be mistaken for a result.
-    tbody.replaceChildren();
-    message.replaceChildren(h('p', { class: 'loading', text: 'Loading…' }));
-    pages.reset();
-    load(null);
+    table.tbody.replaceChildren();
+    list.message.replaceChildren(h('p', { class: 'loading', text: 'Loading…' }));
+    list.restart();
   }
   filter.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -160,7 +142,7 @@ export async function renderAudit(view) {
     action.focus();
   });
 
-  view.main.replaceChildren(h('h1', { tabindex: '-1', text: 'Audit log' }), filter, message, wrap, pages.el);
+  view.main.replaceChildren(h('h1', { tabindex: '-1', text: 'Audit log' }), filter, ...list.parts);
 
   // Names make the actor column readable; without them the ids still say who it was.
   const members = api
@@ -169,5 +151,5 @@ export async function renderAudit(view) {
     .catch(() => new Map());
   names = await members;
   if (!view.alive()) return;
-  await load(null);
+  await list.restart();
 }

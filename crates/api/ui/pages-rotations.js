@@ -8,6 +8,7 @@ import {
   h, time, code, badge, details, dataTable, cell, alertBox, describeError, announce,
   field, formError, clearErrors, setFieldError, showFormError, busy, pager,
 } from './dom.js';
+import { keysetList } from './list.js';
 import * as session from './session.js';
 
 const BASE = '/api/v2/secret-rotations/auth0-client-secret';
@@ -50,81 +51,40 @@ function pageHeading(title, ...actions) {
 export async function renderRotations(view) {
   const { project } = view;
   const search = h('input', { type: 'search', id: 'rotation-search', autocomplete: 'off', spellcheck: 'false', placeholder: 'Name contains…' });
-  const { wrap, tbody } = dataTable({
+  const table = dataTable({
     id: 'rotations-table',
     caption: `Secret rotations of ${project.name}`,
     columns: ['Name', 'Connection', 'Client', 'Status', 'Last rotated', 'Next rotation', 'Last message'],
   });
-  const message = h('div', { class: 'list-message' });
-  const pages = pager(load);
-  let seq = 0;
-  let inflight = null;
-  let debounce = 0;
-  view.onLeave(() => {
-    clearTimeout(debounce);
-    if (inflight) inflight.abort();
-  });
-
-  async function load(cursor) {
-    seq += 1;
-    const mine = seq;
-    if (inflight) inflight.abort();
-    const controller = new AbortController();
-    inflight = controller;
-    pages.lock();
-    const term = search.value.trim();
-    try {
-      const { data } = await api.get(BASE, {
-        query: { projectId: project.id, limit: 100, cursor, search: term },
-        signal: controller.signal,
-      });
-      if (mine !== seq || !view.alive()) return;
-      const rows = document.createDocumentFragment();
-      for (const r of data.secretRotations) {
-        const tr = document.createElement('tr');
-        tr.dataset.rotationId = r.id;
-        tr.append(h('th', { scope: 'row' }, h('a', { href: link.rotation(project.id, r.id), text: r.name })));
-        cell(tr, h('a', { href: link.connection(project.id, r.connection.id), text: r.connection.name }));
-        cell(tr, r.parameters.clientId, 'mono');
-        cell(tr, rotationStatus(r));
-        cell(tr, time(r.lastRotatedAt, 'never'));
-        cell(tr, nextRotation(r));
-        cell(tr, r.lastRotationMessage, 'message');
-        rows.append(tr);
-      }
-      tbody.replaceChildren(rows);
-      if (data.secretRotations.length) message.replaceChildren();
-      else if (term) message.replaceChildren(alertBox(`No rotation’s name contains “${term}”.`, 'info'));
-      else if (!cursor) message.replaceChildren(alertBox('No secret rotations in this project yet.', 'info'));
-      pages.loaded(data.nextCursor);
-    } catch (err) {
-      if (api.isAbort(err) || err instanceof api.SignedOut || mine !== seq) return;
-      tbody.replaceChildren();
-      message.replaceChildren(alertBox(describeError(err)));
-      pages.loaded(null);
-    }
-  }
-
-  search.addEventListener('input', () => {
-    clearTimeout(debounce);
-    debounce = setTimeout(() => {
-      pages.reset();
-      load(null);
-    }, 250);
+  const list = keysetList(view, {
+    path: BASE,
+    key: 'secretRotations',
+    query: (cursor) => ({ projectId: project.id, limit: 100, cursor, search: search.value.trim() }),
+    table,
+    row: (r) => {
+      const tr = document.createElement('tr');
+      tr.dataset.rotationId = r.id;
+      tr.append(h('th', { scope: 'row' }, h('a', { href: link.rotation(project.id, r.id), text: r.name })));
+      cell(tr, h('a', { href: link.connection(project.id, r.connection.id), text: r.connection.name }));
+      cell(tr, r.parameters.clientId, 'mono');
+      cell(tr, rotationStatus(r));
+      cell(tr, time(r.lastRotatedAt, 'never'));
+      cell(tr, nextRotation(r));
+      cell(tr, r.lastRotationMessage, 'message');
+      return tr;
+    },
+    search,
+    empty: ({ search: term, cursor }) => {
+      if (term) return `No rotation’s name contains “${term}”.`;
+      return cursor ? null : 'No secret rotations in this project yet.';
+    },
   });
 
   const actions = session.canWrite(project)
     ? [h('a', { id: 'new-rotation', class: 'button', href: link.rotationNew(project.id), text: 'New rotation' })]
     : [];
-  view.main.replaceChildren(
-    pageHeading('Secret rotations', ...actions),
-    h('div', { class: 'toolbar' }, h('label', { for: 'rotation-search', text: 'Search by name' }), search),
-    message,
-    wrap,
-    pages.el,
-  );
-  pages.reset(view.query.get('cursor') || null);
-  await load(pages.state.cursor);
+  view.main.replaceChildren(pageHeading('Secret rotations', ...actions), ...list.parts);
+  await list.restart(view.query.get('cursor') || null);
 }
 
 // ---------------------------------------------------------------------------------------------
