@@ -13,8 +13,6 @@ mod browser;
 use std::time::Duration;
 
 use browser::{Browser, Dev};
-use reqwest::Method;
-use serde_json::json;
 
 const ROWS: i64 = 100_000;
 const LOADS: usize = 15;
@@ -99,22 +97,7 @@ async fn main() {
     let project = dev.project(&token).await;
 
     // One real connection, cloned in SQL to 100,000 (as bench/connections does).
-    let (status, created) = dev
-        .api(
-            &token,
-            Method::POST,
-            "/api/v1/app-connections/auth0",
-            Some(json!({
-                "name": "a-first", "method": "client-credentials", "projectId": project,
-                "credentials": { "domain": "demo.auth0.test", "clientId": "keyhold-demo-m2m", "clientSecret": dev.demo_secret },
-            })),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let source = created["appConnection"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let source = dev.connection(&token, &project, "a-first").await;
     let pool = sqlx::PgPool::connect(&database_url)
         .await
         .expect("database");

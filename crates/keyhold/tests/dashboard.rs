@@ -6,13 +6,9 @@
 mod browser;
 mod common;
 
-use browser::{Browser, Dev};
+use browser::{Browser, DEMO_CLIENT_ID, DEMO_DOMAIN, DEMO_TARGET_ID, Dev};
 use reqwest::Method;
 use sqlx::PgPool;
-
-const DEMO_DOMAIN: &str = "demo.auth0.test";
-const DEMO_CLIENT_ID: &str = "keyhold-demo-m2m";
-const DEMO_TARGET_ID: &str = "demo-orders-service";
 
 fn assert_hidden(everything: &str, secrets: &[&str], at: &str) {
     for secret in secrets {
@@ -222,22 +218,7 @@ async fn a_viewer_is_offered_nothing_it_may_not_do(pool: PgPool) {
     let token = dev.login(&dev.admin_id, &dev.admin_secret).await;
     let project = dev.project(&token).await;
     // Something to look at: a connection and a rotation, made by the admin through the API.
-    let (status, created) = dev
-        .api(
-            &token,
-            Method::POST,
-            "/api/v1/app-connections/auth0",
-            Some(serde_json::json!({
-                "name": "orders-auth0", "method": "client-credentials", "projectId": project,
-                "credentials": { "domain": DEMO_DOMAIN, "clientId": DEMO_CLIENT_ID, "clientSecret": dev.demo_secret },
-            })),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let connection = created["appConnection"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let connection = dev.connection(&token, &project, "orders-auth0").await;
     let (status, rotation) = dev
         .api(
             &token,
@@ -268,12 +249,9 @@ async fn a_viewer_is_offered_nothing_it_may_not_do(pool: PgPool) {
     browser
         .element("#connections-table tr[data-connection-id]")
         .await;
-    for control in ["#new-connection", "#nav-audit"] {
-        assert!(
-            !browser.exists(control).await,
-            "a viewer is offered {control}"
-        );
-    }
+    browser
+        .offers_none(&["#new-connection", "#nav-audit"])
+        .await;
     browser.screenshot("11-viewer-connections").await;
 
     browser
@@ -282,31 +260,25 @@ async fn a_viewer_is_offered_nothing_it_may_not_do(pool: PgPool) {
         ))
         .await;
     browser.page("connection-detail").await;
-    for control in [
-        "#edit-connection",
-        "#delete-connection",
-        "#check-scopes",
-        "#connection-audit",
-    ] {
-        assert!(
-            !browser.exists(control).await,
-            "a viewer is offered {control}"
-        );
-    }
+    browser
+        .offers_none(&[
+            "#edit-connection",
+            "#delete-connection",
+            "#check-scopes",
+            "#connection-audit",
+        ])
+        .await;
 
     browser
         .goto(&format!("{ui}#/projects/{project}/rotations/{rotation}"))
         .await;
     browser.page("rotation-detail").await;
-    for control in ["#rotate-now", "#reveal-credentials"] {
-        assert!(
-            !browser.exists(control).await,
-            "a viewer is offered {control}"
-        );
-    }
+    browser
+        .offers_none(&["#rotate-now", "#reveal-credentials"])
+        .await;
     browser
         .goto(&format!("{ui}#/projects/{project}/rotations"))
         .await;
     browser.page("rotations").await;
-    assert!(!browser.exists("#new-rotation").await);
+    browser.offers_none(&["#new-rotation"]).await;
 }

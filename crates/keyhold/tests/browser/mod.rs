@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
+/// The tenant `keyhold dev` seeds in its embedded emulator, and its applications.
+pub const DEMO_DOMAIN: &str = "demo.auth0.test";
+pub const DEMO_CLIENT_ID: &str = "keyhold-demo-m2m";
+pub const DEMO_TARGET_ID: &str = "demo-orders-service";
+
 /// How long a page may take to appear before a test gives up.
 pub const PAGE_WAIT: Duration = Duration::from_secs(20);
 
@@ -135,6 +140,28 @@ impl Dev {
         body["projects"][0]["id"]
             .as_str()
             .expect("project")
+            .to_owned()
+    }
+
+    /// A connection to the demo tenant's M2M application, made through the API: its id.
+    pub async fn connection(&self, token: &str, project: &str, name: &str) -> String {
+        let (status, created) = self
+            .api(
+                token,
+                reqwest::Method::POST,
+                "/api/v1/app-connections/auth0",
+                Some(json!({
+                    "name": name, "method": "client-credentials", "projectId": project,
+                    "credentials": {
+                        "domain": DEMO_DOMAIN, "clientId": DEMO_CLIENT_ID, "clientSecret": self.demo_secret,
+                    },
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        created["appConnection"]["id"]
+            .as_str()
+            .expect("id")
             .to_owned()
     }
 
@@ -267,6 +294,13 @@ impl Browser {
             .await
             .expect("find")
             .is_empty()
+    }
+
+    /// Fails if the page offers any of `controls` (to a caller whose role may not use them).
+    pub async fn offers_none(&self, controls: &[&str]) {
+        for control in controls {
+            assert!(!self.exists(control).await, "the page offers {control}");
+        }
     }
 
     pub async fn click(&self, css: &str) {
