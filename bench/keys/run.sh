@@ -12,42 +12,24 @@
 # Knobs (environment): ROWS (100000), BATCH (rewrap --batch-size, 1000), SKIP_BUILD=1, KEEP_DB=1,
 # REPORT (path of the report). Only 127.0.0.1 is contacted; every step is bounded in time.
 set -euo pipefail
-
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-BIN="$ROOT/target/release"
+# shellcheck source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
 
 ROWS=${ROWS:-100000}
 BATCH=${BATCH:-1000}
 REPORT=${REPORT:-$HERE/REPORT.md}
 TARGET_SECS=30
 
-export PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres PGCONNECT_TIMEOUT=5
 DB=keyhold_bench_keys
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB"
 # Keys are in the environment of the commands below only; nothing prints them.
 unset KEYHOLD_ROOT_KEYS KEYHOLD_ROOT_KEY_FILE
 
-log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
+require_tools cargo psql jq timeout
 
-for tool in cargo psql jq timeout; do
-  command -v "$tool" >/dev/null || die "$tool is missing"
-done
-
-WORK=$(mktemp -d /tmp/keyhold-keys-bench.XXXXXX)
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [[ "${KEEP_DB:-0}" != 1 ]]; then
-    psql -q -d postgres -c "drop database if exists $DB with (force)" >/dev/null 2>&1 ||
-      log "could not drop database $DB"
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# Not a knob here: the work dir holds only logs, each already shown by the die that needs it.
+KEEP_WORK=0
+make_work keyhold-keys-bench
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   log "building release binaries (a few minutes from clean on 2 cores)"

@@ -19,10 +19,8 @@
 # SKIP_BUILD=1, KEEP_DB=1, KEEP_WORK=1, REPORT (path). Only 127.0.0.1 is contacted; every step
 # is bounded in time.
 set -euo pipefail
-
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-BIN="$ROOT/target/release"
+# shellcheck source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
 
 DUE=${DUE:-10000}
 IDLE=${IDLE:-990000}
@@ -32,7 +30,6 @@ REPORT=${REPORT:-$HERE/REPORT.md}
 DOMAIN=bench.auth0.test
 CONN_SECRET="bench-connection-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
-export PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres PGCONNECT_TIMEOUT=5
 DB=keyhold_bench_rotations
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB"
 
@@ -40,37 +37,12 @@ export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB"
 TARGET_RATE=500
 TARGET_RSS_MB=100
 
-log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
+require_tools cargo psql curl jq python3 timeout
 
-for tool in cargo psql curl jq python3 timeout; do
-  command -v "$tool" >/dev/null || die "$tool is missing"
-done
-
-WORK=$(mktemp -d /tmp/keyhold-bench-rot.XXXXXX)
-EMU_PID=""
+make_work keyhold-bench-rot
 WORKER_PIDS=()
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  for pid in "${WORKER_PIDS[@]}" "$EMU_PID"; do
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
-    fi
-  done
-  if [[ "${KEEP_DB:-0}" != 1 ]]; then
-    psql -q -d postgres -c "drop database if exists $DB with (force)" >/dev/null 2>&1 ||
-      log "could not drop database $DB"
-  fi
-  if [[ "${KEEP_WORK:-0}" == 1 ]]; then log "raw outputs kept in $WORK"; else rm -rf "$WORK"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# Workers are the emulator's clients: stopped first, so none sees it vanish mid-rotation.
+on_cleanup() { stop_pids "${STOP_GRACE:-50}" "${WORKER_PIDS[@]}"; }
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   log "building release binaries (a few minutes on a cold target dir)"
@@ -97,17 +69,9 @@ json.dump(seed, open(path, "w"))
 PY
 
 log "starting the emulator"
-RUST_LOG=warn "$BIN/auth0-emulator" --listen 127.0.0.1:0 --seed "$WORK/seed.json" \
-  >"$WORK/emulator.out" 2>"$WORK/emulator.err" &
-EMU_PID=$!
-EMU=""
-for _ in $(seq 300); do
-  EMU=$(sed -n 's/^listening on //p' "$WORK/emulator.out" 2>/dev/null || true)
-  [[ -n "$EMU" ]] && break
-  kill -0 "$EMU_PID" 2>/dev/null || die "emulator exited: $(cat "$WORK/emulator.err")"
-  sleep 0.1
-done
-[[ -n "$EMU" ]] || die "emulator did not start"
+# Up to 30 s: the emulator loads all $DUE clients before it listens.
+start_emulator 300
+EMU=$EMU_URL
 counters() { curl -fsS --max-time 5 "$EMU/__emulator/tenants/$DOMAIN/counters"; }
 
 log "fresh database $DB; seeding $DUE due + $IDLE idle rotations"

@@ -36,10 +36,8 @@
 # second against one tenant. The emulator has no rate limit, so the budget is raised (not turned
 # off: the shared pacing in PostgreSQL stays in the path, as in production).
 set -euo pipefail
-
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-BIN="$ROOT/target/release"
+# shellcheck source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
 
 DURATION=${DURATION:-600}
 WARMUP=${WARMUP:-30}
@@ -57,74 +55,35 @@ REPORT=${REPORT:-$HERE/REPORT.md}
 POOL_MAX=16 # KEYHOLD_DB_MAX_CONNECTIONS' default (README's configuration table); not overridden here
 NOISY_PCT=${NOISY_PCT:-15}
 
-export PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres PGCONNECT_TIMEOUT=5
 DB=keyhold_soak
 DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB"
 DOMAIN=soak.auth0.test
 CONN_CLIENT=soakConnectionM2M000000000000001
 
-log() { printf '[soak %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
+LOG_TAG=soak
+# `keyhold serve` drains its worker on SIGTERM; give it a while, then insist.
+STOP_GRACE=100
 
-for tool in cargo psql pgbench curl jq awk /usr/bin/time timeout; do
-  command -v "$tool" >/dev/null || die "$tool is missing"
-done
-if ! command -v wrk >/dev/null; then
-  log "installing wrk"
-  timeout 300 apt-get install -y -qq wrk >/dev/null || die "wrk is missing and apt-get install wrk failed"
-fi
+require_tools cargo psql pgbench curl jq awk /usr/bin/time timeout
+ensure_wrk
 ((CONNECTIONS > API_CONNECTIONS && API_CONNECTIONS >= 1)) || die "need CONNECTIONS > API_CONNECTIONS >= 1"
 ((ROTATIONS >= THREADS && ROTATIONS <= 9999)) || die "ROTATIONS must be between THREADS and 9999"
 
 RUN_START=$(date +%s)
-WORK=$(mktemp -d /tmp/keyhold-soak.XXXXXX)
-EMU_PID=""
-KEYHOLD_PID=""
+make_work keyhold-soak
 SAMPLER_PID=""
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [[ -n "$SAMPLER_PID" ]] && kill -0 "$SAMPLER_PID" 2>/dev/null; then
-    kill "$SAMPLER_PID" 2>/dev/null || true
-    wait "$SAMPLER_PID" 2>/dev/null || true
-  fi
-  for pid in "$KEYHOLD_PID" "$EMU_PID"; do
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      # `keyhold serve` drains its worker on SIGTERM; give it a while, then insist.
-      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
-    fi
-  done
-  if [[ "${KEEP_DB:-0}" != 1 ]]; then
-    psql -q -d postgres -c "drop database if exists $DB with (force)" >/dev/null 2>&1 ||
-      log "could not drop database $DB"
-  fi
-  if [[ "${KEEP_WORK:-0}" == 1 ]]; then log "raw outputs kept in $WORK"; else rm -rf "$WORK"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# The sampler reads the server's /proc entry: it stops before the server does.
+on_cleanup() { stop_pids "$STOP_GRACE" "$SAMPLER_PID"; }
 
 # ---------------------------------------------------------------- build
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  log "building release binaries (cargo build --release -p keyhold -p auth0-emulator)"
-  (cd "$ROOT" && timeout 3600 cargo build --release -q -p keyhold -p auth0-emulator) ||
-    die "release build failed"
-fi
-[[ -x "$BIN/keyhold" && -x "$BIN/auth0-emulator" ]] || die "binaries missing in $BIN"
+build_release
 BUILD_NOTE="$(cd "$ROOT" && git --no-optional-locks rev-parse --short HEAD 2>/dev/null || echo unknown)"
 DIRTY=$(cd "$ROOT" && git --no-optional-locks status --porcelain --untracked-files=no 2>/dev/null | wc -l || echo 0)
 ((DIRTY > 0)) && BUILD_NOTE="$BUILD_NOTE plus $DIRTY uncommitted changed files (others were working in the tree)"
 BIN_AGE=$(date -u -d "@$(stat -c %Y "$BIN/keyhold")" '+%H:%M UTC')
 
 # ---------------------------------------------------------------- database
-psql -q -d postgres -c "select 1" >/dev/null || die "PostgreSQL is not reachable at $PGHOST:$PGPORT"
-psql -q -d postgres -c "drop database if exists $DB with (force)" >/dev/null
-psql -q -d postgres -c "create database $DB" >/dev/null
-log "created database $DB"
+fresh_database
 
 # ---------------------------------------------------------------- emulator
 # Secrets (the Auth0 client secret, root key, identity secrets, access tokens) live only in files
@@ -141,81 +100,27 @@ jq -n --arg d "$DOMAIN" --arg c "$CONN_CLIENT" --rawfile s "$WORK/auth0-secret" 
             scopes: ["read:clients", "read:client_summary", "update:client_keys"]}]
 }]}' >"$WORK/seed.json"
 
-RUST_LOG=warn "$BIN/auth0-emulator" --listen 127.0.0.1:0 --seed "$WORK/seed.json" \
-  >"$WORK/emulator.out" 2>"$WORK/emulator.log" &
-EMU_PID=$!
-EMU_URL=""
-for _ in $(seq 100); do
-  EMU_URL=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$WORK/emulator.out" | head -1)
-  [[ -n "$EMU_URL" ]] && break
-  kill -0 "$EMU_PID" 2>/dev/null || die "emulator exited: $(tail -5 "$WORK/emulator.log")"
-  sleep 0.1
-done
-[[ -n "$EMU_URL" ]] || die "emulator did not print its address within 10 s"
+start_emulator
 log "emulator at $EMU_URL ($ROTATIONS target clients)"
 emu_counters() { curl -fsS --max-time 5 "$EMU_URL/__emulator/tenants/$DOMAIN/counters"; }
 
 # ---------------------------------------------------------------- keyhold serve
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-PORT=18280
-while ! port_free "$PORT"; do PORT=$((PORT + 1)); ((PORT < 18380)) || die "no free port in 18280-18379"; done
-BASE="http://127.0.0.1:$PORT"
-
-"$BIN/keyhold" keys generate --id soak >"$WORK/root.key" 2>/dev/null || die "keyhold keys generate failed"
-DATABASE_URL="$DATABASE_URL" timeout 120 "$BIN/keyhold" bootstrap --json >"$WORK/admin.json" 2>"$WORK/bootstrap.log" ||
-  die "keyhold bootstrap failed: $(tail -3 "$WORK/bootstrap.log")"
+pick_port 18280
+bootstrap_keyhold soak
 
 # Tokens must outlive the run (default 3600 s): the member's token is taken before the baselines.
 TOKEN_TTL=$((2 * (WARMUP + DURATION) + 3600))
-DATABASE_URL="$DATABASE_URL" KEYHOLD_ROOT_KEY_FILE="$WORK/root.key" KEYHOLD_LISTEN="127.0.0.1:$PORT" \
-  KEYHOLD_AUTH0_ENDPOINT_OVERRIDE="$EMU_URL" KEYHOLD_ACCESS_TOKEN_TTL_SECS="$TOKEN_TTL" \
-  KEYHOLD_WORKER_TENANT_RPS="$TENANT_RPS" KEYHOLD_WORKER_TENANT_BURST="$TENANT_BURST" \
-  KEYHOLD_LOG_FORMAT=json RUST_LOG=warn \
-  "$BIN/keyhold" serve >"$WORK/keyhold.log" 2>&1 &
-KEYHOLD_PID=$!
-for _ in $(seq 300); do
-  curl -fsS --max-time 2 "$BASE/readyz" >/dev/null 2>&1 && break
-  kill -0 "$KEYHOLD_PID" 2>/dev/null || die "keyhold exited: $(tail -5 "$WORK/keyhold.log")"
-  sleep 0.2
-done
-curl -fsS --max-time 2 "$BASE/readyz" >/dev/null || die "keyhold not ready within 60 s"
+start_keyhold readyz KEYHOLD_ACCESS_TOKEN_TTL_SECS="$TOKEN_TTL" \
+  KEYHOLD_WORKER_TENANT_RPS="$TENANT_RPS" KEYHOLD_WORKER_TENANT_BURST="$TENANT_BURST"
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 RSS_IDLE_KB=$(rss_kb "$KEYHOLD_PID")
 log "keyhold serve (pid $KEYHOLD_PID, embedded worker) at $BASE"
 
-# api METHOD PATH BODYFILE|- EXPECTED_STATUS: the body lands in $WORK/resp.json. Sends the bearer
-# token in $WORK/$AS.token when AS is set (curl reads the header from a file).
-api() {
-  local method=$1 path=$2 body=$3 want=$4 got
-  local args=(-sS --max-time 30 -o "$WORK/resp.json" -w '%{http_code}' -X "$method" "$BASE$path")
-  if [[ -n "${AS:-}" ]]; then
-    printf 'Authorization: Bearer %s\n' "$(cat "$WORK/$AS.token")" >"$WORK/auth.header"
-    args+=(-H "@$WORK/auth.header")
-  fi
-  if [[ "$body" != - ]]; then args+=(-H 'content-type: application/json' --data-binary "@$body"); fi
-  got=$(curl "${args[@]}") || die "$method $path: curl failed"
-  [[ "$got" == "$want" ]] || die "$method $path: HTTP $got, wanted $want: $(head -c 500 "$WORK/resp.json")"
-}
-
-login() {
-  jq '{clientId, clientSecret}' "$2" >"$WORK/login.json"
-  AS="" api POST /api/v1/auth/universal-auth/login "$WORK/login.json" 200
-  jq -r '.accessToken' "$WORK/resp.json" >"$WORK/$1.token"
-  rm -f "$WORK/login.json" "$WORK/resp.json"
-}
-
 # ---------------------------------------------------------------- seed
 login admin "$WORK/admin.json"
 AS=admin
-echo '{"name":"soak"}' >"$WORK/project.json"
-api POST /api/v1/projects "$WORK/project.json" 201
-PROJECT=$(jq -r '.project.id' "$WORK/resp.json")
-ORG=$(jq -r '.project.orgId' "$WORK/resp.json")
-echo '{"type":"machine","name":"soak-member"}' >"$WORK/identity.json"
-api POST /api/v1/identities "$WORK/identity.json" 201
-jq '{clientId: .identity.clientId, clientSecret}' "$WORK/resp.json" >"$WORK/member.json"
-jq -n --arg i "$(jq -r '.identity.id' "$WORK/resp.json")" '{identityId: $i, role: "member"}' >"$WORK/membership.json"
-api POST "/api/v1/projects/$PROJECT/memberships" "$WORK/membership.json" 201
+create_project soak
+add_project_identity soak-member member "$WORK/member.json"
 login member "$WORK/member.json"
 AS=member # everything below, and the whole load, as the project member
 

@@ -18,10 +18,8 @@
 # THREADS (2), SKIP_BUILD=1, KEEP_DB=1, KEEP_WORK=1, REPORT (path of the report).
 # Only 127.0.0.1 is ever contacted; every step is bounded in time.
 set -euo pipefail
-
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-BIN="$ROOT/target/release"
+# shellcheck source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
 
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
@@ -34,7 +32,6 @@ REPORT=${REPORT:-$HERE/REPORT.md}
 TARGET_DELTA_MS=2
 TARGET_RPS=2000
 
-export PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres PGCONNECT_TIMEOUT=5
 DB=keyhold_bench_usage
 DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB"
 DOMAIN=bench.auth0.test
@@ -42,55 +39,16 @@ CLIENT_ID=benchUsageM2MclientID000000001
 USER_ID='auth0|bench-user-0001'
 USER_SEGMENT='auth0%7Cbench-user-0001'
 
-log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
+require_tools cargo psql curl jq timeout
+ensure_wrk
 
-for tool in cargo psql curl jq timeout; do
-  command -v "$tool" >/dev/null || die "$tool is missing"
-done
-if ! command -v wrk >/dev/null; then
-  log "installing wrk"
-  timeout 300 apt-get install -y -qq wrk >/dev/null || die "wrk is missing and apt-get install wrk failed"
-fi
-
-WORK=$(mktemp -d /tmp/keyhold-bench-usage.XXXXXX)
-EMU_PID=""
-KEYHOLD_PID=""
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  for pid in "$KEYHOLD_PID" "$EMU_PID"; do
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
-    fi
-  done
-  if [[ "${KEEP_DB:-0}" != 1 ]]; then
-    psql -q -d postgres -c "drop database if exists $DB with (force)" >/dev/null 2>&1 ||
-      log "could not drop database $DB"
-  fi
-  if [[ "${KEEP_WORK:-0}" == 1 ]]; then log "raw outputs kept in $WORK"; else rm -rf "$WORK"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_work keyhold-bench-usage
 
 # ---------------------------------------------------------------- build
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  log "building release binaries (cargo build --release -p keyhold -p auth0-emulator)"
-  (cd "$ROOT" && timeout 3600 cargo build --release -q -p keyhold -p auth0-emulator) ||
-    die "release build failed"
-fi
-[[ -x "$BIN/keyhold" && -x "$BIN/auth0-emulator" ]] || die "binaries missing in $BIN"
+build_release
 
 # ---------------------------------------------------------------- database
-psql -q -d postgres -c "select 1" >/dev/null || die "PostgreSQL is not reachable at $PGHOST:$PGPORT"
-psql -q -d postgres -c "drop database if exists $DB with (force)" >/dev/null
-psql -q -d postgres -c "create database $DB" >/dev/null
-log "created database $DB"
+fresh_database
 
 # ---------------------------------------------------------------- emulator
 # Secrets (the Auth0 client secret, root key, identity secrets, access tokens) live only in files
@@ -105,78 +63,24 @@ jq -n --arg d "$DOMAIN" --arg c "$CLIENT_ID" --arg u "$USER_ID" --rawfile s "$WO
            user_metadata: {plan: "pro"}}]
 }]}' >"$WORK/seed.json"
 
-RUST_LOG=warn "$BIN/auth0-emulator" --listen 127.0.0.1:0 --seed "$WORK/seed.json" \
-  >"$WORK/emulator.out" 2>"$WORK/emulator.log" &
-EMU_PID=$!
-EMU_URL=""
-for _ in $(seq 100); do
-  EMU_URL=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$WORK/emulator.out" | head -1)
-  [[ -n "$EMU_URL" ]] && break
-  kill -0 "$EMU_PID" 2>/dev/null || die "emulator exited: $(tail -5 "$WORK/emulator.log")"
-  sleep 0.1
-done
-[[ -n "$EMU_URL" ]] || die "emulator did not print its address within 10 s"
+start_emulator
 log "emulator at $EMU_URL"
 
 # ---------------------------------------------------------------- keyhold serve
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-PORT=18280
-while ! port_free "$PORT"; do PORT=$((PORT + 1)); ((PORT < 18380)) || die "no free port in 18280-18379"; done
-BASE="http://127.0.0.1:$PORT"
-
-"$BIN/keyhold" keys generate --id bench >"$WORK/root.key" 2>/dev/null || die "keyhold keys generate failed"
-DATABASE_URL="$DATABASE_URL" timeout 120 "$BIN/keyhold" bootstrap --json >"$WORK/admin.json" 2>"$WORK/bootstrap.log" ||
-  die "keyhold bootstrap failed: $(tail -3 "$WORK/bootstrap.log")"
+pick_port 18280
+bootstrap_keyhold bench
 
 # Unpaced (the emulator tenant is unlimited): pacing would measure the tenant's limit, not Keyhold.
-DATABASE_URL="$DATABASE_URL" KEYHOLD_ROOT_KEY_FILE="$WORK/root.key" KEYHOLD_LISTEN="127.0.0.1:$PORT" \
-  KEYHOLD_AUTH0_ENDPOINT_OVERRIDE="$EMU_URL" KEYHOLD_LOG_FORMAT=json RUST_LOG=warn \
-  "$BIN/keyhold" serve >"$WORK/keyhold.log" 2>&1 &
-KEYHOLD_PID=$!
-for _ in $(seq 300); do
-  curl -fsS --max-time 2 "$BASE/healthz" >/dev/null 2>&1 && break
-  kill -0 "$KEYHOLD_PID" 2>/dev/null || die "keyhold exited: $(tail -5 "$WORK/keyhold.log")"
-  sleep 0.2
-done
-curl -fsS --max-time 2 "$BASE/healthz" >/dev/null || die "keyhold not healthy within 60 s"
+start_keyhold healthz KEYHOLD_WORKER_TENANT_RPS=0
 log "keyhold serve (pid $KEYHOLD_PID) at $BASE"
-
-# api METHOD PATH BODYFILE|- EXPECTED_STATUS: the response body lands in $WORK/resp.json. Sends the
-# bearer token in $WORK/$AS.token when AS is set (curl reads the header from a file).
-api() {
-  local method=$1 path=$2 body=$3 want=$4 got
-  local args=(-sS --max-time 30 -o "$WORK/resp.json" -w '%{http_code}' -X "$method" "$BASE$path")
-  if [[ -n "${AS:-}" ]]; then
-    printf 'Authorization: Bearer %s\n' "$(cat "$WORK/$AS.token")" >"$WORK/auth.header"
-    args+=(-H "@$WORK/auth.header")
-  fi
-  if [[ "$body" != - ]]; then args+=(-H 'content-type: application/json' --data-binary "@$body"); fi
-  got=$(curl "${args[@]}") || die "$method $path: curl failed"
-  rm -f "$WORK/auth.header"
-  [[ "$got" == "$want" ]] || die "$method $path: HTTP $got, wanted $want: $(head -c 500 "$WORK/resp.json")"
-}
-
-# login NAME CREDENTIALS_JSON: a machine identity's access token into $WORK/NAME.token.
-login() {
-  jq '{clientId, clientSecret}' "$2" >"$WORK/login.json"
-  AS="" api POST /api/v1/auth/universal-auth/login "$WORK/login.json" 200
-  jq -r '.accessToken' "$WORK/resp.json" >"$WORK/$1.token"
-  rm -f "$WORK/login.json" "$WORK/resp.json"
-}
 
 # ---------------------------------------------------------------- seed
 login admin "$WORK/admin.json"
 AS=admin
-echo '{"name":"bench-usage"}' >"$WORK/project.json"
-api POST /api/v1/projects "$WORK/project.json" 201
-PROJECT=$(jq -r '.project.id' "$WORK/resp.json")
+create_project bench-usage
 
 # Calls are made as a project member (the least role the route allows), not as the instance admin.
-echo '{"type":"machine","name":"bench-member"}' >"$WORK/identity.json"
-api POST /api/v1/identities "$WORK/identity.json" 201
-jq '{clientId: .identity.clientId, clientSecret}' "$WORK/resp.json" >"$WORK/member.json"
-jq -n --arg i "$(jq -r '.identity.id' "$WORK/resp.json")" '{identityId: $i, role: "member"}' >"$WORK/membership.json"
-api POST "/api/v1/projects/$PROJECT/memberships" "$WORK/membership.json" 201
+add_project_identity bench-member member "$WORK/member.json"
 
 jq -n --arg p "$PROJECT" --arg d "$DOMAIN" --arg c "$CLIENT_ID" --rawfile s "$WORK/auth0-secret" \
   '{name: "bench-users", method: "client-credentials", projectId: $p,
