@@ -5,9 +5,8 @@
 //! the wrong field (or used as a key) must not come back in `errors[].field`, `detail` or a log.
 //! For every input and every DTO shape, no run of more than 40 bytes of the input may appear in
 //! the error, unless that text is one the schema itself produces (field lists, fixed
-//! messages), and every field path must be made of name-like segments. The real public
-//! `ProjectIn` is fuzzed as is; the other request DTOs are private to their route modules, so
-//! this file mirrors their shapes (serde attributes included).
+//! messages), and every field path must be made of name-like segments. The route modules' own
+//! request DTOs are fuzzed, so the target cannot drift from what the API parses.
 
 #![no_main]
 
@@ -16,125 +15,17 @@ use std::sync::LazyLock;
 
 use api::extract::parse_json;
 use api::problem::ApiError;
+use api::routes::connections::dto::{ConnectionIn, ConnectionPatch};
+use api::routes::connections::users::UserIn;
+use api::routes::identities::IdentityIn;
 use api::routes::projects::ProjectIn;
-use crypto::SecretString;
+use api::routes::rotations::dto::RotationIn;
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Longest run of input bytes an error may repeat: the longest field name we accept is 40.
 const MAX_ECHO: usize = 40;
-
-#[allow(dead_code)]
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CredentialsIn {
-    domain: String,
-    client_id: String,
-    client_secret: SecretString,
-    #[serde(default)]
-    audience: Option<String>,
-}
-
-#[allow(dead_code)]
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ConnectionIn {
-    name: String,
-    #[serde(default)]
-    description: Option<String>,
-    method: String,
-    project_id: String,
-    credentials: CredentialsIn,
-    #[serde(default)]
-    is_platform_managed_credentials: Option<bool>,
-    #[serde(default)]
-    gateway_id: Option<String>,
-}
-
-#[allow(dead_code)]
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ConnectionPatch {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
-    description: Option<Option<String>>,
-    #[serde(default)]
-    method: Option<String>,
-    #[serde(default)]
-    credentials: Option<CredentialsIn>,
-}
-
-#[allow(dead_code)]
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RotateAt {
-    hours: i16,
-    minutes: i16,
-}
-
-#[allow(dead_code)]
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Parameters {
-    client_id: String,
-}
-
-#[allow(dead_code)]
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RotationIn {
-    name: String,
-    #[serde(default)]
-    description: Option<String>,
-    project_id: String,
-    connection_id: String,
-    #[serde(default)]
-    is_auto_rotation_enabled: Option<bool>,
-    rotation_interval: i32,
-    #[serde(default)]
-    rotate_at_utc: Option<RotateAt>,
-    parameters: Parameters,
-}
-
-#[allow(dead_code)]
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct IdentityIn {
-    #[serde(rename = "type")]
-    kind: String,
-    name: String,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    password: Option<SecretString>,
-    #[serde(default)]
-    is_instance_admin: bool,
-}
-
-#[allow(dead_code)]
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UserIn {
-    connection: String,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    password: Option<SecretString>,
-    #[serde(default)]
-    blocked: Option<bool>,
-    #[serde(default)]
-    app_metadata: Option<Map<String, Value>>,
-    #[serde(default)]
-    user_metadata: Option<Map<String, Value>>,
-}
-
-/// Same contract as `api::extract::nullable`: explicit `null` is `Some(None)`.
-fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
 
 /// Bodies whose errors contain only text the schema provides (the `zzzz` placeholder aside):
 /// their messages are what an error may legitimately repeat even if the input spells it out.

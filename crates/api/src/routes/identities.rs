@@ -72,7 +72,7 @@ impl From<db::Identity> for IdentityOut {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct IdentityIn {
+pub struct IdentityIn {
     #[serde(rename = "type")]
     kind: String,
     name: String,

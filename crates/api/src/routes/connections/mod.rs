@@ -4,10 +4,10 @@
 //! connection (clients, users, Token Vault set-up, scope diagnostics) lives in the submodules.
 
 mod capabilities;
-mod dto;
+pub mod dto;
 mod token_vault;
 mod usage;
-mod users;
+pub mod users;
 pub(crate) mod validate;
 
 use auth0::ClientCredentials;

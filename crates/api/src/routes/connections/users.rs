@@ -59,7 +59,7 @@ const ID_MAX: usize = 512;
 /// `POST .../users`, Auth0's `POST /api/v2/users` fields.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct UserIn {
+pub struct UserIn {
     connection: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     email: Option<String>,

@@ -3,7 +3,7 @@
 //! the worker's job — "rotate now" only queues an attempt and wakes the workers. Generated secrets
 //! are revealed to project admins only, and every reveal is audited.
 
-mod dto;
+pub mod dto;
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
