@@ -19,15 +19,18 @@ fn assert_hidden(everything: &str, secrets: &[&str], at: &str) {
     }
 }
 
-#[sqlx::test(migrations = false)]
-async fn a_member_of_the_platform_team_works_through_the_dashboard(pool: PgPool) {
-    let dev = Dev::start(
-        &common::database_url(&pool, None).await,
-        env!("CARGO_BIN_EXE_keyhold"),
-    )
-    .await;
+/// `keyhold dev` on this test's database, the instance admin's token and the demo project's id.
+async fn dev_as_admin(pool: &PgPool) -> (Dev, String, String) {
+    let url = common::database_url(pool, None).await;
+    let dev = Dev::start(&url, env!("CARGO_BIN_EXE_keyhold")).await;
     let token = dev.login(&dev.admin_id, &dev.admin_secret).await;
     let project = dev.project(&token).await;
+    (dev, token, project)
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_member_of_the_platform_team_works_through_the_dashboard(pool: PgPool) {
+    let (dev, _, project) = dev_as_admin(&pool).await;
     let browser = Browser::start(1280, 800).await;
     let ui = format!("{}/ui/", dev.base);
 
@@ -210,13 +213,7 @@ async fn a_member_of_the_platform_team_works_through_the_dashboard(pool: PgPool)
 
 #[sqlx::test(migrations = false)]
 async fn a_viewer_is_offered_nothing_it_may_not_do(pool: PgPool) {
-    let dev = Dev::start(
-        &common::database_url(&pool, None).await,
-        env!("CARGO_BIN_EXE_keyhold"),
-    )
-    .await;
-    let token = dev.login(&dev.admin_id, &dev.admin_secret).await;
-    let project = dev.project(&token).await;
+    let (dev, token, project) = dev_as_admin(&pool).await;
     // Something to look at: a connection and a rotation, made by the admin through the API.
     let connection = dev.connection(&token, &project, "orders-auth0").await;
     let (status, rotation) = dev
