@@ -60,7 +60,7 @@ pub async fn render(State(state): State<AppState>) -> Response {
     metrics::gauge!("keyhold_db_pool_max_connections")
         .set(f64::from(pool.options().get_max_connections()));
     // Auth0 limits and bills M2M tokens, so how often the broker reuses one is worth watching.
-    let tokens = &state.access.tokens;
+    let tokens = &state.broker.tokens;
     metrics::counter!("keyhold_auth0_token_cache_hits_total").absolute(tokens.hits());
     metrics::counter!("keyhold_auth0_token_cache_misses_total").absolute(tokens.misses());
     metrics::gauge!("keyhold_auth0_token_cache_entries").set(tokens.len() as f64);

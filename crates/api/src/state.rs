@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use auth0::Auth0Client;
+use broker::{Broker, Pacer, TenantRate};
 use crypto::RootKeyring;
 use store::PgPool;
 
@@ -16,11 +17,9 @@ pub struct AppState {
     pub auth0: Auth0Client,
     pub tokens: TokenService,
     pub throttle: LoginThrottle,
-    /// Acting on Auth0 as a stored connection, with the Management API token cache.
-    pub access: worker::Auth0Access,
-    /// Per-tenant pacing of calls made through a connection, with the budget the rotation worker
-    /// shares through Postgres. Unpaced unless set with [`AppState::with_tenant_rate`].
-    pub pacer: Arc<worker::Pacer>,
+    /// Acting on Auth0 as a stored connection: sealed secrets, the Management API token cache
+    /// and per-tenant pacing, shared with the rotation worker of the same process.
+    pub broker: Broker,
     /// How long a call through a connection may queue for its tenant's next slot before it is
     /// answered 429 with `Retry-After`.
     pub pacing_max_wait: std::time::Duration,
@@ -38,20 +37,11 @@ const AUDIT_READS_CONNECTIONS: u32 = 8;
 pub const DEFAULT_PACING_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl AppState {
-    /// `token_ttl`: how long an access token issued at login stays valid.
-    pub fn new(
-        db: PgPool,
-        keyring: Arc<RootKeyring>,
-        auth0: Auth0Client,
-        token_ttl: std::time::Duration,
-    ) -> Self {
+    /// Everything the API needs comes from the process's `broker` (its pool, keyring and Auth0
+    /// client); `token_ttl`: how long an access token issued at login stays valid.
+    pub fn new(broker: Broker, token_ttl: std::time::Duration) -> Self {
         crate::metrics::install();
-        let access = worker::Auth0Access {
-            pool: db.clone(),
-            keyring: keyring.clone(),
-            auth0: auth0.clone(),
-            tokens: Arc::new(auth0::TokenCache::new()),
-        };
+        let db = broker.pool.clone();
         // A startup parameter, so every commit on these connections (and only these) is relaxed.
         let relaxed = (*db.connect_options())
             .clone()
@@ -62,26 +52,30 @@ impl AppState {
             .connect_lazy_with(relaxed);
         AppState {
             audit_reads,
-            access,
-            pacer: Arc::new(worker::Pacer::new(db.clone(), None)),
             pacing_max_wait: DEFAULT_PACING_MAX_WAIT,
             db,
-            keyring,
-            auth0,
+            keyring: broker.keyring.clone(),
+            auth0: broker.auth0.clone(),
+            broker,
             tokens: TokenService::new(token_ttl),
             throttle: LoginThrottle::default(),
         }
     }
 
-    /// Paces calls through connections at each tenant's Management API limit (`None`: unpaced,
-    /// only Auth0's own 429s slow callers down), queueing a call at most `max_wait`. Use the
-    /// rate the rotation workers are given, so API and workers share one budget per tenant.
+    /// How long a call through a connection may queue for its tenant's next slot.
+    pub fn with_pacing_max_wait(mut self, max_wait: std::time::Duration) -> Self {
+        self.pacing_max_wait = max_wait;
+        self
+    }
+
+    /// Paces this state's calls at `rate` with a pacer of its own (tests of pacing; a process
+    /// gives the rate to [`Broker::new`] so API and worker share one pacer).
     pub fn with_tenant_rate(
         mut self,
-        rate: Option<worker::TenantRate>,
+        rate: Option<TenantRate>,
         max_wait: std::time::Duration,
     ) -> Self {
-        self.pacer = Arc::new(worker::Pacer::new(self.db.clone(), rate));
+        self.broker.pacer = Arc::new(Pacer::new(self.db.clone(), rate));
         self.pacing_max_wait = max_wait;
         self
     }

@@ -20,6 +20,10 @@ pub struct Aad<'a> {
     pub record_id: &'a str,
     /// Column or logical field, e.g. `client_secret`.
     pub field: &'a str,
+    /// What the secret is for beyond its place (e.g. the tenant and client it was issued to),
+    /// in a caller-defined unambiguous encoding. Bound into the payload only: the wrapped data
+    /// key stays bound to the place, so re-wrapping under a new root key needs no binding.
+    pub binding: Option<&'a str>,
 }
 
 impl<'a> Aad<'a> {
@@ -29,6 +33,16 @@ impl<'a> Aad<'a> {
             table,
             record_id,
             field,
+            binding: None,
+        }
+    }
+
+    /// The same place, with the payload also bound to `binding`.
+    #[must_use]
+    pub const fn bound(self, binding: &'a str) -> Self {
+        Self {
+            binding: Some(binding),
+            ..self
         }
     }
 }
@@ -40,11 +54,21 @@ const WRAP_LABEL: &[u8] = b"keyhold/data-key";
 /// Associated data for the secret's own ciphertext. Deliberately excludes the root key id so
 /// re-wrapping under another root key leaves the payload valid.
 pub(crate) fn payload_aad(version: u8, aad: &Aad<'_>) -> Result<Vec<u8>, CryptoError> {
-    encode(
-        PAYLOAD_LABEL,
-        version,
-        &[aad.table, aad.record_id, aad.field],
-    )
+    match aad.binding {
+        // Without a binding the bytes are exactly those of envelopes sealed before bindings
+        // existed; with one, the extra length-prefixed part makes them differ from every
+        // three-part encoding.
+        None => encode(
+            PAYLOAD_LABEL,
+            version,
+            &[aad.table, aad.record_id, aad.field],
+        ),
+        Some(binding) => encode(
+            PAYLOAD_LABEL,
+            version,
+            &[aad.table, aad.record_id, aad.field, binding],
+        ),
+    }
 }
 
 /// Associated data for the wrapped data key: the place plus the root key id, so a wrapped key
@@ -108,6 +132,23 @@ mod tests {
         ]
         .concat();
         assert_eq!(payload("t", "id", ""), expected);
+    }
+
+    #[test]
+    fn binding_changes_the_payload_but_not_the_wrap() {
+        let place = Aad::new("t", "r", "f");
+        let bound = place.bound("tenant-a");
+        let plain = payload_aad(1, &place).expect("encodes");
+        assert_ne!(plain, payload_aad(1, &bound).expect("encodes"));
+        assert_ne!(
+            payload_aad(1, &bound).expect("encodes"),
+            payload_aad(1, &place.bound("tenant-b")).expect("encodes")
+        );
+        assert_eq!(
+            wrap_aad(1, "k", &place).expect("encodes"),
+            wrap_aad(1, "k", &bound).expect("encodes"),
+            "re-wrapping must not need the binding"
+        );
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", args.dev_dir.display()))?;
     let keyring = dev_keyring(&args.dev_dir.join("root.key"))?;
     crate::keys::check_keyring(&pool, &keyring).await?;
+    broker::reseal::legacy_secrets(&pool, &keyring).await?;
     let demo_secret = demo_secret(&args.dev_dir.join("demo-client-secret"))?;
 
     let mut tenant = auth0_emulator::TenantSeed::with_m2m(
@@ -99,15 +100,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         tenant_rate: None,
         ..worker::WorkerConfig::default()
     };
-    let tokens = Arc::new(auth0::TokenCache::new());
-    let worker = worker::Worker::new(
-        worker_config,
-        pool.clone(),
-        keyring.clone(),
-        client(0)?,
-        tokens,
-    )?;
-    let state = api::AppState::new(pool, keyring, auth0, ttl);
+    let broker = broker::Broker::new(pool, keyring, auth0, worker_config.tenant_rate);
+    let worker = worker::Worker::new(worker_config, broker.with_client(client(0)?))?;
+    let state = api::AppState::new(broker, ttl);
 
     let addr = listener.local_addr()?;
     print_welcome(addr, &emulator.base_url(), &project, &demo_secret, &admin)?;

@@ -17,19 +17,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "this instance is not bootstrapped yet: run `keyhold bootstrap` to create its first admin"
         );
     }
+    broker::reseal::legacy_secrets(&pool, &keyring).await?;
     let ttl = Duration::from_secs(args.access_token_ttl_secs);
+    // One broker for the process: the API and the embedded worker share its token cache, and
+    // calls made through connections share each tenant's request budget with the workers.
+    let broker = broker::Broker::new(
+        pool,
+        keyring,
+        args.auth0.client()?,
+        args.worker.config().tenant_rate,
+    );
     let worker = args
         .embedded_worker
-        .then(|| {
-            args.worker
-                .build(pool.clone(), keyring.clone(), &args.auth0)
-        })
+        .then(|| args.worker.build(&broker, &args.auth0))
         .transpose()?;
-    // Calls made through connections share each tenant's request budget with the workers.
-    let state = api::AppState::new(pool, keyring, args.auth0.client()?, ttl).with_tenant_rate(
-        args.worker.config().tenant_rate,
-        api::DEFAULT_PACING_MAX_WAIT,
-    );
+    let state = api::AppState::new(broker, ttl);
     let listener = bind(args.listen).await?;
     run_until_shutdown(listener, state, worker).await
 }

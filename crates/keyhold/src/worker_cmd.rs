@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use broker::{Broker, TenantRate};
 use clap::Args;
-use crypto::RootKeyring;
 use store::PgPool;
-use worker::{CancellationToken, TenantRate, Worker, WorkerConfig};
+use worker::{CancellationToken, Worker, WorkerConfig};
 
 use crate::config::{Auth0Args, DbArgs, KeyArgs};
 
@@ -119,14 +119,10 @@ impl WorkerSettings {
         }
     }
 
-    /// A worker on `pool`. Its Auth0 client makes no retries of its own: the worker retries,
-    /// paced through each tenant's shared budget, with the attempt durable in between.
-    pub fn build(
-        &self,
-        pool: PgPool,
-        keyring: Arc<RootKeyring>,
-        auth0: &Auth0Args,
-    ) -> anyhow::Result<Worker> {
+    /// A worker acting through the process's `broker`. Its Auth0 client makes no retries of its
+    /// own: the worker retries, paced through each tenant's shared budget, with the attempt
+    /// durable in between.
+    pub fn build(&self, broker: &Broker, auth0: &Auth0Args) -> anyhow::Result<Worker> {
         let http = auth0::HttpConfig {
             endpoint_override: auth0.auth0_endpoint_override.clone(),
             allow_private_networks: auth0.auth0_allow_private_networks,
@@ -136,14 +132,7 @@ impl WorkerSettings {
         };
         let client = auth0::Auth0Client::new(http)
             .map_err(|err| anyhow::anyhow!("Auth0 client: {}", err.reason()))?;
-        Worker::new(
-            self.config(),
-            pool,
-            keyring,
-            client,
-            Arc::new(auth0::TokenCache::new()),
-        )
-        .context("rotation worker")
+        Worker::new(self.config(), broker.with_client(client)).context("rotation worker")
     }
 }
 
@@ -151,7 +140,14 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let keyring = Arc::new(args.keys.keyring()?);
     let pool = crate::db::connect_and_migrate(&args.db).await?;
     crate::keys::check_keyring(&pool, &keyring).await?;
-    let worker = args.worker.build(pool.clone(), keyring, &args.auth0)?;
+    broker::reseal::legacy_secrets(&pool, &keyring).await?;
+    let broker = Broker::new(
+        pool.clone(),
+        keyring,
+        args.auth0.client()?,
+        args.worker.config().tenant_rate,
+    );
+    let worker = args.worker.build(&broker, &args.auth0)?;
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {

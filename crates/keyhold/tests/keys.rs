@@ -141,7 +141,8 @@ async fn credential(pool: &PgPool, at: (Uuid, Uuid), connection: Uuid, keys: &Ro
         .expect("seal");
     sqlx::query(
         "insert into rotation_credentials (id, rotation_id, attempt_id, state, slot, \
-         client_secret_sealed) values ($1, $2, $3, 'current', 0, $4)",
+         client_secret_sealed, domain, client_id) \
+         values ($1, $2, $3, 'current', 0, $4, 'acme.auth0.test', 'rotatedClient')",
     )
     .bind(credential)
     .bind(rotation)

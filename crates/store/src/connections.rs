@@ -202,6 +202,7 @@ pub async fn update(
            client_id = coalesce($8, client_id), \
            audience = coalesce($9, audience), \
            client_secret_sealed = coalesce($10, client_secret_sealed), \
+           secret_bound = secret_bound or $10 is not null, \
            version = version + 1, \
            updated_at = now() \
          where id = $1 and org_id = $2 and version = $3 \

@@ -16,6 +16,7 @@ pub mod projects;
 pub mod readiness;
 pub mod rotations;
 pub mod tokens;
+pub mod unbound;
 
 pub use error::{Error, Result};
 pub use ids::{AttemptId, ConnectionId, CredentialId, IdentityId, OrgId, ProjectId, RotationId};

@@ -1,11 +1,13 @@
 //! `secret_rotations`, `rotation_attempts` and `rotation_credentials`: rotation definitions as the
 //! API manages them, their attempt history and their generations of generated secrets (sealed
 //! envelopes only). The worker's side — claiming due work under a lease, fenced step writes and the
-//! shared Auth0 request budget — lives in the [`lease`] and [`budget`] submodules. Schedule
-//! arithmetic is the worker's planner's business: callers pass `next_rotation_at` in.
+//! shared Auth0 request budget — lives in the [`lease`] and [`budget`] submodules; [`schedule`] is
+//! the pure arithmetic of when a rotation falls due, and [`control`] queues "rotate now".
 
 pub mod budget;
+pub mod control;
 pub mod lease;
+pub mod schedule;
 
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
@@ -449,8 +451,8 @@ pub async fn get_attempt(conn: &mut PgConnection, id: AttemptId) -> Result<Attem
     Ok(sqlx::query_as(sql).bind(id).fetch_one(conn).await?)
 }
 
-/// One generation of a generated secret. Open `client_secret_sealed` with the associated data
-/// `(rotation_credentials, id, client_secret)`.
+/// One generation of a generated secret, issued for `client_id` on the tenant `domain`. Open
+/// `client_secret_sealed` only through the broker's associated data, which binds it to both.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Credential {
     pub id: CredentialId,
@@ -461,13 +463,16 @@ pub struct Credential {
     /// 0 or 1 for `current`/`previous`; the rotation's `active_index` names the current slot.
     pub slot: Option<i16>,
     pub client_secret_sealed: Sealed,
+    pub domain: String,
+    pub client_id: String,
     pub created_at: OffsetDateTime,
     pub activated_at: Option<OffsetDateTime>,
 }
 
 macro_rules! credential_columns {
     () => {
-        "id, rotation_id, attempt_id, state, slot, client_secret_sealed, created_at, activated_at"
+        "id, rotation_id, attempt_id, state, slot, client_secret_sealed, domain, client_id, \
+         created_at, activated_at"
     };
 }
 
@@ -511,19 +516,38 @@ pub async fn pending_credential(
 pub async fn unconfirmed_own_secrets(
     pool: &PgPool,
     connection_id: ConnectionId,
+    project_id: ProjectId,
     client_id: &str,
 ) -> Result<Vec<Credential>> {
     let sql = "select c.id, c.rotation_id, c.attempt_id, c.state, c.slot, c.client_secret_sealed, \
-                      c.created_at, c.activated_at \
+                      c.domain, c.client_id, c.created_at, c.activated_at \
                from rotation_credentials c join secret_rotations r on r.id = c.rotation_id \
-               where r.connection_id = $1 and r.client_id = $2 \
-                 and c.state in ('pending', 'abandoned') \
+               where r.connection_id = $1 and r.client_id = $2 and c.client_id = $2 \
+                 and r.project_id = $3 and c.state in ('pending', 'abandoned') \
                order by c.created_at desc limit 4";
     Ok(sqlx::query_as(sql)
         .bind(connection_id)
         .bind(client_id)
+        .bind(project_id)
         .fetch_all(pool)
         .await?)
+}
+
+/// A rotation of `connection_id` with an attempt open (its pending secret is bound to the
+/// connection's tenant), if any: the connection's tenant and client must not change under it.
+/// Takes the rows' locks so an attempt cannot finish in between.
+pub async fn open_attempt_on_connection(
+    conn: &mut PgConnection,
+    connection_id: ConnectionId,
+) -> Result<Option<(RotationId, String)>> {
+    Ok(sqlx::query_as(
+        "select id, name from secret_rotations \
+         where connection_id = $1 and current_attempt_id is not null \
+         order by id limit 1 for share",
+    )
+    .bind(connection_id)
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// Seconds since the oldest rotation that is due fell due (0 when none is): the worker backlog.

@@ -15,11 +15,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use auth0::{Auth0Client, Auth0Error, ClientCredentials, Domain, HttpConfig};
+use broker::Destination;
+use broker::aad;
 use crypto::{RootKeyring, SecretString};
 use sqlx::postgres::PgPoolOptions;
 use store::connections::{Credentials, NewConnection, Sealed};
-use store::{ConnectionId, CredentialId, OrgId};
-use worker::access::{connection_aad, credential_aad};
+use store::{ConnectionId, CredentialId, OrgId, ProjectId, RotationId};
 
 const CONN_CLIENT: &str = "benchConnection";
 
@@ -72,10 +73,12 @@ async fn seed(
     )
     .await?;
     let id = ConnectionId::new();
-    let sealed = Sealed(keyring.seal_str(
-        &SecretString::from(secret),
-        &connection_aad(&id.to_string()),
-    )?);
+    let to = Destination {
+        domain,
+        client_id: CONN_CLIENT,
+    };
+    let binding = aad::connection_secret(id, project.id, to);
+    let sealed = Sealed(keyring.seal_str(&SecretString::from(secret), &binding.aad())?);
     let audience = format!("https://{domain}/api/v2/");
     store::connections::insert(
         &mut tx,
@@ -142,8 +145,8 @@ async fn verify(
         ..HttpConfig::default()
     })?;
     let domain = Domain::parse(domain)?;
-    let rows: Vec<(String, String, CredentialId, Sealed)> = sqlx::query_as(
-        "select r.client_id, r.status, c.id, c.client_secret_sealed \
+    let rows: Vec<(String, String, CredentialId, Sealed, RotationId, ProjectId)> = sqlx::query_as(
+        "select r.client_id, r.status, c.id, c.client_secret_sealed, r.id, r.project_id \
          from secret_rotations r join rotation_credentials c \
            on c.rotation_id = r.id and c.state = 'current' \
          where r.name like 'due-%'",
@@ -161,24 +164,31 @@ async fn verify(
     .fetch_one(pool)
     .await?;
     let mut mismatches = 0u64;
-    let checks = join_bounded(rows.into_iter().map(|(client_id, _, cred_id, sealed)| {
-        let auth0 = auth0.clone();
-        let domain = domain.clone();
-        let secret = keyring.open_str(&sealed.0, &credential_aad(&cred_id.to_string()));
-        async move {
-            let secret = secret.map_err(|e| anyhow::anyhow!("{e}"))?;
-            let creds = ClientCredentials {
-                audience: domain.management_audience(),
-                domain,
-                client_id,
-                client_secret: secret,
+    let checks = join_bounded(rows.into_iter().map(
+        |(client_id, _, cred_id, sealed, rotation_id, project_id)| {
+            let auth0 = auth0.clone();
+            let to = Destination {
+                domain: domain.as_str(),
+                client_id: &client_id,
             };
-            Ok::<bool, anyhow::Error>(matches!(
-                auth0.client_credentials_token(&creds).await,
-                Ok(_) | Err(Auth0Error::NoGrantForAudience { .. })
-            ))
-        }
-    }))
+            let binding = aad::generated_secret(cred_id, rotation_id, project_id, to);
+            let secret = keyring.open_str(&sealed.0, &binding.aad());
+            let domain = domain.clone();
+            async move {
+                let secret = secret.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let creds = ClientCredentials {
+                    audience: domain.management_audience(),
+                    domain,
+                    client_id,
+                    client_secret: secret,
+                };
+                Ok::<bool, anyhow::Error>(matches!(
+                    auth0.client_credentials_token(&creds).await,
+                    Ok(_) | Err(Auth0Error::NoGrantForAudience { .. })
+                ))
+            }
+        },
+    ))
     .await;
     let checked = checks.len();
     for ok in checks {

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use broker::TenantRate;
+
 /// How a worker process claims, paces and retries rotations.
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -38,13 +40,6 @@ pub struct WorkerConfig {
     pub tenant_rate: Option<TenantRate>,
     /// Length of generated secrets (alphanumeric; Auth0's own are 64).
     pub secret_length: usize,
-}
-
-/// A tenant's Management API budget.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct TenantRate {
-    pub per_second: f64,
-    pub burst: u32,
 }
 
 impl Default for WorkerConfig {

@@ -11,25 +11,46 @@ use std::time::Instant;
 
 use auth0::{Auth0Error, ClientCredentials, Domain};
 use crypto::{ExposeSecret, SecretString};
-use store::connections::{Connection, Sealed};
+use store::connections::Connection;
 use store::rotations::lease::{self, Claim, Finish, Lease, NewAttempt, OwnConnection, Success};
+use store::rotations::schedule::{self, LastRotation, Schedule};
 use store::rotations::{Attempt, Rotation};
 use store::{AttemptId, CredentialId};
 use time::OffsetDateTime;
 
-use crate::access::{Auth0Access, connection_aad, credential_aad};
 use crate::failure::{Cause, Stop, stop};
-use crate::planner::{self, LastRotation, Schedule, Step};
+use crate::planner::{self, Step};
 use crate::{Engine, JobOutcome, JobReport};
+use broker::{Broker, Destination};
 
 /// The attempt being worked on, once it exists.
 pub(crate) struct AttemptCtx {
     pub(crate) attempt: Attempt,
-    pub(crate) secret: SecretString,
+    /// `None` when the pending secret was issued for another tenant or client than the rotation
+    /// now names: it is not opened, and the attempt fails keeping it for recovery.
+    pub(crate) secret: Option<SecretString>,
     /// Auth0 may have received the pending secret (an earlier try, or a `PATCH` this try sent
     /// that was not refused outright). Decides whether a final failure keeps it as `abandoned`.
     pub(crate) maybe_applied: bool,
 }
+
+impl AttemptCtx {
+    fn secret(&self) -> Result<&SecretString, Cause> {
+        self.secret.as_ref().ok_or_else(|| {
+            Cause::Invalid("the pending secret was issued for another tenant or client".into())
+        })
+    }
+}
+
+/// Where a rotation's new secret goes: the connection's tenant, the rotated client.
+fn destination<'a>(rotation: &'a Rotation, connection: &'a Connection) -> Destination<'a> {
+    Destination {
+        domain: &connection.domain,
+        client_id: &rotation.client_id,
+    }
+}
+
+const MOVED: &str = "the connection's tenant or the rotation's client changed during this attempt, so its new secret was not sent there; the secret stays stored (abandoned) for recovery. Start a new rotation to rotate the client the rotation names now";
 
 impl Engine {
     /// Runs one claimed rotation to its next resting point, heartbeating its lease meanwhile.
@@ -62,7 +83,7 @@ impl Engine {
         let held = [(lease.rotation_id, lease.epoch)];
         loop {
             tokio::time::sleep(self.config.heartbeat).await;
-            match lease::heartbeat(&self.access.pool, &lease.owner, self.config.lease, &held).await
+            match lease::heartbeat(&self.broker.pool, &lease.owner, self.config.lease, &held).await
             {
                 Ok(ids) if ids.contains(&lease.rotation_id) => {}
                 Ok(_) => return,
@@ -97,16 +118,22 @@ impl Engine {
         ctx: &mut Option<AttemptCtx>,
     ) -> Result<JobOutcome, Stop> {
         let connection =
-            store::connections::get(&self.access.pool, rotation.org_id, rotation.connection_id)
+            store::connections::get(&self.broker.pool, rotation.org_id, rotation.connection_id)
                 .await
                 .map_err(|e| stop(Step::Create, "created")(e.into()))?;
-        let domain = Auth0Access::domain(&connection)
-            .map_err(|e| stop(Step::Create, "created")(e.into()))?;
+        let domain =
+            Broker::domain(&connection).map_err(|e| stop(Step::Create, "created")(e.into()))?;
         let current = match rotation.current_attempt_id {
-            None => self.create(lease, rotation).await?,
-            Some(id) => self.resume(lease, id, previous_owner).await?,
+            None => self.create(lease, rotation, &connection).await?,
+            Some(id) => {
+                self.resume(lease, id, previous_owner, rotation, &connection)
+                    .await?
+            }
         };
         let ctx = ctx.insert(current);
+        if ctx.secret.is_none() {
+            return Err(stop(Step::Set, "created")(Cause::Invalid(MOVED.into())));
+        }
         let mut next = planner::next_step(Some(&ctx.attempt));
         while let Some(step) = next {
             next = match step {
@@ -134,19 +161,23 @@ impl Engine {
     }
 
     /// Step 1: generate the secret and store it sealed, with the attempt row, in one commit.
-    async fn create(&self, lease: &Lease, rotation: &Rotation) -> Result<AttemptCtx, Stop> {
+    async fn create(
+        &self,
+        lease: &Lease,
+        rotation: &Rotation,
+        connection: &Connection,
+    ) -> Result<AttemptCtx, Stop> {
         let fail = || stop(Step::Create, "created");
         let secret = crypto::random_secret(self.config.secret_length);
         let attempt_id = AttemptId::new();
         let credential_id = CredentialId::new();
-        let sealed = Sealed(
-            self.access
-                .keyring
-                .seal_str(&secret, &credential_aad(&credential_id.to_string()))
-                .map_err(|e| fail()(e.into()))?,
-        );
+        let to = destination(rotation, connection);
+        let sealed = self
+            .broker
+            .seal_generated_secret(credential_id, rotation, to, &secret)
+            .map_err(|e| fail()(e.into()))?;
         let mut conn = self
-            .access
+            .broker
             .pool
             .acquire()
             .await
@@ -155,6 +186,8 @@ impl Engine {
             attempt_id,
             credential_id,
             sealed: &sealed,
+            domain: to.domain,
+            client_id: to.client_id,
             is_manual: rotation.rotate_requested_at.is_some(),
         };
         // One statement, committed on its own: durable before Auth0 hears of the secret.
@@ -165,7 +198,7 @@ impl Engine {
         tracing::info!(rotation.id = %rotation.id, attempt = attempt.attempt_no, "rotation started; new secret stored as pending");
         Ok(AttemptCtx {
             attempt,
-            secret,
+            secret: Some(secret),
             maybe_applied: false,
         })
     }
@@ -177,13 +210,15 @@ impl Engine {
         lease: &Lease,
         attempt_id: AttemptId,
         previous_owner: Option<&str>,
+        rotation: &Rotation,
+        connection: &Connection,
     ) -> Result<AttemptCtx, Stop> {
         let fail = || stop(Step::Set, "created");
         let note = previous_owner
             .filter(|owner| *owner != lease.owner)
             .map(|owner| format!("resumed after the lease of worker {owner} expired"));
         let mut conn = self
-            .access
+            .broker
             .pool
             .acquire()
             .await
@@ -200,14 +235,17 @@ impl Engine {
                     "the attempt's pending secret is missing; a new attempt will start".into(),
                 ))
             })?;
-        let secret = self
-            .access
-            .keyring
-            .open_str(
-                &pending.client_secret_sealed.0,
-                &credential_aad(&pending.id.to_string()),
-            )
-            .map_err(|e| fail()(e.into()))?;
+        // Opened for where it would be sent now: if the connection or the rotation was
+        // re-pointed since the attempt began, the secret stays sealed and the attempt fails.
+        let secret = match self.broker.open_generated_secret_for(
+            &pending,
+            rotation.project_id,
+            destination(rotation, connection),
+        ) {
+            Ok(secret) => Some(secret),
+            Err(broker::Error::IssuedElsewhere) => None,
+            Err(err) => return Err(fail()(err.into())),
+        };
         if let Some(note) = &note {
             tracing::warn!(rotation.id = %lease.rotation_id, attempt = attempt.attempt_no, "{note}");
         }
@@ -229,21 +267,21 @@ impl Engine {
     ) -> Result<(), Cause> {
         let mut retried_token = false;
         loop {
-            let token = self.access.management_token(connection).await?;
-            self.pacer.acquire(domain.as_str()).await?;
+            let token = self.broker.management_token(connection).await?;
+            self.broker.pacer.acquire(domain.as_str()).await?;
             let before = ctx.maybe_applied;
             ctx.maybe_applied = true;
             match self
-                .access
+                .broker
                 .auth0
-                .patch_client_secret(domain, &token.token, &rotation.client_id, &ctx.secret)
+                .patch_client_secret(domain, &token.token, &rotation.client_id, ctx.secret()?)
                 .await
             {
                 Ok(()) => return Ok(()),
                 Err(Auth0Error::TokenRejected) if !retried_token => {
                     ctx.maybe_applied = before;
                     retried_token = true;
-                    self.access.drop_token(connection, &token).await;
+                    self.broker.drop_token(connection, &token).await;
                 }
                 Err(err) => {
                     // A definite refusal (4xx) means this PATCH changed nothing.
@@ -251,7 +289,7 @@ impl Engine {
                         ctx.maybe_applied = before;
                     }
                     if matches!(err, Auth0Error::TokenRejected) {
-                        self.access.drop_token(connection, &token).await;
+                        self.broker.drop_token(connection, &token).await;
                     }
                     return Err(Cause::Auth0 { err, mgmt: true });
                 }
@@ -300,28 +338,29 @@ impl Engine {
         let creds = ClientCredentials {
             domain: domain.clone(),
             client_id: rotation.client_id.clone(),
-            client_secret: ctx.secret.clone(),
+            client_secret: ctx.secret()?.clone(),
             audience: domain.management_audience(),
         };
-        match self.access.auth0.client_credentials_token(&creds).await {
+        match self.broker.auth0.client_credentials_token(&creds).await {
             Ok(_) | Err(Auth0Error::NoGrantForAudience { .. }) => Ok(true),
             Err(Auth0Error::WrongCredentials) => Ok(false),
             Err(Auth0Error::GrantTypeNotAllowed) => {
-                let token = self.access.management_token(connection).await?;
+                let token = self.broker.management_token(connection).await?;
                 if !token.scopes.iter().any(|s| s == "read:client_keys") {
                     tracing::debug!(rotation.id = %rotation.id, "client cannot use client credentials and the connection cannot read secrets; trusting Auth0's PATCH answer");
                     return Ok(true);
                 }
-                self.pacer.acquire(domain.as_str()).await?;
+                self.broker.pacer.acquire(domain.as_str()).await?;
                 let client = self
-                    .access
+                    .broker
                     .auth0
                     .get_client(domain, &token.token, &rotation.client_id)
                     .await
                     .map_err(|err| Cause::Auth0 { err, mgmt: true })?;
+                let pending = ctx.secret()?;
                 Ok(client
                     .client_secret
-                    .is_some_and(|s| s.expose_secret() == ctx.secret.expose_secret()))
+                    .is_some_and(|s| s.expose_secret() == pending.expose_secret()))
             }
             Err(err) => Err(Cause::Auth0 { err, mgmt: false }),
         }
@@ -338,16 +377,20 @@ impl Engine {
     ) -> Result<JobOutcome, Cause> {
         let own = rotation.client_id == connection.client_id;
         let own_sealed = if own {
-            let id = connection.id.to_string();
-            Some(Sealed(
-                self.access
-                    .keyring
-                    .seal_str(&ctx.secret, &connection_aad(&id))?,
-            ))
+            let to = destination(rotation, connection);
+            Some(self.broker.seal_connection_secret(
+                connection.id,
+                connection.project_id,
+                to,
+                ctx.secret()?,
+            )?)
         } else {
             None
         };
-        let mut tx = self.access.pool.begin().await?;
+        let mut tx = self.broker.pool.begin().await?;
+        if !lease::destination_unchanged(&mut tx, ctx.attempt.id).await? {
+            return Err(Cause::Invalid(MOVED.into()));
+        }
         // Schedule from the claimed row; if the definition was edited during the attempt, the
         // write is refused and repeated with the row as it is now (locked).
         let mut basis = rotation.clone();
@@ -355,7 +398,7 @@ impl Engine {
         let (active_index, connection_version) = loop {
             let now = OffsetDateTime::now_utc();
             let next_rotation_at = match Schedule::of(&basis) {
-                Ok(schedule) if basis.is_auto_rotation_enabled => Some(planner::next_rotation_at(
+                Ok(schedule) if basis.is_auto_rotation_enabled => Some(schedule::next_rotation_at(
                     &schedule,
                     Some(LastRotation {
                         at: now,
@@ -372,6 +415,7 @@ impl Engine {
                 schedule_version: basis.version,
                 own_connection: own_sealed.as_ref().map(|sealed| OwnConnection {
                     connection_id: connection.id,
+                    domain: &connection.domain,
                     client_id: &connection.client_id,
                     sealed,
                 }),
@@ -409,7 +453,7 @@ impl Engine {
         if own {
             // The old secret is dead in Auth0 and the version moved on: drop the cached token
             // now rather than on the next 401.
-            self.access.forget_connection(connection);
+            self.broker.forget_connection(connection);
         }
         self.stats.rotated.fetch_add(1, Ordering::Relaxed);
         tracing::info!(rotation.id = %rotation.id, attempt = ctx.attempt.attempt_no, self_rotation = own, "rotation finished");

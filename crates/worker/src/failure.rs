@@ -12,8 +12,9 @@ use store::rotations::{Attempt, Rotation};
 use time::OffsetDateTime;
 
 use crate::executor::AttemptCtx;
-use crate::planner::{self, Disposition, Schedule, Step};
+use crate::planner::{self, Disposition, Step};
 use crate::{Engine, JobOutcome};
+use store::rotations::schedule::{self, Schedule};
 
 /// Why a step stopped.
 pub(crate) enum Cause {
@@ -51,13 +52,13 @@ impl From<sqlx::Error> for Cause {
     }
 }
 
-/// Errors from [`Auth0Access`] while obtaining the connection's token.
-impl From<crate::Error> for Cause {
-    fn from(err: crate::Error) -> Self {
+/// Errors from the broker while obtaining the connection's token or opening a secret.
+impl From<broker::Error> for Cause {
+    fn from(err: broker::Error) -> Self {
         match err {
-            crate::Error::Auth0(err) => Cause::ConnectionAuth(err),
-            crate::Error::Store(err) => Cause::Store(err),
-            crate::Error::Crypto(err) => Cause::Crypto(err),
+            broker::Error::Auth0(err) => Cause::ConnectionAuth(err),
+            broker::Error::Store(err) => Cause::Store(err),
+            broker::Error::Crypto(err) => Cause::Crypto(err),
             other => Cause::Invalid(other.to_string()),
         }
     }
@@ -153,7 +154,7 @@ impl Engine {
             // so give the row back for a fresh start after a pause.
             let wait = self.config.retry_base;
             tracing::warn!(rotation.id = %rotation.id, %reason, "could not start the rotation");
-            return match lease::release(&self.access.pool, lease, wait).await {
+            return match lease::release(&self.broker.pool, lease, wait).await {
                 Ok(true) => JobOutcome::Retrying {
                     message: reason,
                     retry_in: wait,
@@ -196,12 +197,16 @@ impl Engine {
                 };
                 if stop.cause.mgmt_rate_limited()
                     && let Ok(connection) = store::connections::get(
-                        &self.access.pool,
+                        &self.broker.pool,
                         rotation.org_id,
                         rotation.connection_id,
                     )
                     .await
-                    && let Err(err) = self.pacer.back_off(&connection.domain, retry_in).await
+                    && let Err(err) = self
+                        .broker
+                        .pacer
+                        .back_off(&connection.domain, retry_in)
+                        .await
                 {
                     tracing::warn!(error = %err, "could not share the rate-limit pause");
                 }
@@ -243,7 +248,7 @@ impl Engine {
             retry_in,
         };
         let written = async {
-            let mut conn = self.access.pool.acquire().await?;
+            let mut conn = self.broker.pool.acquire().await?;
             lease::record_retry(&mut conn, lease, &retry).await
         }
         .await;
@@ -280,7 +285,7 @@ impl Engine {
         let next_rotation_at = Schedule::of(rotation)
             .ok()
             .filter(|_| rotation.is_auto_rotation_enabled)
-            .map(|schedule| planner::after_failure(&schedule, now));
+            .map(|schedule| schedule::after_failure(&schedule, now));
         let failure = StoreFailure {
             attempt_id: ctx.attempt.id,
             step: step_reached(step),
@@ -300,7 +305,7 @@ impl Engine {
             }),
         );
         let written: store::Result<bool> = async {
-            let mut tx = self.access.pool.begin().await?;
+            let mut tx = self.broker.pool.begin().await?;
             if !lease::finish_failure(&mut tx, lease, &failure).await? {
                 return Ok(false);
             }

@@ -12,18 +12,16 @@
 //! - `executor`: performs the steps of one claimed rotation; `failure`: what happens when one
 //!   stops (retry later with the same secret, or fail for good with a message, audited).
 //! - `runner`: [`Worker::run`]'s loop (LISTEN/NOTIFY, polling, concurrency, graceful drain).
-//! - [`access`]: acting on Auth0 as a stored connection (tokens, revoke, client checks).
-//! - [`control`]: what the API calls (rotate now, notify).
+//!
+//! Acting on Auth0 as a stored connection (sealed secrets, tokens, pacing) is the `broker`
+//! crate's, shared with the API; "rotate now" is `store::rotations::control`.
 //!
 //! Tests drive one job at a time with [`Worker::process_one`].
 
-pub mod access;
 pub mod config;
-pub mod control;
 mod error;
 mod executor;
 mod failure;
-pub mod pacer;
 pub mod planner;
 mod runner;
 
@@ -31,15 +29,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use auth0::{Auth0Client, TokenCache};
-use crypto::RootKeyring;
-use store::{PgPool, RotationId};
+use broker::Broker;
+use store::RotationId;
 
-pub use crate::access::Auth0Access;
-pub use crate::config::{TenantRate, WorkerConfig};
-pub use crate::control::{CHANNEL, notify, request_rotation};
+pub use crate::config::WorkerConfig;
 pub use crate::error::{Error, Result};
-pub use crate::pacer::{Admission, Pacer};
 pub use tokio_util::sync::CancellationToken;
 
 /// A rotation worker. Build one per process; [`Worker::run`] until shutdown, or drive it one
@@ -51,8 +45,7 @@ pub struct Worker {
 /// What every job shares.
 pub(crate) struct Engine {
     pub(crate) config: WorkerConfig,
-    pub(crate) access: Auth0Access,
-    pub(crate) pacer: pacer::Pacer,
+    pub(crate) broker: Broker,
     pub(crate) stats: Stats,
 }
 
@@ -105,31 +98,20 @@ pub enum JobOutcome {
 }
 
 impl Worker {
-    /// Checks the configuration (logging its warnings) and builds a worker.
+    /// Checks the configuration (logging its warnings) and builds a worker acting through
+    /// `broker` (share the process's one broker, so API and worker use one token cache).
     ///
-    /// Build `auth0` with `max_retries: 0`: the worker retries failed requests itself, with
-    /// the attempt durable and every Management API request paced through the tenant's shared
-    /// budget; the client's own immediate retries would bypass that budget.
-    pub fn new(
-        config: WorkerConfig,
-        pool: PgPool,
-        keyring: Arc<RootKeyring>,
-        auth0: Auth0Client,
-        tokens: Arc<TokenCache>,
-    ) -> Result<Worker> {
+    /// Give it a broker whose Auth0 client has `max_retries: 0` ([`Broker::with_client`]): the
+    /// worker retries failed requests itself, with the attempt durable and every Management API
+    /// request paced through the tenant's shared budget; the client's own immediate retries
+    /// would bypass that budget.
+    pub fn new(config: WorkerConfig, broker: Broker) -> Result<Worker> {
         for warning in config.validate().map_err(Error::Config)? {
             tracing::warn!("worker configuration: {warning}");
         }
-        let pacer = pacer::Pacer::new(pool.clone(), config.tenant_rate);
         Ok(Worker {
             engine: Arc::new(Engine {
-                access: Auth0Access {
-                    pool,
-                    keyring,
-                    auth0,
-                    tokens,
-                },
-                pacer,
+                broker,
                 stats: Stats::default(),
                 config,
             }),
@@ -144,9 +126,9 @@ impl Worker {
         self.engine.stats.snapshot()
     }
 
-    /// The Auth0 access this worker uses (shared token cache included).
-    pub fn access(&self) -> &Auth0Access {
-        &self.engine.access
+    /// The broker this worker acts through (shared token cache included).
+    pub fn broker(&self) -> &Broker {
+        &self.engine.broker
     }
 
     /// Claims one due rotation, if any, and drives it to its next resting point (rotated,
@@ -154,7 +136,7 @@ impl Worker {
     /// deterministic because only one job runs.
     pub async fn process_one(&self) -> Result<Option<JobReport>> {
         let claims = store::rotations::lease::claim_due(
-            &self.engine.access.pool,
+            &self.engine.broker.pool,
             &self.engine.config.worker_id,
             self.engine.config.lease,
             1,

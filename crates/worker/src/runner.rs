@@ -14,9 +14,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::control::CHANNEL;
 use crate::error::Result;
 use crate::{Engine, JobOutcome};
+use store::rotations::control::CHANNEL;
 
 /// Leases of jobs in flight, so a drain that times out can hand them back.
 type InFlight = Arc<Mutex<HashMap<RotationId, Lease>>>;
@@ -30,7 +30,7 @@ pub(crate) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) -> Res
     );
     let wake = Arc::new(Notify::new());
     let listener = tokio::spawn(listen(
-        engine.access.pool.clone(),
+        engine.broker.pool.clone(),
         Arc::clone(&wake),
         shutdown.child_token(),
     ));
@@ -49,7 +49,7 @@ pub(crate) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) -> Res
         if free > 0 {
             let want = free.min(config.batch_size);
             match lease::claim_due(
-                &engine.access.pool,
+                &engine.broker.pool,
                 &config.worker_id,
                 config.lease,
                 i64::try_from(want).unwrap_or(1),
@@ -123,7 +123,7 @@ async fn drain(engine: &Engine, mut jobs: JoinSet<crate::JobReport>, in_flight: 
     while jobs.join_next().await.is_some() {}
     let leases: Vec<Lease> = lock(in_flight).drain().map(|(_, lease)| lease).collect();
     for lease in leases {
-        match lease::release(&engine.access.pool, &lease, Duration::ZERO).await {
+        match lease::release(&engine.broker.pool, &lease, Duration::ZERO).await {
             Ok(_) => {
                 tracing::info!(rotation.id = %lease.rotation_id, "lease handed back at shutdown")
             }

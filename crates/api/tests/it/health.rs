@@ -96,12 +96,8 @@ async fn readiness_fails_fast_when_the_database_is_unreachable() {
     let keyring =
         crypto::RootKeyring::parse(crypto::ExposeSecret::expose_secret(&key)).expect("keyring");
     let auth0 = auth0::Auth0Client::new(auth0::HttpConfig::default()).expect("client");
-    let state = api::AppState::new(
-        pool,
-        std::sync::Arc::new(keyring),
-        auth0,
-        std::time::Duration::from_secs(60),
-    );
+    let broker = broker::Broker::new(pool, std::sync::Arc::new(keyring), auth0, None);
+    let state = api::AppState::new(broker, std::time::Duration::from_secs(60));
     let started = std::time::Instant::now();
     let request = axum::http::Request::get("/readyz")
         .body(axum::body::Body::empty())

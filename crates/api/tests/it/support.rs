@@ -125,12 +125,8 @@ impl TestApp {
         });
         let key = crypto::generate_root_key("test").expect("root key");
         let keyring = RootKeyring::parse(key.expose_secret()).expect("keyring");
-        let state = api::AppState::new(
-            pool.clone(),
-            Arc::new(keyring),
-            auth0,
-            Duration::from_secs(600),
-        );
+        let broker = broker::Broker::new(pool.clone(), Arc::new(keyring), auth0, None);
+        let state = api::AppState::new(broker, Duration::from_secs(600));
         let mut app = TestApp {
             router: api::app(state.clone()),
             state,
@@ -328,14 +324,7 @@ impl TestApp {
             retry_base: Duration::from_millis(10),
             ..worker::WorkerConfig::default()
         };
-        let worker = worker::Worker::new(
-            config,
-            self.pool.clone(),
-            self.state.keyring.clone(),
-            self.state.auth0.clone(),
-            self.state.access.tokens.clone(),
-        )
-        .expect("worker");
+        let worker = worker::Worker::new(config, self.state.broker.clone()).expect("worker");
         let mut reports = Vec::new();
         while let Some(report) = worker.process_one().await.expect("worker step") {
             reports.push(report);

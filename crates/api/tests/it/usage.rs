@@ -336,8 +336,8 @@ async fn a_thousand_cold_calls_share_one_token_request(pool: PgPool) {
     // Creating the connection checked the credentials with a token that is never cached.
     let issued = counters(&app).tokens_issued;
     let (hits, misses) = (
-        app.state.access.tokens.hits(),
-        app.state.access.tokens.misses(),
+        app.state.broker.tokens.hits(),
+        app.state.broker.tokens.misses(),
     );
     let app = Arc::new(app);
     let mut tasks = Vec::new();
@@ -352,7 +352,7 @@ async fn a_thousand_cold_calls_share_one_token_request(pool: PgPool) {
         assert_eq!(task.await.expect("join"), StatusCode::OK);
     }
     assert_eq!(counters(&app).tokens_issued - issued, 1);
-    let tokens = &app.state.access.tokens;
+    let tokens = &app.state.broker.tokens;
     assert_eq!(tokens.misses() - misses, 1);
     assert_eq!(tokens.hits() - hits, 999);
     assert_eq!(requests(&app, "GET /api/v2/users/{id}"), 1000);
@@ -445,12 +445,12 @@ async fn changed_or_deleted_credentials_drop_the_cached_token(pool: PgPool) {
         "the new version's first call fetched its own token"
     );
 
-    let entries = app.state.access.tokens.len();
+    let entries = app.state.broker.tokens.len();
     let deleted = app
         .call(Method::DELETE, &base(&connection), None, &[])
         .await;
     assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text);
-    assert_eq!(app.state.access.tokens.len(), entries - 1);
+    assert_eq!(app.state.broker.tokens.len(), entries - 1);
     app.call(Method::GET, &path, None, &[])
         .await
         .problem(StatusCode::NOT_FOUND);
@@ -472,7 +472,7 @@ async fn paced(
     )
     .await;
     app.state = app.state.clone().with_tenant_rate(
-        Some(worker::TenantRate {
+        Some(broker::TenantRate {
             per_second,
             burst: tenant_limit.burst,
         }),

@@ -18,6 +18,7 @@ pub const AAD: Aad<'static> = Aad {
     table: "app_connections",
     record_id: "0190b6a2-7c1e-7000-8000-000000000001",
     field: "client_secret",
+    binding: None,
 };
 
 pub fn keyring(spec: &str) -> RootKeyring {

@@ -16,7 +16,7 @@ proptest! {
         field in ".{0,24}",
     ) {
         let ring = keyring(&format!("k1:{KEY_A}"));
-        let aad = Aad { table: &table, record_id: &record_id, field: &field };
+        let aad = Aad::new(&table, &record_id, &field);
         let sealed = ring.seal(&plaintext, &aad).expect("seal");
         prop_assert_eq!(RootKeyring::envelope_key_id(&sealed).expect("key id"), "k1");
         let opened = ring.open(&sealed, &aad).expect("open");

@@ -122,7 +122,10 @@ fn wrong_place_fails() {
             table: "",
             record_id: "",
             field: "",
+            binding: None,
         },
+        // The same place bound to another tenant.
+        AAD.bound("[\"tenant\",\"elsewhere.example.com\"]"),
     ];
     for place in places {
         assert_eq!(

@@ -125,8 +125,11 @@ pub async fn lock_leased(conn: &mut PgConnection, lease: &Lease) -> Result<Optio
 pub struct NewAttempt<'a> {
     pub attempt_id: AttemptId,
     pub credential_id: CredentialId,
-    /// Sealed with associated data `(rotation_credentials, credential_id, client_secret)`.
+    /// Sealed (by the broker) for the tenant and client below.
     pub sealed: &'a Sealed,
+    /// Where the new secret is issued: the connection's tenant and the rotated client.
+    pub domain: &'a str,
+    pub client_id: &'a str,
     pub is_manual: bool,
 }
 
@@ -154,8 +157,8 @@ pub async fn begin_attempt(
         "), \
          c as ( \
            insert into rotation_credentials (id, rotation_id, attempt_id, state, \
-             client_secret_sealed) \
-           select $6, r.id, $4, 'pending', $7 from r) \
+             client_secret_sealed, domain, client_id, secret_bound) \
+           select $6, r.id, $4, 'pending', $7, $8, $9, true from r) \
          select * from a"
     );
     Ok(sqlx::query_as(sql)
@@ -166,6 +169,8 @@ pub async fn begin_attempt(
         .bind(new.is_manual)
         .bind(new.credential_id)
         .bind(new.sealed)
+        .bind(new.domain)
+        .bind(new.client_id)
         .fetch_optional(conn)
         .await?)
 }
@@ -212,6 +217,8 @@ pub struct Success<'a> {
 #[derive(Debug)]
 pub struct OwnConnection<'a> {
     pub connection_id: ConnectionId,
+    /// The tenant and client the secret was issued for: the connection must still name both.
+    pub domain: &'a str,
     pub client_id: &'a str,
     pub sealed: &'a Sealed,
 }
@@ -270,9 +277,9 @@ pub async fn finish_success(
              finished_at = now(), updated_at = now() \
            where id = $4 and exists (select 1 from r)), \
          own as ( \
-           update app_connections set client_secret_sealed = $9, version = version + 1, \
-             updated_at = now() \
-           where id = $8 and client_id = $10 and exists (select 1 from r) \
+           update app_connections set client_secret_sealed = $9, secret_bound = true, \
+             version = version + 1, updated_at = now() \
+           where id = $8 and client_id = $10 and domain = $11 and exists (select 1 from r) \
            returning version) \
          select (select active_index from r), \
                 (select count(*) from moved where state = 'current'), \
@@ -285,11 +292,12 @@ pub async fn finish_success(
     .bind(done.is_manual)
     .bind(done.next_rotation_at)
     .bind(done.schedule_version)
-    // Fenced on the client id: if someone pointed the connection at another client meanwhile,
+    // Fenced on the tenant and client: if someone pointed the connection elsewhere meanwhile,
     // this secret is not its secret any more.
     .bind(own.map(|o| o.connection_id))
     .bind(own.map(|o| o.sealed))
     .bind(own.map(|o| o.client_id))
+    .bind(own.map(|o| o.domain))
     .fetch_one(conn)
     .await?;
     match row {
@@ -303,6 +311,24 @@ pub async fn finish_success(
         )))),
         (None, _, _) => Ok(Finish::Stale),
     }
+}
+
+/// Whether the open attempt's pending secret still belongs where the rotation now points: the
+/// connection's tenant and the rotation's client are those it was issued for. Locks both rows
+/// until the transaction ends, so neither can be re-pointed before the attempt's result commits.
+pub async fn destination_unchanged(conn: &mut PgConnection, attempt_id: AttemptId) -> Result<bool> {
+    let row: Option<(bool,)> = sqlx::query_as(
+        "select ac.domain = c.domain and r.client_id = c.client_id \
+         from rotation_credentials c \
+         join secret_rotations r on r.id = c.rotation_id \
+         join app_connections ac on ac.id = r.connection_id \
+         where c.attempt_id = $1 and c.state = 'pending' \
+         for share of r, ac",
+    )
+    .bind(attempt_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some_and(|(same,)| same))
 }
 
 /// A retryable failure: the attempt stays open with its pending secret and is resumed at

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use worker::{CancellationToken, TenantRate, Worker, WorkerConfig};
+use broker::{Broker, TenantRate};
+use worker::{CancellationToken, Worker, WorkerConfig};
 
 fn var<T: FromStr>(name: &str) -> anyhow::Result<Option<T>> {
     match std::env::var(name) {
@@ -81,13 +82,9 @@ async fn main() -> anyhow::Result<()> {
         ..auth0::HttpConfig::default()
     };
     let auth0 = auth0::Auth0Client::new(http).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let worker = Worker::new(
-        config()?,
-        pool,
-        Arc::new(keyring),
-        auth0,
-        Arc::new(auth0::TokenCache::new()),
-    )?;
+    let config = config()?;
+    let broker = Broker::new(pool, Arc::new(keyring), auth0, config.tenant_rate);
+    let worker = Worker::new(config, broker)?;
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {

@@ -119,7 +119,7 @@ async fn management_errors_say_what_to_fix(pool: PgPool) {
     );
 
     // The API's pre-create check goes through the connection and its cached token.
-    let access = fx.worker().access().clone();
+    let access = fx.worker().broker().clone();
     let visible = access
         .get_client(&fx.connection, &target(0))
         .await
@@ -128,6 +128,6 @@ async fn management_errors_say_what_to_fix(pool: PgPool) {
     let unknown = access.get_client(&fx.connection, "nope").await;
     assert!(matches!(
         unknown,
-        Err(worker::Error::Auth0(Auth0Error::ClientNotFound { .. }))
+        Err(broker::Error::Auth0(Auth0Error::ClientNotFound { .. }))
     ));
 }

@@ -3,6 +3,7 @@
 //! binary as child processes (SIGKILLed in the crash tests).
 
 mod auth0_calls;
+mod binding;
 mod chaos;
 mod crash;
 mod ratelimit;

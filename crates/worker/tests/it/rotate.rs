@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use auth0_emulator::Fault;
 use sqlx::PgPool;
+use store::rotations::schedule::{self, LastRotation, Schedule};
 use store::rotations::{self, RotateNow};
-use worker::planner::{self, LastRotation, Schedule};
 use worker::{JobOutcome, WorkerConfig};
 
 use crate::support::*;
@@ -49,7 +49,7 @@ async fn rotates_and_keeps_the_previous_generation(pool: PgPool) {
     let mut previous = first;
     for (round, slot) in [(2, 1), (3, 0)] {
         let mut tx = fx.pool.begin().await.expect("tx");
-        let queued = worker::request_rotation(&mut tx, fx.org_id, rotation.id)
+        let queued = store::rotations::control::rotate_now(&mut tx, fx.org_id, rotation.id)
             .await
             .expect("request");
         assert!(matches!(queued, RotateNow::Queued(_)));
@@ -122,21 +122,19 @@ async fn rotate_now_is_refused_while_one_is_queued_or_running(pool: PgPool) {
         .rotation_with("rot", &target(0), |r| r.rotate_immediately = false)
         .await;
     let mut conn = fx.pool.acquire().await.expect("conn");
-    let first = worker::request_rotation(&mut conn, fx.org_id, rotation.id)
+    let first = store::rotations::control::rotate_now(&mut conn, fx.org_id, rotation.id)
         .await
         .expect("request");
     assert!(matches!(first, RotateNow::Queued(r) if r.rotate_requested_at.is_some()));
-    let second = worker::request_rotation(&mut conn, fx.org_id, rotation.id)
+    let second = store::rotations::control::rotate_now(&mut conn, fx.org_id, rotation.id)
         .await
         .expect("request");
     assert!(
         matches!(&second, RotateNow::InProgress(r) if r.is_in_progress(time::OffsetDateTime::now_utc()))
     );
-    let unknown = worker::request_rotation(&mut conn, fx.org_id, store::RotationId::new()).await;
-    assert!(matches!(
-        unknown,
-        Err(worker::Error::Store(store::Error::NotFound))
-    ));
+    let unknown =
+        store::rotations::control::rotate_now(&mut conn, fx.org_id, store::RotationId::new()).await;
+    assert!(matches!(unknown, Err(store::Error::NotFound)));
     drop(conn);
     let outcome = until_rotated(&fx.worker(), Duration::from_secs(10)).await;
     assert!(matches!(outcome, JobOutcome::Rotated { .. }));
@@ -156,14 +154,14 @@ async fn a_manual_rotation_moves_the_schedule(pool: PgPool) {
         })
         .await;
     let mut conn = fx.pool.acquire().await.expect("conn");
-    worker::request_rotation(&mut conn, fx.org_id, rotation.id)
+    store::rotations::control::rotate_now(&mut conn, fx.org_id, rotation.id)
         .await
         .expect("request");
     drop(conn);
     until_rotated(&fx.worker(), Duration::from_secs(10)).await;
     let row = fx.get(rotation.id).await;
     let last = row.last_rotated_at.expect("rotated");
-    let expected = planner::next_rotation_at(
+    let expected = schedule::next_rotation_at(
         &Schedule::new(7, 3, 30).expect("schedule"),
         Some(LastRotation {
             at: last,
@@ -336,7 +334,7 @@ async fn a_missing_scope_stops_with_what_to_fix(pool: PgPool) {
     assert_eq!(row.last_rotation_message.as_deref(), Some(message.as_str()));
     assert!(row.current_attempt_id.is_none() && row.lease_owner.is_none());
     let schedule = Schedule::of(&row).expect("schedule");
-    let tomorrow = planner::after_failure(&schedule, time::OffsetDateTime::now_utc());
+    let tomorrow = schedule::after_failure(&schedule, time::OffsetDateTime::now_utc());
     assert_eq!(row.next_rotation_at, Some(tomorrow));
     assert_eq!(row.due_at, Some(tomorrow));
     // Auth0 refused the PATCH outright, so the pending secret is not kept.
@@ -427,14 +425,14 @@ async fn self_rotation_leaves_the_connection_usable(pool: PgPool) {
     // The connection works with its new secret: it can read a client and rotate again.
     let misses = fx.tokens.misses();
     let info = worker
-        .access()
+        .broker()
         .get_client(&connection, &target(0))
         .await
         .expect("usable");
     assert_eq!(info.client_id, target(0));
     assert_eq!(fx.tokens.misses(), misses + 1);
     let mut conn = fx.pool.acquire().await.expect("conn");
-    worker::request_rotation(&mut conn, fx.org_id, rotation.id)
+    store::rotations::control::rotate_now(&mut conn, fx.org_id, rotation.id)
         .await
         .expect("request");
     drop(conn);
@@ -488,7 +486,7 @@ async fn revoke_on_delete_kills_the_stored_secret(pool: PgPool) {
         .expect("lock");
     assert!(!locked.is_in_progress(time::OffsetDateTime::now_utc()));
     worker
-        .access()
+        .broker()
         .revoke_generated_credentials(&fx.connection, &locked)
         .await
         .expect("revoked");
@@ -513,10 +511,10 @@ async fn revoke_on_delete_kills_the_stored_secret(pool: PgPool) {
     // Revoking the connection's own secret would lock it out: refused.
     let own = fx.rotation("self", CONN_CLIENT).await;
     let refused = worker
-        .access()
+        .broker()
         .revoke_generated_credentials(&fx.connection, &own)
         .await;
-    assert!(matches!(refused, Err(worker::Error::RevokeOwnClient)));
+    assert!(matches!(refused, Err(broker::Error::RevokeOwnClient)));
     assert_eq!(fx.auth0_secret(CONN_CLIENT), CONN_SECRET);
 }
 

@@ -91,7 +91,7 @@ async fn rotate_now_wakes_a_sleeping_worker(pool: PgPool) {
     // Let it take its first look and start listening.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut tx = fx.pool.begin().await.expect("tx");
-    worker::request_rotation(&mut tx, fx.org_id, rotation.id)
+    store::rotations::control::rotate_now(&mut tx, fx.org_id, rotation.id)
         .await
         .expect("request");
     tx.commit().await.expect("commit");

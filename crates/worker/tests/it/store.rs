@@ -194,6 +194,8 @@ async fn a_lost_lease_cannot_write(pool: PgPool) {
         attempt_id: AttemptId::new(),
         credential_id: CredentialId::new(),
         sealed: &sealed,
+        domain: "acme.auth0.test",
+        client_id: "someClient",
         is_manual: false,
     };
     assert!(

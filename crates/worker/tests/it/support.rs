@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use auth0::{Auth0Client, HttpConfig, TokenCache};
 use auth0_emulator::{ClientSeed, Emulator, Seed, TenantSeed};
+use broker::{Broker, Destination, Pacer, aad};
 use crypto::{ExposeSecret, RootKeyring, SecretString};
 use sqlx::PgPool;
 use store::connections::{self, Connection, Credentials, NewConnection, Sealed};
 use store::rotations::{self, NewRotation, Rotation};
 use store::{ConnectionId, OrgId, ProjectId, RotationId};
-use worker::access::{connection_aad, credential_aad};
 use worker::{JobOutcome, Worker, WorkerConfig};
 
 pub const DOMAIN: &str = "acme.auth0.test";
@@ -92,12 +92,14 @@ impl Fixture {
         .await
         .expect("project");
         let id = ConnectionId::new();
+        let to = Destination {
+            domain: DOMAIN,
+            client_id: CONN_CLIENT,
+        };
+        let binding = aad::connection_secret(id, project.id, to);
         let sealed = Sealed(
             keyring
-                .seal_str(
-                    &SecretString::from(CONN_SECRET),
-                    &connection_aad(&id.to_string()),
-                )
+                .seal_str(&SecretString::from(CONN_SECRET), &binding.aad())
                 .expect("seal"),
         );
         let audience = format!("https://{DOMAIN}/api/v2/");
@@ -185,14 +187,18 @@ impl Fixture {
     }
 
     pub fn worker_with(&self, config: WorkerConfig, tokens: Arc<TokenCache>) -> Worker {
-        Worker::new(
-            config,
-            self.pool.clone(),
-            Arc::clone(&self.keyring),
-            self.auth0.clone(),
+        Worker::new(config.clone(), self.broker_with(&config, tokens)).expect("worker")
+    }
+
+    /// A broker like a process's, with its own pacer at `config`'s rate and the given cache.
+    pub fn broker_with(&self, config: &WorkerConfig, tokens: Arc<TokenCache>) -> Broker {
+        Broker {
+            pool: self.pool.clone(),
+            keyring: Arc::clone(&self.keyring),
+            auth0: self.auth0.clone(),
             tokens,
-        )
-        .expect("worker")
+            pacer: Arc::new(Pacer::new(self.pool.clone(), config.tenant_rate)),
+        }
     }
 
     pub async fn get(&self, id: RotationId) -> Rotation {
@@ -221,11 +227,13 @@ impl Fixture {
     }
 
     pub fn open_credential(&self, c: &rotations::Credential) -> String {
+        let to = Destination {
+            domain: &c.domain,
+            client_id: &c.client_id,
+        };
+        let binding = aad::generated_secret(c.id, c.rotation_id, self.project_id, to);
         self.keyring
-            .open_str(
-                &c.client_secret_sealed.0,
-                &credential_aad(&c.id.to_string()),
-            )
+            .open_str(&c.client_secret_sealed.0, &binding.aad())
             .expect("open")
             .expose_secret()
             .to_owned()
@@ -237,7 +245,7 @@ impl Fixture {
         self.keyring
             .open_str(
                 &connection.client_secret_sealed.0,
-                &connection_aad(&connection.id.to_string()),
+                &aad::connection(&connection).aad(),
             )
             .expect("open")
             .expose_secret()

@@ -16,7 +16,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use crypto::Aad;
+use broker::Destination;
 use serde_json::json;
 use store::connections::{self as db, Sealed};
 use store::{ConnectionId, ProjectId};
@@ -92,15 +92,6 @@ async fn load(
         .map_err(|err| store_error(err, ""))?;
     caller.require(connection.project_id, min, connection_not_found())?;
     Ok(connection)
-}
-
-/// Where a connection's secret lives, for the envelope's associated data.
-fn secret_aad(id: &str) -> Aad<'_> {
-    Aad {
-        table: "app_connections",
-        record_id: id,
-        field: "client_secret",
-    }
 }
 
 fn connection_not_found() -> ApiError {
@@ -187,7 +178,7 @@ async fn create(
         let token = state.auth0.client_credentials_token(&credentials).await.map_err(validate::auth0_refusal)?;
 
         let id = ConnectionId::new();
-        let sealed = seal(&state, id, &credentials)?;
+        let sealed = seal(&state, id, project_id, &credentials)?;
         let new = db::NewConnection {
             id,
             org_id: caller.org_id,
@@ -235,12 +226,19 @@ fn summary(c: &db::Connection) -> serde_json::Value {
     json!({ "name": c.name, "domain": c.domain, "clientId": c.client_id, "version": c.version })
 }
 
-fn seal(state: &AppState, id: ConnectionId, credentials: &ClientCredentials) -> ApiResult<Sealed> {
-    let id_text = id.to_string();
+fn seal(
+    state: &AppState,
+    id: ConnectionId,
+    project_id: ProjectId,
+    credentials: &ClientCredentials,
+) -> ApiResult<Sealed> {
+    let to = Destination {
+        domain: credentials.domain.as_str(),
+        client_id: &credentials.client_id,
+    };
     state
-        .keyring
-        .seal_str(&credentials.client_secret, &secret_aad(&id_text))
-        .map(Sealed)
+        .broker
+        .seal_connection_secret(id, project_id, to, &credentials.client_secret)
         .map_err(ApiError::internal)
 }
 
@@ -414,7 +412,7 @@ async fn update(
                 .await
                 .map_err(validate::auth0_refusal)?;
             (
-                Some(seal(&state, id, credentials)?),
+                Some(seal(&state, id, current.project_id, credentials)?),
                 Some(capabilities::diagnose(&token.scopes, None)),
             )
         }
@@ -430,6 +428,22 @@ async fn update(
     };
     // Fenced on the version read above, so a concurrent change (or Auth0 call) cannot be overwritten.
     let mut tx = state.db.begin().await?;
+    let moves = credentials
+        .as_ref()
+        .is_some_and(|c| c.domain.as_str() != current.domain || c.client_id != current.client_id);
+    if moves
+        && let Some((rotation_id, rotation_name)) =
+            store::rotations::open_attempt_on_connection(&mut tx, id).await?
+    {
+        // The attempt's new secret is bound to this tenant and client; re-pointing the
+        // connection now would strand it (and, before bindings, could have sent it elsewhere).
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "rotation \"{rotation_name}\" ({rotation_id}) has an attempt in progress on this connection; change the domain or client ID after it finishes"
+            ),
+            field: Some("credentials.domain"),
+        });
+    }
     let mut updated = db::update(&mut tx, caller.org_id, id, current.version, &change)
         .await
         .map_err(|err| {
@@ -458,7 +472,7 @@ async fn update(
     // Replaced credentials: the old token must not be used again (the new version would also
     // miss it, but this frees the entry at once).
     if credentials.is_some() {
-        state.access.forget_connection(&current);
+        state.broker.forget_connection(&current);
     }
     let mut body = json!({ "appConnection": ConnectionOut::from(updated) });
     if let Some(diagnostics) = diagnostics {
@@ -492,6 +506,6 @@ async fn remove(
     .await?;
     tx.commit().await?;
     tracing::info!(connection.id = %removed.id, "app connection deleted");
-    state.access.forget_connection(&removed);
+    state.broker.forget_connection(&removed);
     Ok(one(StatusCode::OK, removed))
 }

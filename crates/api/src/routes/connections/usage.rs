@@ -15,11 +15,11 @@ use auth0::{AccessToken, Auth0Error, ClientQuery, Domain, SecretString};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use broker::Admission;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::ConnectionId;
 use store::connections as db;
-use worker::pacer::Admission;
 
 use super::capabilities::{self, Diagnostics};
 use super::validate;
@@ -149,7 +149,7 @@ impl<'a> Session<'a> {
     /// The connection's Management API token from the shared cache.
     async fn token(&self) -> Result<AccessToken, CallError> {
         self.state
-            .access
+            .broker
             .management_token(&self.connection)
             .await
             .map_err(broker_error)
@@ -168,7 +168,7 @@ impl<'a> Session<'a> {
             self.pace().await?;
             match request(token.token.clone()).await {
                 Err(Auth0Error::TokenRejected) if !refreshed => {
-                    self.state.access.drop_token(&self.connection, &token).await;
+                    self.state.broker.drop_token(&self.connection, &token).await;
                     refreshed = true;
                 }
                 Err(Auth0Error::RateLimited { retry_after }) => {
@@ -177,7 +177,11 @@ impl<'a> Session<'a> {
                     let pause = retry_after.unwrap_or_default().max(Duration::from_secs(1));
                     best_effort(
                         "pause the tenant's budget after a 429",
-                        self.state.pacer.back_off(self.domain.as_str(), pause).await,
+                        self.state
+                            .broker
+                            .pacer
+                            .back_off(self.domain.as_str(), pause)
+                            .await,
                     );
                     return Err(CallError::Auth0(Auth0Error::RateLimited { retry_after }));
                 }
@@ -190,6 +194,7 @@ impl<'a> Session<'a> {
     async fn pace(&self) -> Result<(), CallError> {
         let admission = self
             .state
+            .broker
             .pacer
             .acquire_within(self.domain.as_str(), self.state.pacing_max_wait)
             .await
@@ -285,10 +290,10 @@ fn problem_slug(problem: &ApiError) -> &'static str {
 }
 
 /// Errors of the broker (the worker crate's `Auth0Access`) as call failures.
-pub(super) fn broker_error(err: worker::Error) -> CallError {
+pub(super) fn broker_error(err: broker::Error) -> CallError {
     match err {
-        worker::Error::Auth0(err) => CallError::Auth0(err),
-        worker::Error::Store(err) => CallError::Api(err.into()),
+        broker::Error::Auth0(err) => CallError::Auth0(err),
+        broker::Error::Store(err) => CallError::Api(err.into()),
         other => CallError::Api(ApiError::internal(other)),
     }
 }
@@ -376,7 +381,7 @@ pub(super) async fn validate_connection(
     let session = Session::open(&state, &caller, ConnectionId(id)).await?;
     // Dropping the entry first makes the broker fetch a new token, which also refreshes the
     // cache for the calls that follow.
-    state.access.forget_connection(&session.connection);
+    state.broker.forget_connection(&session.connection);
     let outcome = session.token().await.map(|token| {
         let diagnostics: Diagnostics = capabilities::diagnose(&token.scopes, enabled.as_deref());
         (diagnostics, token.expires_in)

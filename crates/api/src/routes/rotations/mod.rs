@@ -12,10 +12,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use crypto::ExposeSecret;
 use serde_json::json;
+use store::rotations::schedule::{self, LastRotation, Schedule};
 use store::rotations::{self as db, RotateNow, Rotation};
 use store::{ConnectionId, ProjectId, RotationId};
 use time::OffsetDateTime;
-use worker::planner::{LastRotation, Schedule};
 
 use crate::AppState;
 use crate::auth::{Caller, Role};
@@ -126,14 +126,14 @@ fn schedule(
 ) -> Option<Schedule> {
     match Schedule::new(interval, hours, minutes) {
         Ok(schedule) => Some(schedule),
-        Err(worker::planner::ScheduleError::Interval) => {
+        Err(schedule::ScheduleError::Interval) => {
             errors.push(FieldError::new(
                 "rotationInterval",
                 "must be a whole number of days from 1 to 3650",
             ));
             None
         }
-        Err(worker::planner::ScheduleError::TimeOfDay) => {
+        Err(schedule::ScheduleError::TimeOfDay) => {
             errors.push(FieldError::new(
                 "rotateAtUtc",
                 "hours must be 0-23 and minutes 0-59",
@@ -161,14 +161,14 @@ fn client_id(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
 }
 
 /// Auth0's answer to "can this connection see that application", as the field to fix.
-fn visibility_error(err: worker::Error) -> ApiError {
+fn visibility_error(err: broker::Error) -> ApiError {
     match err {
-        worker::Error::Auth0(auth0::Auth0Error::ClientNotFound { .. }) => ApiError::Auth0Rejected {
+        broker::Error::Auth0(auth0::Auth0Error::ClientNotFound { .. }) => ApiError::Auth0Rejected {
             detail: "Auth0 has no application with this client ID in the connection's tenant"
                 .to_owned(),
             field: "parameters.clientId",
         },
-        worker::Error::Auth0(err @ auth0::Auth0Error::MissingScope { .. }) => {
+        broker::Error::Auth0(err @ auth0::Auth0Error::MissingScope { .. }) => {
             ApiError::Auth0Rejected {
                 detail: format!(
                     "{}; grant it to the connection's application in Auth0",
@@ -177,18 +177,18 @@ fn visibility_error(err: worker::Error) -> ApiError {
                 field: "connectionId",
             }
         }
-        worker::Error::Auth0(err) => connection_validate::auth0_refusal(err),
+        broker::Error::Auth0(err) => connection_validate::auth0_refusal(err),
         other => worker_error(other),
     }
 }
 
-fn worker_error(err: worker::Error) -> ApiError {
+fn worker_error(err: broker::Error) -> ApiError {
     match err {
-        worker::Error::Store(err) => err.into(),
-        worker::Error::Auth0(err) => connection_validate::auth0_refusal(err),
-        worker::Error::RevokeOwnClient => ApiError::field(
+        broker::Error::Store(err) => err.into(),
+        broker::Error::Auth0(err) => connection_validate::auth0_refusal(err),
+        broker::Error::RevokeOwnClient => ApiError::field(
             "revokeGeneratedCredentials",
-            worker::Error::RevokeOwnClient.to_string(),
+            broker::Error::RevokeOwnClient.to_string(),
         ),
         other => ApiError::internal(other),
     }
@@ -259,7 +259,7 @@ async fn create(
     }
     // The connection must be able to see the application it will rotate.
     state
-        .access
+        .broker
         .get_client(&connection, &target)
         .await
         .map_err(visibility_error)?;
@@ -279,7 +279,7 @@ async fn create(
         rotate_at_hours: at.hours,
         rotate_at_minutes: at.minutes,
         is_auto_rotation_enabled: auto,
-        next_rotation_at: auto.then(|| worker::planner::next_rotation_at(&schedule, None, now)),
+        next_rotation_at: auto.then(|| schedule::next_rotation_at(&schedule, None, now)),
         // As Infisical does: the first generated secret is issued at once, so there is a known
         // current secret to reveal from the start.
         rotate_immediately: true,
@@ -300,7 +300,7 @@ async fn create(
         ),
     )
     .await?;
-    worker::notify(&mut tx, id).await.map_err(worker_error)?;
+    store::rotations::control::notify(&mut tx, id).await?;
     tx.commit().await?;
     one(&state, StatusCode::CREATED, rotation).await
 }
@@ -456,7 +456,7 @@ async fn update(
         let connection =
             store::connections::get(&state.db, caller.org_id, current.connection_id).await?;
         state
-            .access
+            .broker
             .get_client(&connection, target)
             .await
             .map_err(visibility_error)?;
@@ -473,7 +473,7 @@ async fn update(
                 at,
                 manual: current.is_last_rotation_manual,
             });
-            worker::planner::next_rotation_at(&schedule, last, OffsetDateTime::now_utc())
+            schedule::next_rotation_at(&schedule, last, OffsetDateTime::now_utc())
         })
     });
     let change = db::Change {
@@ -486,6 +486,17 @@ async fn update(
         next_rotation_at: next,
     };
     let mut tx = state.db.begin().await?;
+    if change.client_id.is_some() {
+        // The open attempt's pending secret belongs to the client it was issued for: the target
+        // cannot move under it. The row lock keeps an attempt from starting meanwhile.
+        let locked = db::lock(&mut tx, caller.org_id, id).await?;
+        if locked.current_attempt_id.is_some() {
+            return Err(ApiError::Conflict {
+                detail: "an attempt of this rotation is in progress; change parameters.clientId after it finishes".to_owned(),
+                field: Some("parameters.clientId"),
+            });
+        }
+    }
     let updated = db::update(&mut tx, caller.org_id, id, current.version, &change)
         .await
         .map_err(|err| {
@@ -532,7 +543,7 @@ async fn remove(
         let connection =
             store::connections::get(&state.db, caller.org_id, current.connection_id).await?;
         state
-            .access
+            .broker
             .revoke_generated_credentials(&connection, &current)
             .await
             .map_err(worker_error)?;
@@ -579,10 +590,7 @@ async fn rotate_now(
     let id = RotationId(id);
     let current = load(&state, &caller, id, Role::Member).await?;
     let mut tx = state.db.begin().await?;
-    let queued = match worker::request_rotation(&mut tx, caller.org_id, id)
-        .await
-        .map_err(worker_error)?
-    {
+    let queued = match store::rotations::control::rotate_now(&mut tx, caller.org_id, id).await? {
         RotateNow::Queued(rotation) => rotation,
         RotateNow::InProgress(_) => return Err(in_progress()),
     };
@@ -625,16 +633,13 @@ async fn reveal(
     let credentials = db::generated_credentials(&state.db, id).await?;
     let mut generated = Vec::with_capacity(credentials.len());
     for credential in credentials {
-        let cred_id = credential.id.to_string();
         let secret = state
-            .keyring
-            .open_str(
-                &credential.client_secret_sealed.0,
-                &worker::access::credential_aad(&cred_id),
-            )
+            .broker
+            .reveal_generated_secret(&credential, &rotation)
             .map_err(ApiError::internal)?;
+        // The client the secret was issued for, even if the rotation names another one now.
         generated.push(
-            json!({ "clientId": rotation.client_id, "clientSecret": secret.expose_secret() }),
+            json!({ "clientId": credential.client_id, "clientSecret": secret.expose_secret() }),
         );
     }
     tx.commit().await?;

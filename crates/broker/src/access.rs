@@ -1,42 +1,38 @@
-//! Using a connection's credentials against Auth0: opening its sealed secret, the cached
-//! Management API token (including the recovery path after a self-rotation crashed between Auth0
-//! accepting the new secret and our commit), and the calls the API makes outside the worker
-//! (checking a client is visible, revoking a stored secret on delete).
+//! Using a connection's credentials against Auth0: sealing and opening its secrets (always
+//! through [`crate::aad`]), the cached Management API token (including the recovery path after a
+//! self-rotation crashed between Auth0 accepting the new secret and our commit), and the calls
+//! the API makes outside the worker (checking a client is visible, revoking a stored secret on
+//! delete).
 
 use std::sync::Arc;
 
 use auth0::{
     AccessToken, Auth0Client, Auth0Error, ClientCredentials, ClientInfo, Domain, TokenCache,
 };
-use crypto::{Aad, RootKeyring, SecretString};
-use store::PgPool;
-use store::connections::Connection;
-use store::rotations::Rotation;
+use crypto::{RootKeyring, SecretString};
+use store::connections::{Connection, Sealed};
+use store::rotations::{Credential, Rotation};
+use store::{ConnectionId, CredentialId, PgPool, ProjectId};
 
+use crate::aad::{self, Destination};
 use crate::error::{Error, Result};
+use crate::pacer::{Pacer, TenantRate};
 
-/// Where a connection's secret lives (as the API seals it).
-pub fn connection_aad(connection_id: &str) -> Aad<'_> {
-    Aad::new("app_connections", connection_id, "client_secret")
-}
-
-/// Where a generated secret lives: its own `rotation_credentials` row.
-pub fn credential_aad(credential_id: &str) -> Aad<'_> {
-    Aad::new("rotation_credentials", credential_id, "client_secret")
-}
-
-/// Everything needed to act on Auth0 as a stored connection. Cheap to clone.
+/// Everything needed to act on Auth0 as a stored connection. Build one per process and clone it
+/// (cheap: handles only); clones share the token cache and the pacer.
 #[derive(Clone)]
-pub struct Auth0Access {
+pub struct Broker {
     pub pool: PgPool,
     pub keyring: Arc<RootKeyring>,
     pub auth0: Auth0Client,
     pub tokens: Arc<TokenCache>,
+    /// Per-tenant pacing of Management API calls, with the budget shared through Postgres.
+    pub pacer: Arc<Pacer>,
 }
 
-impl std::fmt::Debug for Auth0Access {
+impl std::fmt::Debug for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auth0Access")
+        f.debug_struct("Broker")
             .field("tokens", &self.tokens)
             .finish_non_exhaustive()
     }
@@ -51,9 +47,99 @@ fn cache_key(connection: &Connection) -> (String, u64) {
     )
 }
 
-impl Auth0Access {
+impl Broker {
+    /// `rate`: the tenants' Management API limit shared by the API and every worker (`None`
+    /// paces nothing).
+    pub fn new(
+        pool: PgPool,
+        keyring: Arc<RootKeyring>,
+        auth0: Auth0Client,
+        rate: Option<TenantRate>,
+    ) -> Broker {
+        Broker {
+            pacer: Arc::new(Pacer::new(pool.clone(), rate)),
+            tokens: Arc::new(TokenCache::new()),
+            pool,
+            keyring,
+            auth0,
+        }
+    }
+
+    /// The same broker (token cache and pacer included) calling Auth0 through `auth0`: the
+    /// worker's client does not retry by itself, the API's does.
+    #[must_use]
+    pub fn with_client(&self, auth0: Auth0Client) -> Broker {
+        Broker {
+            auth0,
+            ..self.clone()
+        }
+    }
+
     pub fn domain(connection: &Connection) -> Result<Domain> {
         Ok(Domain::parse(&connection.domain)?)
+    }
+
+    /// Seals a connection's secret for the tenant and client it is sent to.
+    pub fn seal_connection_secret(
+        &self,
+        id: ConnectionId,
+        project_id: ProjectId,
+        to: Destination<'_>,
+        secret: &SecretString,
+    ) -> Result<Sealed> {
+        let binding = aad::connection_secret(id, project_id, to);
+        Ok(Sealed(self.keyring.seal_str(secret, &binding.aad())?))
+    }
+
+    /// Opens a connection's secret, to be sent to the connection's own tenant and client.
+    pub fn open_connection_secret(&self, connection: &Connection) -> Result<SecretString> {
+        let binding = aad::connection(connection);
+        Ok(self
+            .keyring
+            .open_str(&connection.client_secret_sealed.0, &binding.aad())?)
+    }
+
+    /// Seals a newly generated secret of `rotation` for the tenant and client it is issued to.
+    pub fn seal_generated_secret(
+        &self,
+        id: CredentialId,
+        rotation: &Rotation,
+        to: Destination<'_>,
+        secret: &SecretString,
+    ) -> Result<Sealed> {
+        let binding = aad::generated_secret(id, rotation.id, rotation.project_id, to);
+        Ok(Sealed(self.keyring.seal_str(secret, &binding.aad())?))
+    }
+
+    /// Opens a generated secret of a rotation in `project_id` in order to send it to `to`.
+    /// Refused, before it is decrypted, if the credential was issued for another tenant or
+    /// client; a row whose recorded destination, rotation or project was altered fails to open.
+    pub fn open_generated_secret_for(
+        &self,
+        credential: &Credential,
+        project_id: ProjectId,
+        to: Destination<'_>,
+    ) -> Result<SecretString> {
+        if credential.domain != to.domain || credential.client_id != to.client_id {
+            return Err(Error::IssuedElsewhere);
+        }
+        let binding = aad::generated_secret(credential.id, credential.rotation_id, project_id, to);
+        Ok(self
+            .keyring
+            .open_str(&credential.client_secret_sealed.0, &binding.aad())?)
+    }
+
+    /// Opens a generated secret for the audited reveal, which shows it beside the client id it
+    /// was issued for.
+    pub fn reveal_generated_secret(
+        &self,
+        credential: &Credential,
+        rotation: &Rotation,
+    ) -> Result<SecretString> {
+        let binding = aad::generated_as_issued(credential, rotation);
+        Ok(self
+            .keyring
+            .open_str(&credential.client_secret_sealed.0, &binding.aad())?)
     }
 
     fn credentials(
@@ -77,10 +163,7 @@ impl Auth0Access {
     /// keeps working and the interrupted rotation can finish.
     pub async fn management_token(&self, connection: &Connection) -> Result<AccessToken> {
         let (key, version) = cache_key(connection);
-        let id = connection.id.to_string();
-        let secret = self
-            .keyring
-            .open_str(&connection.client_secret_sealed.0, &connection_aad(&id))?;
+        let secret = self.open_connection_secret(connection)?;
         let creds = self.credentials(connection, secret)?;
         match self.tokens.token(&self.auth0, &key, version, &creds).await {
             Err(Auth0Error::WrongCredentials) => {}
@@ -89,14 +172,27 @@ impl Auth0Access {
         let candidates = store::rotations::unconfirmed_own_secrets(
             &self.pool,
             connection.id,
+            connection.project_id,
             &connection.client_id,
         )
         .await?;
+        let own = Destination {
+            domain: &connection.domain,
+            client_id: &connection.client_id,
+        };
         for candidate in candidates {
-            let cred_id = candidate.id.to_string();
-            let secret = self
-                .keyring
-                .open_str(&candidate.client_secret_sealed.0, &credential_aad(&cred_id))?;
+            // Only a secret issued for this very tenant and client may be tried here.
+            let secret = match self.open_generated_secret_for(
+                &candidate,
+                connection.project_id,
+                own,
+            ) {
+                Ok(secret) => secret,
+                Err(err) => {
+                    tracing::warn!(connection.id = %connection.id, credential.id = %candidate.id, error = %err, "skipping a pending self-rotation secret that does not belong to the connection's tenant and client");
+                    continue;
+                }
+            };
             let creds = self.credentials(connection, secret)?;
             match self.tokens.token(&self.auth0, &key, version, &creds).await {
                 Ok(token) => {

@@ -19,7 +19,12 @@ use std::time::{Duration, Instant};
 use store::PgPool;
 use store::rotations::budget::{self, Rate};
 
-use crate::config::TenantRate;
+/// A tenant's Management API budget.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TenantRate {
+    pub per_second: f64,
+    pub burst: u32,
+}
 
 /// Slots one reservation covers at most, and the time a chunk aims to cover.
 const MAX_CHUNK: u32 = 1000;
@@ -81,7 +86,7 @@ impl Slots {
 }
 
 /// The bucket name for a tenant's Management API.
-pub(crate) fn management_bucket(domain: &str) -> String {
+pub fn management_bucket(domain: &str) -> String {
     format!("{domain}/api/v2")
 }
 
@@ -109,7 +114,7 @@ impl Pacer {
     }
 
     /// Waits until this process may send one Management API request to `domain`.
-    pub(crate) async fn acquire(&self, domain: &str) -> store::Result<()> {
+    pub async fn acquire(&self, domain: &str) -> store::Result<()> {
         let Some((rate, chunk)) = self.rate else {
             return Ok(());
         };
