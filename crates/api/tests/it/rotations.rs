@@ -411,3 +411,96 @@ async fn lists_and_lookups(pool: PgPool) {
         "auth0-client-secret"
     );
 }
+
+/// A rotation attempt's pending secret is bound to the connection's tenant and the rotated
+/// client (issue 14): neither may move while the attempt is open, and both may once it closes.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn nothing_moves_under_an_open_attempt(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let connection = app.create("rotator").await;
+    let connection_id = connection["id"].as_str().expect("id");
+    let body = app.rotation_body("target-secret", connection_id, TARGET_ID);
+    let created = app.call(Method::POST, BASE, Some(body), &[]).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.json["secretRotation"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let rotation_id: uuid::Uuid = id.parse().expect("uuid");
+    // An attempt left open between its steps, as a worker leaves it while it retries.
+    sqlx::query(
+        "with a as (insert into rotation_attempts (id, rotation_id, attempt_no, is_manual) \
+                    values (gen_random_uuid(), $1, 1, true) returning id) \
+         update secret_rotations set current_attempt_id = (select id from a) where id = $1",
+    )
+    .bind(rotation_id)
+    .execute(&app.pool)
+    .await
+    .expect("open attempt");
+
+    let connection_path = format!("/api/v1/app-connections/auth0/{connection_id}");
+    let other_client = json!({ "credentials": {
+        "domain": DOMAIN, "clientId": NARROW_ID, "clientSecret": NARROW_SECRET } });
+    let moved = app
+        .call(
+            Method::PATCH,
+            &connection_path,
+            Some(other_client.clone()),
+            &[],
+        )
+        .await;
+    let problem = moved.problem(StatusCode::CONFLICT);
+    assert!(
+        moved.text.contains(&id),
+        "names the rotation: {}",
+        moved.text
+    );
+    assert_eq!(
+        problem["errors"][0]["field"], "credentials.domain",
+        "{problem}"
+    );
+    let unchanged = app.call(Method::GET, &connection_path, None, &[]).await;
+    assert_eq!(
+        unchanged.json["appConnection"]["credentials"]["clientId"],
+        connection["credentials"]["clientId"]
+    );
+    // A new secret for the same tenant and client is not a move.
+    let same_place = json!({ "name": "renamed-while-rotating" });
+    let renamed = app
+        .call(Method::PATCH, &connection_path, Some(same_place), &[])
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+
+    let rotation_path = format!("{BASE}/{id}");
+    let retarget = json!({ "parameters": { "clientId": NARROW_ID } });
+    let refused = app
+        .call(Method::PATCH, &rotation_path, Some(retarget.clone()), &[])
+        .await;
+    let problem = refused.problem(StatusCode::CONFLICT);
+    assert_eq!(
+        problem["errors"][0]["field"], "parameters.clientId",
+        "{problem}"
+    );
+    let still = app.call(Method::GET, &rotation_path, None, &[]).await;
+    assert_eq!(
+        still.json["secretRotation"]["parameters"]["clientId"],
+        TARGET_ID
+    );
+
+    // Once the attempt is closed, both changes go through.
+    sqlx::query(
+        "update secret_rotations set current_attempt_id = null, rotate_requested_at = null where id = $1",
+    )
+    .bind(rotation_id)
+    .execute(&app.pool)
+    .await
+    .expect("close attempt");
+    let retargeted = app
+        .call(Method::PATCH, &rotation_path, Some(retarget), &[])
+        .await;
+    assert_eq!(retargeted.status, StatusCode::OK, "{}", retargeted.text);
+    let moved = app
+        .call(Method::PATCH, &connection_path, Some(other_client), &[])
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
+}

@@ -124,8 +124,6 @@ fn wrong_place_fails() {
             field: "",
             binding: None,
         },
-        // The same place bound to another tenant.
-        AAD.bound("[\"tenant\",\"elsewhere.example.com\"]"),
     ];
     for place in places {
         assert_eq!(
@@ -139,6 +137,24 @@ fn wrong_place_fails() {
             "{place:?}"
         );
     }
+}
+
+/// A binding (the tenant a secret was issued for) guards the payload; the wrapped data key stays
+/// bound to the place only, so re-wrapping under a new root key needs no binding.
+#[test]
+fn a_binding_guards_the_payload_not_the_wrap() {
+    let ring = keyring(&format!("k1:{KEY_A}"));
+    let issued = AAD.bound("[\"tenant\",\"acme.auth0.com\"]");
+    let sealed = ring.seal(b"secret", &issued).expect("seal");
+    assert!(ring.open(&sealed, &issued).is_ok());
+    for other in [AAD, AAD.bound("[\"tenant\",\"elsewhere.example.com\"]")] {
+        assert_eq!(
+            ring.open(&sealed, &other).map(|_| ()),
+            Err(CryptoError::Decrypt),
+            "{other:?}"
+        );
+    }
+    assert!(ring.rewrap(&sealed, &AAD).is_ok());
 }
 
 #[test]

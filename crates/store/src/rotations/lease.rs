@@ -231,7 +231,8 @@ pub enum Finish {
         /// The connection's new version, when its own secret changed.
         connection_version: Option<i64>,
     },
-    /// Nothing written: the definition changed since `schedule_version` (recompute the next
+    /// Nothing written: the connection or the rotation no longer points where the pending secret
+    /// was issued, or the definition changed since `schedule_version` (recompute the next
     /// rotation from [`lock_leased`]'s row and call again), or the lease was lost (then
     /// `lock_leased` says so).
     Stale,
@@ -258,6 +259,11 @@ pub async fn finish_success(
              updated_at = now() \
            where id = $1 and lease_owner = $2 and lease_epoch = $3 \
              and current_attempt_id = $4 and version = $7 \
+             and exists (select 1 from rotation_credentials pc \
+                         join app_connections ac on ac.id = secret_rotations.connection_id \
+                         where pc.attempt_id = $4 and pc.state = 'pending' \
+                           and pc.domain = ac.domain \
+                           and pc.client_id = secret_rotations.client_id) \
            returning active_index), \
          gone as ( \
            delete from rotation_credentials \
@@ -314,16 +320,16 @@ pub async fn finish_success(
 }
 
 /// Whether the open attempt's pending secret still belongs where the rotation now points: the
-/// connection's tenant and the rotation's client are those it was issued for. Locks both rows
-/// until the transaction ends, so neither can be re-pointed before the attempt's result commits.
+/// connection's tenant and the rotation's client are those it was issued for. Read without locks
+/// (a lock here would queue behind any writer of the connection row); [`finish_success`] repeats
+/// the condition inside its own statement.
 pub async fn destination_unchanged(conn: &mut PgConnection, attempt_id: AttemptId) -> Result<bool> {
     let row: Option<(bool,)> = sqlx::query_as(
         "select ac.domain = c.domain and r.client_id = c.client_id \
          from rotation_credentials c \
          join secret_rotations r on r.id = c.rotation_id \
          join app_connections ac on ac.id = r.connection_id \
-         where c.attempt_id = $1 and c.state = 'pending' \
-         for share of r, ac",
+         where c.attempt_id = $1 and c.state = 'pending'",
     )
     .bind(attempt_id)
     .fetch_optional(conn)
