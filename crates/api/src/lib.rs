@@ -91,8 +91,9 @@ pub fn app(state: AppState) -> Router {
     // The dashboard is not part of the API's route table (nor of openapi.yaml): static files, public.
     router
         .merge(ui::routes())
-        .layer(axum::middleware::from_fn(metrics::track))
         .fallback(|| async { problem::ApiError::NoRoute })
+        // After the fallback, so unmatched requests are counted too (as route `unmatched`).
+        .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
         // Inside `finish`, so a timed-out request still gets a problem body.
         .layer(TimeoutLayer::with_status_code(

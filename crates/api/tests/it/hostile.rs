@@ -1476,3 +1476,95 @@ async fn other_projects_ids_are_unknown_on_every_route(pool: PgPool) {
     assert!(!projects.text.contains(&b), "{}", projects.text);
     unchanged(&app, &before, "another project's id changed the database").await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// 9. Made-up methods and paths as metric labels
+// ---------------------------------------------------------------------------------------------
+
+/// `(method, route)` of every `keyhold_http_requests_total` series in a `/metrics` text.
+fn request_series(text: &str) -> Vec<(String, String)> {
+    let label = |line: &str, name: &str| {
+        let start = line.find(&format!("{name}=\""))? + name.len() + 2;
+        let len = line.get(start..)?.find('"')?;
+        line.get(start..start + len).map(str::to_owned)
+    };
+    text.lines()
+        .filter(|l| l.starts_with("keyhold_http_requests_total{"))
+        .filter_map(|l| Some((label(l, "method")?, label(l, "route")?)))
+        .collect()
+}
+
+/// Issue 14, item 2: anyone can send any method and path, and every label set is a series held in
+/// memory for good, so labels come from closed sets (known methods else `other`, route templates
+/// else `unmatched`). Other tests share the process-wide recorder, so the assertions are about
+/// what the labels may be rather than an exact count.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn metrics_labels_stay_a_closed_set_under_random_methods_and_paths(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let hostile = |text: &str| {
+        request_series(text)
+            .into_iter()
+            .filter(|(m, r)| m == "other" || r == "unmatched")
+            .count()
+    };
+    let before = app.call(Method::GET, "/metrics", None, &[]).await;
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut sent = Vec::new();
+    for n in 0..3_000 {
+        let len = if n % 100 == 0 { 2048 } else { 4 + next() % 12 };
+        let token: String = (0..len)
+            .map(|_| char::from(b'A' + (next() % 26) as u8))
+            .collect();
+        let method = Method::from_bytes(token.as_bytes()).expect("token");
+        let path = match n % 3 {
+            0 => "/healthz".to_owned(),
+            1 => format!("/api/v1/{}", token.to_lowercase()),
+            _ => format!("/api/v1/app-connections/auth0/{}", token.to_lowercase()),
+        };
+        let method = if n % 2 == 0 { method } else { Method::GET };
+        let request = axum::http::Request::builder()
+            .method(method)
+            .uri(&path)
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let reply = app.router.clone().oneshot(request).await.expect("reply");
+        assert!(reply.status().is_client_error() || reply.status().is_success());
+        if n < 50 {
+            sent.push(token);
+        }
+    }
+    let after = app.call(Method::GET, "/metrics", None, &[]).await;
+    let templates: Vec<&str> = api::route_table().into_iter().map(|(_, r)| r).collect();
+    let known = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other",
+    ];
+    for (method, route) in request_series(&after.text) {
+        assert!(
+            known.contains(&method.as_str()),
+            "method label {method:.40}"
+        );
+        assert!(
+            route == "unmatched" || route.starts_with("/ui") || templates.contains(&route.as_str()),
+            "route label {route:.60}"
+        );
+    }
+    for token in &sent {
+        assert!(
+            !after.text.contains(token.as_str()),
+            "{token:.40} became a label"
+        );
+    }
+    // At most a handful of (route, status) pairs for `other` and `unmatched`, however many sent.
+    assert!(
+        hostile(&after.text) <= hostile(&before.text) + 12,
+        "{} -> {}",
+        hostile(&before.text),
+        hostile(&after.text)
+    );
+}
