@@ -1568,3 +1568,86 @@ async fn metrics_labels_stay_a_closed_set_under_random_methods_and_paths(pool: P
         hostile(&after.text)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 10. NUL smuggled into SQL text through cursors and query parameters
+// ---------------------------------------------------------------------------------------------
+
+/// Issue 14, item 8: a cursor is base64, so a NUL inside it passed every character check and
+/// PostgreSQL answered the query with an error (500). Every list refuses forged cursors, and no
+/// query parameter with a NUL reaches a handler, on any GET route.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn nul_in_cursors_and_queries_is_refused_on_every_list(pool: PgPool) {
+    use base64::Engine as _;
+    let app = TestApp::new(pool).await;
+    let ids = world(&app).await;
+    let before = app.dump().await;
+    let b64 = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+    let id = uuid::Uuid::now_v7();
+    let forged = [
+        b64(&format!("{id}\n\u{0}")),
+        b64(&format!("{id}\nhome\u{0}conn")),
+        b64(&format!("{}\nhome-conn", id.to_string().to_uppercase())),
+        b64("\u{0}\n\u{0}"),
+        "%00".to_owned(),
+        format!("{}%00", b64(&format!("{id}\nhome-conn"))),
+    ];
+    let lists = [
+        "/api/v1/app-connections",
+        CONNECTIONS,
+        "/api/v1/identities",
+        "/api/v1/projects",
+        "/api/v2/secret-rotations",
+        ROTATIONS,
+        "/api/v1/audit-logs",
+    ];
+    let with = |route: &str, query: &str| {
+        let path = ids.fill(route);
+        let join = if path.contains('?') { '&' } else { '?' };
+        format!("{path}{join}{query}")
+    };
+    for route in lists {
+        for cursor in &forged {
+            let reply = app
+                .call(
+                    Method::GET,
+                    &with(route, &format!("cursor={cursor}")),
+                    None,
+                    &[],
+                )
+                .await;
+            refused(&reply, &[StatusCode::UNPROCESSABLE_ENTITY], route);
+            assert_eq!(reply.fields(), ["cursor"], "{route}: {}", reply.text);
+            assert!(!reply.text.contains(cursor.as_str()), "{}", reply.text);
+        }
+    }
+    unchanged(&app, &before, "a forged cursor changed the database").await;
+    // Every GET route, with a NUL in a cursor, a search and a parameter it does not take: a
+    // refusal or an answer (reads through a connection are audited), never a server error.
+    let mut count = 0;
+    for (method, route) in api::route_table() {
+        if method != Method::GET {
+            continue;
+        }
+        for query in [
+            format!("cursor={}", forged[0]),
+            "search=a%00b".to_owned(),
+            "name=%00".to_owned(),
+            "limit=1%00".to_owned(),
+        ] {
+            let path = with(route, &query);
+            let reply = app.call(Method::GET, &path, None, &[]).await;
+            assert!(
+                reply.status.is_success() || reply.status.is_client_error(),
+                "{path}: {} {}",
+                reply.status,
+                reply.text
+            );
+            if !reply.status.is_success() {
+                reply.problem(reply.status);
+            }
+            count += 1;
+        }
+    }
+    assert!(count >= 60, "{count}");
+}
