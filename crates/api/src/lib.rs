@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod problem;
 pub mod routes;
 mod state;
+pub mod text;
 pub mod ui;
 
 use std::time::Duration;

@@ -1651,3 +1651,159 @@ async fn nul_in_cursors_and_queries_is_refused_on_every_list(pool: PgPool) {
     }
     assert!(count >= 60, "{count}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 11. Invisible and line-breaking characters in names, emails and descriptions
+// ---------------------------------------------------------------------------------------------
+
+/// Characters that hide or reorder text: zero-width, bidi marks, overrides and isolates, BOM,
+/// soft hyphen, a tag character (all Unicode Cf), and line breaks.
+const HIDDEN: &[&str] = &[
+    "\u{200b}",
+    "\u{200d}",
+    "\u{200e}",
+    "\u{202e}",
+    "\u{2066}",
+    "\u{2069}",
+    "\u{feff}",
+    "\u{ad}",
+    "\u{e0041}",
+    "\u{2028}",
+    "\r\n",
+    "\n",
+    "\u{1b}[31m",
+];
+
+/// Issue 14, item 10: names and emails took zero-width and bidi-override characters, and an
+/// email took CRLF. Every name-like field refuses them (descriptions keep their line breaks),
+/// with a 422 naming the field and never the value.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn hidden_characters_in_names_and_emails_are_refused(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let ids = world(&app).await;
+    let connection_path = format!("{CONNECTIONS}/{}", ids.connection);
+    let rotation_path = format!("{ROTATIONS}/{}", ids.rotation);
+    let identity_path = format!("/api/v1/identities/{}", ids.member);
+    let users_path = format!("{connection_path}/users");
+    let before = app.dump().await;
+    let mut count = 0;
+    for hidden in HIDDEN {
+        let value = format!("Evil{hidden}Name");
+        let email = format!("evil{hidden}@acme.test");
+        let line_break = hidden.contains('\n') || *hidden == "\u{2028}";
+        let mut cases: Vec<(Method, String, Value, &str)> = vec![
+            (
+                Method::POST,
+                "/api/v1/projects".into(),
+                json!({ "name": value }),
+                "name",
+            ),
+            (
+                Method::POST,
+                CONNECTIONS.into(),
+                {
+                    let mut body = app.connection_body("x");
+                    body["name"] = json!(value);
+                    body
+                },
+                "name",
+            ),
+            (
+                Method::PATCH,
+                connection_path.clone(),
+                json!({ "name": value }),
+                "name",
+            ),
+            (
+                Method::PATCH,
+                rotation_path.clone(),
+                json!({ "name": value }),
+                "name",
+            ),
+            (
+                Method::POST,
+                "/api/v1/identities".into(),
+                json!({ "type": "machine", "name": value }),
+                "name",
+            ),
+            (
+                Method::PATCH,
+                identity_path.clone(),
+                json!({ "name": value }),
+                "name",
+            ),
+            (
+                Method::POST,
+                "/api/v1/identities".into(),
+                json!({ "type": "user", "name": "u", "email": email, "password": "Long-enough-passw0rd" }),
+                "email",
+            ),
+            (
+                Method::POST,
+                users_path.clone(),
+                json!({ "connection": DB_CONNECTION, "email": email, "password": "Sneaky-Passw0rd!" }),
+                "email",
+            ),
+            (
+                Method::POST,
+                users_path.clone(),
+                json!({ "connection": DB_CONNECTION, "email": "fine@acme.test", "password": "Sneaky-Passw0rd!", "name": value }),
+                "name",
+            ),
+        ];
+        if !line_break {
+            // Free text keeps its line breaks; everything else hidden is refused there too.
+            cases.extend([
+                (
+                    Method::POST,
+                    "/api/v1/projects".into(),
+                    json!({ "name": "p", "description": value }),
+                    "description",
+                ),
+                (
+                    Method::PATCH,
+                    connection_path.clone(),
+                    json!({ "description": value }),
+                    "description",
+                ),
+                (
+                    Method::PATCH,
+                    rotation_path.clone(),
+                    json!({ "description": value }),
+                    "description",
+                ),
+            ]);
+        }
+        for (method, path, body, field) in cases {
+            let reply = app.call(method.clone(), &path, Some(body), &[]).await;
+            let case = format!("{method} {path} {field} {hidden:?}");
+            refused(&reply, &[StatusCode::UNPROCESSABLE_ENTITY], &case);
+            assert_eq!(reply.fields(), [field], "{case}: {}", reply.text);
+            assert!(
+                !reply.text.contains("Evil") && !reply.text.contains("evil"),
+                "{case}: echoed {}",
+                reply.text
+            );
+            count += 1;
+        }
+    }
+    assert!(count > 100, "{count}");
+    unchanged_but(
+        &app,
+        &before,
+        "a hidden character changed the database",
+        true,
+    )
+    .await;
+
+    // Visible text in any script, and line breaks in descriptions, are still welcome.
+    let made = app
+        .call(
+            Method::POST,
+            "/api/v1/projects",
+            Some(json!({ "name": "Équipe 日本 עברית", "description": "line one\nline two" })),
+            &[],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+}
