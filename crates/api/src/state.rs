@@ -28,6 +28,8 @@ pub struct AppState {
     /// for the audit rows of reads made through a connection (see `routes::connections::usage`).
     /// Opened lazily, a few at most.
     pub audit_reads: PgPool,
+    /// How long a request's whole body may take to arrive (408 after that); see `body_deadline`.
+    pub body_read_timeout: std::time::Duration,
 }
 
 /// Enough for thousands of single-row inserts a second; reads queue briefly past that.
@@ -70,12 +72,19 @@ impl AppState {
             auth0,
             tokens: TokenService::new(token_ttl),
             throttle: LoginThrottle::default(),
+            body_read_timeout: crate::DEFAULT_BODY_READ_TIMEOUT,
         }
     }
 
     /// Paces calls through connections at each tenant's Management API limit (`None`: unpaced,
     /// only Auth0's own 429s slow callers down), queueing a call at most `max_wait`. Use the
     /// rate the rotation workers are given, so API and workers share one budget per tenant.
+    /// Sets [`AppState::body_read_timeout`].
+    pub fn with_body_read_timeout(mut self, limit: std::time::Duration) -> Self {
+        self.body_read_timeout = limit;
+        self
+    }
+
     pub fn with_tenant_rate(
         mut self,
         rate: Option<worker::TenantRate>,

@@ -1807,3 +1807,65 @@ async fn hidden_characters_in_names_and_emails_are_refused(pool: PgPool) {
         .await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 12. Bodies trickled past the body-read deadline, on every body route
+// ---------------------------------------------------------------------------------------------
+
+/// Issue 14, item 4: the request timeout does not bound how long a body may take to arrive. A body
+/// still arriving at the deadline (here 300 ms, one byte every 50 ms) answers a 408 problem that
+/// closes the connection, on every POST/PATCH route, public ones included, and nothing is written.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn trickled_bodies_time_out_on_every_body_route(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let ids = world(&app).await;
+    let deadline = std::time::Duration::from_millis(300);
+    let router = api::app(app.state.clone().with_body_read_timeout(deadline));
+    let before = app.dump().await;
+    let bearer = format!("Bearer {}", app.admin_token);
+    for (method, route) in body_routes() {
+        let path = ids.fill(route);
+        let trickle = futures_util::stream::unfold(0u32, |n| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let chunk = if n == 0 { "{" } else { " " };
+            Some((Ok::<_, std::io::Error>(chunk), n + 1))
+        });
+        let request = Request::builder()
+            .method(method.clone())
+            .uri(&path)
+            .header("content-type", "application/json")
+            .header("authorization", &bearer)
+            .body(Body::from_stream(trickle))
+            .expect("request");
+        let started = std::time::Instant::now();
+        let response = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            router.clone().oneshot(request),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{method} {route}: no answer in 5 s"))
+        .expect("infallible");
+        let after = started.elapsed();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let reply = Reply {
+            status,
+            headers,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+            json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        };
+        crate::openapi::check(&method, &path, None, &reply);
+        let case = format!("{method} {route}");
+        refused(&reply, &[StatusCode::REQUEST_TIMEOUT], &case);
+        assert_eq!(reply.json["type"], "urn:keyhold:problem:request-timeout");
+        assert_eq!(reply.headers["connection"], "close", "{case}");
+        assert!(
+            after >= deadline && after < std::time::Duration::from_secs(3),
+            "{case}: {after:?}"
+        );
+    }
+    unchanged(&app, &before, "a trickled body changed the database").await;
+}
