@@ -43,6 +43,8 @@ pub struct DevArgs {
     /// Where dev state lives (root key file, demo tenant credentials).
     #[arg(long, env = "KEYHOLD_DEV_DIR", default_value = ".keyhold-dev")]
     pub dev_dir: PathBuf,
+    #[command(flatten)]
+    pub http: crate::config::HttpArgs,
 }
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
@@ -107,11 +109,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         client(0)?,
         tokens,
     )?;
-    let state = api::AppState::new(pool, keyring, auth0, ttl);
+    let state = api::AppState::new(pool, keyring, auth0, ttl)
+        .with_body_read_timeout(args.http.body_read_timeout());
 
     let addr = listener.local_addr()?;
     print_welcome(addr, &emulator.base_url(), &project, &demo_secret, &admin)?;
-    let served = crate::serve::run_until_shutdown(listener, state, Some(worker)).await;
+    let served =
+        crate::serve::run_until_shutdown(listener, state, args.http.limits(), Some(worker)).await;
     emulator.shutdown().await;
     served
 }

@@ -26,12 +26,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         })
         .transpose()?;
     // Calls made through connections share each tenant's request budget with the workers.
-    let state = api::AppState::new(pool, keyring, args.auth0.client()?, ttl).with_tenant_rate(
-        args.worker.config().tenant_rate,
-        api::DEFAULT_PACING_MAX_WAIT,
-    );
+    let state = api::AppState::new(pool, keyring, args.auth0.client()?, ttl)
+        .with_tenant_rate(
+            args.worker.config().tenant_rate,
+            api::DEFAULT_PACING_MAX_WAIT,
+        )
+        .with_body_read_timeout(args.http.body_read_timeout());
     let listener = bind(args.listen).await?;
-    run_until_shutdown(listener, state, worker).await
+    run_until_shutdown(listener, state, args.http.limits(), worker).await
 }
 
 /// Serves the API (and the embedded worker, if any) until SIGINT/SIGTERM, then lets in-flight
@@ -39,6 +41,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 pub async fn run_until_shutdown(
     listener: tokio::net::TcpListener,
     state: api::AppState,
+    limits: crate::http::Limits,
     worker: Option<worker::Worker>,
 ) -> anyhow::Result<()> {
     let shutdown = worker::CancellationToken::new();
@@ -51,7 +54,7 @@ pub async fn run_until_shutdown(
         tracing::info!("rotation worker running inside this process");
         tokio::spawn(w.run(shutdown.clone()))
     });
-    let served = serve(listener, state, shutdown.clone()).await;
+    let served = serve(listener, state, limits, shutdown.clone()).await;
     // The API stopped (signal or failure): stop the worker too and wait for it to drain.
     shutdown.cancel();
     if let Some(worker) = worker {
@@ -72,14 +75,12 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: api::AppState,
+    limits: crate::http::Limits,
     shutdown: worker::CancellationToken,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "keyhold API listening");
-    // Peer addresses feed login throttling and audit rows.
-    let app = api::app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+    tracing::info!(%addr, ?limits, "keyhold API listening");
+    crate::http::serve(listener, api::app(state), limits, shutdown)
         .await
         .context("HTTP server failed")
 }
