@@ -2,12 +2,14 @@
 //! mapping. `app(state)` is the whole service; the binary and the tests both use it as-is.
 
 pub mod auth;
+mod body_deadline;
 pub mod extract;
 mod idempotency;
 pub mod metrics;
 pub mod problem;
 pub mod routes;
 mod state;
+pub mod text;
 pub mod ui;
 
 use std::time::Duration;
@@ -20,6 +22,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use body_deadline::DEFAULT_BODY_READ_TIMEOUT;
 pub use state::{AppState, DEFAULT_PACING_MAX_WAIT};
 
 /// JSON bodies are small (a connection is well under 4 KiB); anything larger is refused with 413
@@ -88,12 +91,18 @@ pub fn route_table() -> Vec<(axum::http::Method, &'static str)> {
 pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let (router, _) = routes::all().into_parts();
+    let body_read_timeout = state.body_read_timeout;
     // The dashboard is not part of the API's route table (nor of openapi.yaml): static files, public.
     router
         .merge(ui::routes())
-        .layer(axum::middleware::from_fn(metrics::track))
         .fallback(|| async { problem::ApiError::NoRoute })
+        // After the fallback, so unmatched requests are counted too (as route `unmatched`).
+        .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            body_read_timeout,
+            body_deadline::body_deadline,
+        ))
         // Inside `finish`, so a timed-out request still gets a problem body.
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

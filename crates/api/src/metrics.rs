@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -28,21 +28,47 @@ pub fn install() -> Option<PrometheusHandle> {
         .clone()
 }
 
-/// Middleware (inside routing, so the matched route template is known).
+/// Middleware (inside routing, so the matched route template is known). Every label comes from a
+/// closed set: anyone may send any method or path, and each distinct label set is a series kept in
+/// memory for the life of the process.
 pub async fn track(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+        .map_or_else(|| UNMATCHED.to_owned(), |m| m.as_str().to_owned());
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route),
+        ("status", status),
+    ];
     metrics::counter!("keyhold_http_requests_total", &labels).increment(1);
     metrics::histogram!("keyhold_http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The `route` label of requests no route matched (the raw path is never a label).
+pub const UNMATCHED: &str = "unmatched";
+
+/// The `method` label: the methods of RFC 9110 and PATCH by name, any other (extension methods,
+/// made-up tokens of any length) as `other`.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 /// `GET /metrics` in the Prometheus text format.
@@ -78,5 +104,19 @@ pub async fn sample_rotation_lag(pool: &store::PgPool) {
     match store::rotations::oldest_overdue_secs(pool).await {
         Ok(lag) => metrics::gauge!("keyhold_rotation_lag_seconds").set(lag),
         Err(err) => tracing::warn!(%err, "rotation lag not measured"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Method;
+
+    #[test]
+    fn method_labels_are_a_closed_set() {
+        assert_eq!(super::method_label(&Method::PATCH), "PATCH");
+        for raw in ["get", "FOO", "X".repeat(2048).as_str(), "PROPFIND"] {
+            let method = Method::from_bytes(raw.as_bytes()).expect("token");
+            assert_eq!(super::method_label(&method), "other", "{raw:.20}");
+        }
     }
 }

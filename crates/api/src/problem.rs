@@ -50,6 +50,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("request body too large")]
     PayloadTooLarge,
+    /// The body did not arrive in full within the body-read deadline (see `body_deadline`).
+    #[error("request body not received in time")]
+    RequestTimeout { limit_ms: u64 },
     #[error("authentication required")]
     Unauthenticated,
     #[error("forbidden: {detail}")]
@@ -144,6 +147,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -188,6 +192,16 @@ impl ApiError {
                     "the request body is larger than {} bytes",
                     crate::BODY_LIMIT_BYTES
                 ),
+                vec![],
+            ),
+            ApiError::RequestTimeout { limit_ms } => (
+                "request-timeout",
+                "Request timeout",
+                if limit_ms % 1000 == 0 {
+                    format!("the request body did not arrive within {} seconds", limit_ms / 1000)
+                } else {
+                    format!("the request body did not arrive within {limit_ms} ms")
+                },
                 vec![],
             ),
             ApiError::Unauthenticated => (

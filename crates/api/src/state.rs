@@ -27,6 +27,8 @@ pub struct AppState {
     /// for the audit rows of reads made through a connection (see `routes::connections::usage`).
     /// Opened lazily, a few at most.
     pub audit_reads: PgPool,
+    /// How long a request's whole body may take to arrive (408 after that); see `body_deadline`.
+    pub body_read_timeout: std::time::Duration,
 }
 
 /// Enough for thousands of single-row inserts a second; reads queue briefly past that.
@@ -59,12 +61,19 @@ impl AppState {
             broker,
             tokens: TokenService::new(token_ttl),
             throttle: LoginThrottle::default(),
+            body_read_timeout: crate::DEFAULT_BODY_READ_TIMEOUT,
         }
     }
 
     /// How long a call through a connection may queue for its tenant's next slot.
     pub fn with_pacing_max_wait(mut self, max_wait: std::time::Duration) -> Self {
         self.pacing_max_wait = max_wait;
+        self
+    }
+
+    /// Sets [`AppState::body_read_timeout`].
+    pub fn with_body_read_timeout(mut self, limit: std::time::Duration) -> Self {
+        self.body_read_timeout = limit;
         self
     }
 

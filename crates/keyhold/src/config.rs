@@ -167,6 +167,8 @@ pub struct ServeArgs {
     pub keys: KeyArgs,
     #[command(flatten)]
     pub auth0: Auth0Args,
+    #[command(flatten)]
+    pub http: HttpArgs,
     /// Also run a rotation worker inside this process (`false` when workers run separately).
     #[arg(long, env = "KEYHOLD_EMBEDDED_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
     pub embedded_worker: bool,
@@ -175,6 +177,39 @@ pub struct ServeArgs {
     /// Lifetime of access tokens issued at login, in seconds.
     #[arg(long, env = "KEYHOLD_ACCESS_TOKEN_TTL_SECS", default_value_t = 3600)]
     pub access_token_ttl_secs: u64,
+}
+
+/// The HTTP server's limits on slow and idle clients (see `crate::http`).
+#[derive(Args, Clone)]
+pub struct HttpArgs {
+    /// Time a client has to send a request's headers, in milliseconds; it also bounds the wait
+    /// for the next request on a kept-alive connection.
+    #[arg(long, env = "KEYHOLD_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_ms: u64,
+    /// Close a connection on which nothing moved for this many seconds while no request was
+    /// being handled (e.g. a client that stopped reading its response).
+    #[arg(long, env = "KEYHOLD_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_secs: u64,
+    /// Time a request's whole body has to arrive, in seconds; a later body is answered 408.
+    #[arg(long, env = "KEYHOLD_BODY_READ_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_read_timeout_secs: u64,
+    /// Most client connections open at once; further ones wait to be accepted.
+    #[arg(long, env = "KEYHOLD_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+}
+
+impl HttpArgs {
+    pub fn limits(&self) -> crate::http::Limits {
+        crate::http::Limits {
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            max_connections: self.max_connections,
+        }
+    }
+
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_read_timeout_secs)
+    }
 }
 
 /// Every variable a flag reads; others with our prefix are probably typos and get a warning.
@@ -191,6 +226,10 @@ pub const KNOWN_VARS: &[&str] = &[
     "KEYHOLD_DEV_DIR",
     "KEYHOLD_ACCESS_TOKEN_TTL_SECS",
     "KEYHOLD_EMBEDDED_WORKER",
+    "KEYHOLD_HEADER_READ_TIMEOUT_MS",
+    "KEYHOLD_IDLE_TIMEOUT_SECS",
+    "KEYHOLD_BODY_READ_TIMEOUT_SECS",
+    "KEYHOLD_MAX_CONNECTIONS",
 ];
 
 pub fn warn_unknown_vars() {

@@ -43,6 +43,8 @@ pub struct DevArgs {
     /// Where dev state lives (root key file, demo tenant credentials).
     #[arg(long, env = "KEYHOLD_DEV_DIR", default_value = ".keyhold-dev")]
     pub dev_dir: PathBuf,
+    #[command(flatten)]
+    pub http: crate::config::HttpArgs,
 }
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
@@ -102,11 +104,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     };
     let broker = broker::Broker::new(pool, keyring, auth0, worker_config.tenant_rate);
     let worker = worker::Worker::new(worker_config, broker.with_client(client(0)?))?;
-    let state = api::AppState::new(broker, ttl);
+    let state =
+        api::AppState::new(broker, ttl).with_body_read_timeout(args.http.body_read_timeout());
 
     let addr = listener.local_addr()?;
     print_welcome(addr, &emulator.base_url(), &project, &demo_secret, &admin)?;
-    let served = crate::serve::run_until_shutdown(listener, state, Some(worker)).await;
+    let served =
+        crate::serve::run_until_shutdown(listener, state, args.http.limits(), Some(worker)).await;
     emulator.shutdown().await;
     served
 }

@@ -5,6 +5,7 @@ mod bootstrap;
 mod config;
 mod db;
 mod dev;
+mod http;
 mod keys;
 mod serve;
 mod telemetry;

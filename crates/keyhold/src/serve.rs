@@ -31,9 +31,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .embedded_worker
         .then(|| args.worker.build(&broker, &args.auth0))
         .transpose()?;
-    let state = api::AppState::new(broker, ttl);
+    let state =
+        api::AppState::new(broker, ttl).with_body_read_timeout(args.http.body_read_timeout());
     let listener = bind(args.listen).await?;
-    run_until_shutdown(listener, state, worker).await
+    run_until_shutdown(listener, state, args.http.limits(), worker).await
 }
 
 /// Serves the API (and the embedded worker, if any) until SIGINT/SIGTERM, then lets in-flight
@@ -41,6 +42,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 pub async fn run_until_shutdown(
     listener: tokio::net::TcpListener,
     state: api::AppState,
+    limits: crate::http::Limits,
     worker: Option<worker::Worker>,
 ) -> anyhow::Result<()> {
     let shutdown = worker::CancellationToken::new();
@@ -53,7 +55,7 @@ pub async fn run_until_shutdown(
         tracing::info!("rotation worker running inside this process");
         tokio::spawn(w.run(shutdown.clone()))
     });
-    let served = serve(listener, state, shutdown.clone()).await;
+    let served = serve(listener, state, limits, shutdown.clone()).await;
     // The API stopped (signal or failure): stop the worker too and wait for it to drain.
     shutdown.cancel();
     if let Some(worker) = worker {
@@ -74,14 +76,12 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: api::AppState,
+    limits: crate::http::Limits,
     shutdown: worker::CancellationToken,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "keyhold API listening");
-    // Peer addresses feed login throttling and audit rows.
-    let app = api::app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+    tracing::info!(%addr, ?limits, "keyhold API listening");
+    crate::http::serve(listener, api::app(state), limits, shutdown)
         .await
         .context("HTTP server failed")
 }

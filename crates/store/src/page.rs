@@ -12,6 +12,9 @@ pub struct Cursor {
     pub id: Uuid,
 }
 
+/// Longer than any cursor of a name the API accepts (a few hundred bytes at most).
+const MAX_ENCODED: usize = 4096;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("cursor is not one this server issued")]
 pub struct BadCursor;
@@ -21,15 +24,28 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(format!("{}\n{}", self.id, self.name))
     }
 
+    /// Only what [`Cursor::encode`] produces is accepted: the decoded name reaches SQL as a bound
+    /// parameter, and PostgreSQL answers a NUL in text with an error rather than no rows, so a
+    /// forged cursor must fail here, as a client error.
     pub fn decode(raw: &str) -> Result<Cursor, BadCursor> {
+        if raw.len() > MAX_ENCODED {
+            return Err(BadCursor);
+        }
         let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| BadCursor)?;
         let text = String::from_utf8(bytes).map_err(|_| BadCursor)?;
         let (id, name) = text.split_once('\n').ok_or(BadCursor)?;
-        let id = Uuid::parse_str(id).map_err(|_| BadCursor)?;
-        Ok(Cursor {
+        if name.contains('\0') {
+            return Err(BadCursor);
+        }
+        let cursor = Cursor {
             name: name.to_owned(),
-            id,
-        })
+            id: Uuid::parse_str(id).map_err(|_| BadCursor)?,
+        };
+        // Another spelling of the same cursor (a braced or upper-case UUID) was not issued here.
+        if cursor.encode() != raw {
+            return Err(BadCursor);
+        }
+        Ok(cursor)
     }
 }
 
@@ -95,6 +111,20 @@ mod tests {
         for raw in ["", "!!!", "bm90IGEgY3Vyc29y", "AAAA"] {
             assert_eq!(Cursor::decode(raw), Err(BadCursor), "{raw}");
         }
+        let id = Uuid::now_v7();
+        for text in [
+            format!("{id}\na\0b"),
+            format!("{id}\n\0"),
+            format!("{}\nname", id.to_string().to_uppercase()),
+            format!("{{{id}}}\nname"),
+            format!("{}\nname", id.simple()),
+        ] {
+            let raw = URL_SAFE_NO_PAD.encode(&text);
+            assert_eq!(Cursor::decode(&raw), Err(BadCursor), "{text:?}");
+        }
+        let padded = URL_SAFE_NO_PAD.encode(format!("{id}\nname")) + "==";
+        assert_eq!(Cursor::decode(&padded), Err(BadCursor));
+        assert_eq!(Cursor::decode(&"A".repeat(5000)), Err(BadCursor));
     }
 
     #[test]

@@ -104,14 +104,11 @@ fn not_found() -> ApiError {
 
 fn validate_name(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-        errors.push(FieldError::new(
-            "name",
-            "must be 1 to 128 characters without control characters",
-        ));
+    if name.is_empty() || name.chars().count() > 128 {
+        errors.push(FieldError::new("name", "must be 1 to 128 characters"));
         return None;
     }
-    Some(name.to_owned())
+    crate::text::one_line("name", name, errors).then(|| name.to_owned())
 }
 
 async fn create(
@@ -141,6 +138,11 @@ async fn create(
             });
             if !valid_email {
                 errors.push(FieldError::new("email", "must be an email address"));
+            } else if let Some(e) = email.as_deref()
+                && crate::text::one_line("email", e, &mut errors)
+                && e.contains(char::is_whitespace)
+            {
+                errors.push(FieldError::new("email", "must not contain spaces"));
             }
             let long_enough = input.password.as_ref().is_some_and(|p| {
                 let n = p.expose_secret().chars().count();

@@ -68,21 +68,19 @@ async fn create(
     let input = body.value;
     let name = input.name.trim();
     let mut errors = Vec::new();
-    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        errors.push(FieldError::new(
-            "name",
-            "must be 1 to 64 characters without control characters",
-        ));
+    if name.is_empty() || name.chars().count() > 64 {
+        errors.push(FieldError::new("name", "must be 1 to 64 characters"));
+    } else {
+        crate::text::one_line("name", name, &mut errors);
     }
     let description = input.description.as_deref().map(str::trim);
-    // Postgres text cannot hold NUL (it errors), and other controls only hide things in UIs.
-    if description.is_some_and(|d| {
-        d.chars().count() > 256 || d.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
-    }) {
+    if description.is_some_and(|d| d.chars().count() > 256) {
         errors.push(FieldError::new(
             "description",
-            "must be at most 256 characters without control characters",
+            "must be at most 256 characters",
         ));
+    } else if let Some(d) = description {
+        crate::text::plain_text("description", d, &mut errors);
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));

@@ -1476,3 +1476,396 @@ async fn other_projects_ids_are_unknown_on_every_route(pool: PgPool) {
     assert!(!projects.text.contains(&b), "{}", projects.text);
     unchanged(&app, &before, "another project's id changed the database").await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// 9. Made-up methods and paths as metric labels
+// ---------------------------------------------------------------------------------------------
+
+/// `(method, route)` of every `keyhold_http_requests_total` series in a `/metrics` text.
+fn request_series(text: &str) -> Vec<(String, String)> {
+    let label = |line: &str, name: &str| {
+        let start = line.find(&format!("{name}=\""))? + name.len() + 2;
+        let len = line.get(start..)?.find('"')?;
+        line.get(start..start + len).map(str::to_owned)
+    };
+    text.lines()
+        .filter(|l| l.starts_with("keyhold_http_requests_total{"))
+        .filter_map(|l| Some((label(l, "method")?, label(l, "route")?)))
+        .collect()
+}
+
+/// Issue 14, item 2: anyone can send any method and path, and every label set is a series held in
+/// memory for good, so labels come from closed sets (known methods else `other`, route templates
+/// else `unmatched`). Other tests share the process-wide recorder, so the assertions are about
+/// what the labels may be rather than an exact count.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn metrics_labels_stay_a_closed_set_under_random_methods_and_paths(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let hostile = |text: &str| {
+        request_series(text)
+            .into_iter()
+            .filter(|(m, r)| m == "other" || r == "unmatched")
+            .count()
+    };
+    let before = app.call(Method::GET, "/metrics", None, &[]).await;
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut sent = Vec::new();
+    for n in 0..3_000 {
+        let len = if n % 100 == 0 { 2048 } else { 4 + next() % 12 };
+        let token: String = (0..len)
+            .map(|_| char::from(b'A' + (next() % 26) as u8))
+            .collect();
+        let method = Method::from_bytes(token.as_bytes()).expect("token");
+        let path = match n % 3 {
+            0 => "/healthz".to_owned(),
+            1 => format!("/api/v1/{}", token.to_lowercase()),
+            _ => format!("/api/v1/app-connections/auth0/{}", token.to_lowercase()),
+        };
+        let method = if n % 2 == 0 { method } else { Method::GET };
+        let request = axum::http::Request::builder()
+            .method(method)
+            .uri(&path)
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let reply = app.router.clone().oneshot(request).await.expect("reply");
+        assert!(reply.status().is_client_error() || reply.status().is_success());
+        if n < 50 {
+            sent.push(token);
+        }
+    }
+    let after = app.call(Method::GET, "/metrics", None, &[]).await;
+    let templates: Vec<&str> = api::route_table().into_iter().map(|(_, r)| r).collect();
+    let known = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other",
+    ];
+    for (method, route) in request_series(&after.text) {
+        assert!(
+            known.contains(&method.as_str()),
+            "method label {method:.40}"
+        );
+        assert!(
+            route == "unmatched" || route.starts_with("/ui") || templates.contains(&route.as_str()),
+            "route label {route:.60}"
+        );
+    }
+    for token in &sent {
+        assert!(
+            !after.text.contains(token.as_str()),
+            "{token:.40} became a label"
+        );
+    }
+    // At most a handful of (route, status) pairs for `other` and `unmatched`, however many sent.
+    assert!(
+        hostile(&after.text) <= hostile(&before.text) + 12,
+        "{} -> {}",
+        hostile(&before.text),
+        hostile(&after.text)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. NUL smuggled into SQL text through cursors and query parameters
+// ---------------------------------------------------------------------------------------------
+
+/// Issue 14, item 8: a cursor is base64, so a NUL inside it passed every character check and
+/// PostgreSQL answered the query with an error (500). Every list refuses forged cursors, and no
+/// query parameter with a NUL reaches a handler, on any GET route.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn nul_in_cursors_and_queries_is_refused_on_every_list(pool: PgPool) {
+    use base64::Engine as _;
+    let app = TestApp::new(pool).await;
+    let ids = world(&app).await;
+    let before = app.dump().await;
+    let b64 = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+    let id = uuid::Uuid::now_v7();
+    let forged = [
+        b64(&format!("{id}\n\u{0}")),
+        b64(&format!("{id}\nhome\u{0}conn")),
+        b64(&format!("{}\nhome-conn", id.to_string().to_uppercase())),
+        b64("\u{0}\n\u{0}"),
+        "%00".to_owned(),
+        format!("{}%00", b64(&format!("{id}\nhome-conn"))),
+    ];
+    let lists = [
+        "/api/v1/app-connections",
+        CONNECTIONS,
+        "/api/v1/identities",
+        "/api/v1/projects",
+        "/api/v2/secret-rotations",
+        ROTATIONS,
+        "/api/v1/audit-logs",
+    ];
+    let with = |route: &str, query: &str| {
+        let path = ids.fill(route);
+        let join = if path.contains('?') { '&' } else { '?' };
+        format!("{path}{join}{query}")
+    };
+    for route in lists {
+        for cursor in &forged {
+            let reply = app
+                .call(
+                    Method::GET,
+                    &with(route, &format!("cursor={cursor}")),
+                    None,
+                    &[],
+                )
+                .await;
+            refused(&reply, &[StatusCode::UNPROCESSABLE_ENTITY], route);
+            assert_eq!(reply.fields(), ["cursor"], "{route}: {}", reply.text);
+            assert!(!reply.text.contains(cursor.as_str()), "{}", reply.text);
+        }
+    }
+    unchanged(&app, &before, "a forged cursor changed the database").await;
+    // Every GET route, with a NUL in a cursor, a search and a parameter it does not take: a
+    // refusal or an answer (reads through a connection are audited), never a server error.
+    let mut count = 0;
+    for (method, route) in api::route_table() {
+        if method != Method::GET {
+            continue;
+        }
+        for query in [
+            format!("cursor={}", forged[0]),
+            "search=a%00b".to_owned(),
+            "name=%00".to_owned(),
+            "limit=1%00".to_owned(),
+        ] {
+            let path = with(route, &query);
+            let reply = app.call(Method::GET, &path, None, &[]).await;
+            assert!(
+                reply.status.is_success() || reply.status.is_client_error(),
+                "{path}: {} {}",
+                reply.status,
+                reply.text
+            );
+            if !reply.status.is_success() {
+                reply.problem(reply.status);
+            }
+            count += 1;
+        }
+    }
+    assert!(count >= 60, "{count}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. Invisible and line-breaking characters in names, emails and descriptions
+// ---------------------------------------------------------------------------------------------
+
+/// Characters that hide or reorder text: zero-width, bidi marks, overrides and isolates, BOM,
+/// soft hyphen, a tag character (all Unicode Cf), and line breaks.
+const HIDDEN: &[&str] = &[
+    "\u{200b}",
+    "\u{200d}",
+    "\u{200e}",
+    "\u{202e}",
+    "\u{2066}",
+    "\u{2069}",
+    "\u{feff}",
+    "\u{ad}",
+    "\u{e0041}",
+    "\u{2028}",
+    "\r\n",
+    "\n",
+    "\u{1b}[31m",
+];
+
+/// Issue 14, item 10: names and emails took zero-width and bidi-override characters, and an
+/// email took CRLF. Every name-like field refuses them (descriptions keep their line breaks),
+/// with a 422 naming the field and never the value.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn hidden_characters_in_names_and_emails_are_refused(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let ids = world(&app).await;
+    let connection_path = format!("{CONNECTIONS}/{}", ids.connection);
+    let rotation_path = format!("{ROTATIONS}/{}", ids.rotation);
+    let identity_path = format!("/api/v1/identities/{}", ids.member);
+    let users_path = format!("{connection_path}/users");
+    let before = app.dump().await;
+    let mut count = 0;
+    for hidden in HIDDEN {
+        let value = format!("Evil{hidden}Name");
+        let email = format!("evil{hidden}@acme.test");
+        let line_break = hidden.contains('\n') || *hidden == "\u{2028}";
+        let mut cases: Vec<(Method, String, Value, &str)> = vec![
+            (
+                Method::POST,
+                "/api/v1/projects".into(),
+                json!({ "name": value }),
+                "name",
+            ),
+            (
+                Method::POST,
+                CONNECTIONS.into(),
+                {
+                    let mut body = app.connection_body("x");
+                    body["name"] = json!(value);
+                    body
+                },
+                "name",
+            ),
+            (
+                Method::PATCH,
+                connection_path.clone(),
+                json!({ "name": value }),
+                "name",
+            ),
+            (
+                Method::PATCH,
+                rotation_path.clone(),
+                json!({ "name": value }),
+                "name",
+            ),
+            (
+                Method::POST,
+                "/api/v1/identities".into(),
+                json!({ "type": "machine", "name": value }),
+                "name",
+            ),
+            (
+                Method::PATCH,
+                identity_path.clone(),
+                json!({ "name": value }),
+                "name",
+            ),
+            (
+                Method::POST,
+                "/api/v1/identities".into(),
+                json!({ "type": "user", "name": "u", "email": email, "password": "Long-enough-passw0rd" }),
+                "email",
+            ),
+            (
+                Method::POST,
+                users_path.clone(),
+                json!({ "connection": DB_CONNECTION, "email": email, "password": "Sneaky-Passw0rd!" }),
+                "email",
+            ),
+            (
+                Method::POST,
+                users_path.clone(),
+                json!({ "connection": DB_CONNECTION, "email": "fine@acme.test", "password": "Sneaky-Passw0rd!", "name": value }),
+                "name",
+            ),
+        ];
+        if !line_break {
+            // Free text keeps its line breaks; everything else hidden is refused there too.
+            cases.extend([
+                (
+                    Method::POST,
+                    "/api/v1/projects".into(),
+                    json!({ "name": "p", "description": value }),
+                    "description",
+                ),
+                (
+                    Method::PATCH,
+                    connection_path.clone(),
+                    json!({ "description": value }),
+                    "description",
+                ),
+                (
+                    Method::PATCH,
+                    rotation_path.clone(),
+                    json!({ "description": value }),
+                    "description",
+                ),
+            ]);
+        }
+        for (method, path, body, field) in cases {
+            let reply = app.call(method.clone(), &path, Some(body), &[]).await;
+            let case = format!("{method} {path} {field} {hidden:?}");
+            refused(&reply, &[StatusCode::UNPROCESSABLE_ENTITY], &case);
+            assert_eq!(reply.fields(), [field], "{case}: {}", reply.text);
+            assert!(
+                !reply.text.contains("Evil") && !reply.text.contains("evil"),
+                "{case}: echoed {}",
+                reply.text
+            );
+            count += 1;
+        }
+    }
+    assert!(count > 100, "{count}");
+    unchanged_but(
+        &app,
+        &before,
+        "a hidden character changed the database",
+        true,
+    )
+    .await;
+
+    // Visible text in any script, and line breaks in descriptions, are still welcome.
+    let made = app
+        .call(
+            Method::POST,
+            "/api/v1/projects",
+            Some(json!({ "name": "Équipe 日本 עברית", "description": "line one\nline two" })),
+            &[],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. Bodies trickled past the body-read deadline, on every body route
+// ---------------------------------------------------------------------------------------------
+
+/// Issue 14, item 4: the request timeout does not bound how long a body may take to arrive. A body
+/// still arriving at the deadline (here 300 ms, one byte every 50 ms) answers a 408 problem that
+/// closes the connection, on every POST/PATCH route, public ones included, and nothing is written.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn trickled_bodies_time_out_on_every_body_route(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let ids = world(&app).await;
+    let deadline = std::time::Duration::from_millis(300);
+    let router = api::app(app.state.clone().with_body_read_timeout(deadline));
+    let before = app.dump().await;
+    let bearer = format!("Bearer {}", app.admin_token);
+    for (method, route) in body_routes() {
+        let path = ids.fill(route);
+        let trickle = futures_util::stream::unfold(0u32, |n| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let chunk = if n == 0 { "{" } else { " " };
+            Some((Ok::<_, std::io::Error>(chunk), n + 1))
+        });
+        let request = Request::builder()
+            .method(method.clone())
+            .uri(&path)
+            .header("content-type", "application/json")
+            .header("authorization", &bearer)
+            .body(Body::from_stream(trickle))
+            .expect("request");
+        let started = std::time::Instant::now();
+        let response = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            router.clone().oneshot(request),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{method} {route}: no answer in 5 s"))
+        .expect("infallible");
+        let after = started.elapsed();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let reply = Reply {
+            status,
+            headers,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+            json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        };
+        crate::openapi::check(&method, &path, None, &reply);
+        let case = format!("{method} {route}");
+        refused(&reply, &[StatusCode::REQUEST_TIMEOUT], &case);
+        assert_eq!(reply.json["type"], "urn:keyhold:problem:request-timeout");
+        assert_eq!(reply.headers["connection"], "close", "{case}");
+        assert!(
+            after >= deadline && after < std::time::Duration::from_secs(3),
+            "{case}: {after:?}"
+        );
+    }
+    unchanged(&app, &before, "a trickled body changed the database").await;
+}

@@ -182,11 +182,13 @@ impl AccessExchangeIn {
             ));
         }
         let name = self.api_name.trim();
-        if name.is_empty() || name.chars().count() > NAME_MAX || name.chars().any(char::is_control)
-        {
+        if name.is_empty() || name.chars().count() > NAME_MAX || !crate::text::is_one_line(name) {
             errors.push(FieldError::new(
                 "apiName",
-                format!("must be 1 to {NAME_MAX} printable characters"),
+                format!(
+                    "must be 1 to {NAME_MAX} characters; {}",
+                    crate::text::ONE_LINE_RULE
+                ),
             ));
         }
         if self.scopes.len() > SCOPES_MAX {

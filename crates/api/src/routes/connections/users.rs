@@ -188,18 +188,16 @@ impl Checks {
                 field,
                 format!("must be 1 to {max} characters, not only spaces"),
             ));
-        } else if value.chars().any(char::is_control) {
-            self.0.push(FieldError::new(
-                field,
-                "must not contain control characters",
-            ));
+        } else {
+            crate::text::one_line(field, value, &mut self.0);
         }
     }
 
     fn email(&mut self, value: Option<&str>) {
         let Some(value) = value else { return };
         let shaped = value.len() <= 254
-            && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+            && !value.chars().any(char::is_whitespace)
+            && crate::text::is_one_line(value)
             && value.rsplit_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty()
                     && domain.contains('.')

@@ -46,14 +46,7 @@ pub fn description(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<St
         ));
         return None;
     }
-    if description
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        errors.push(FieldError::new(
-            "description",
-            "must not contain control characters",
-        ));
+    if !crate::text::plain_text("description", description, errors) {
         return None;
     }
     Some(description.to_owned())
