@@ -266,7 +266,7 @@ async fn update(
         return Err(ApiError::Validation(errors));
     }
     let id = IdentityId(id);
-    let mut tx = state.db.begin().await?;
+    let mut tx = begin_admin_change(&state, caller.org_id).await?;
     let change = db::Change {
         name: name.as_deref(),
         disabled: patch.disabled,
@@ -300,7 +300,7 @@ async fn remove(
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require_instance_admin()?;
     let id = IdentityId(id);
-    let mut tx = state.db.begin().await?;
+    let mut tx = begin_admin_change(&state, caller.org_id).await?;
     let identity = db::delete(&mut tx, caller.org_id, id)
         .await
         .map_err(|e| match e {
@@ -356,6 +356,18 @@ async fn rotate_secret(
     Ok(Json(
         json!({ "identity": IdentityOut::from(identity), "clientSecret": secret.expose_secret() }),
     ))
+}
+
+/// A transaction for a change that may remove an instance admin, holding the organisation's admin
+/// lock so that `ensure_an_admin_remains` counts with every concurrent such change committed: two
+/// admins demoting each other at once otherwise each saw the other still enabled.
+async fn begin_admin_change(
+    state: &AppState,
+    org_id: store::OrgId,
+) -> ApiResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let mut tx = state.db.begin().await?;
+    db::lock_admins(&mut tx, org_id).await?;
+    Ok(tx)
 }
 
 /// The change just made must leave at least one enabled instance admin, or nobody could manage the
