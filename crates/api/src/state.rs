@@ -6,6 +6,8 @@ use auth0::Auth0Client;
 use crypto::RootKeyring;
 use store::PgPool;
 
+use crate::auth::argon::ArgonQueue;
+use crate::auth::client_ip::TrustedProxies;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenService;
 
@@ -16,6 +18,10 @@ pub struct AppState {
     pub auth0: Auth0Client,
     pub tokens: TokenService,
     pub throttle: LoginThrottle,
+    /// Places for argon2 work; a login finding none is refused at once.
+    pub argon: ArgonQueue,
+    /// Peers whose `X-Forwarded-For`/`Forwarded` name the client; none unless configured.
+    pub trusted_proxies: TrustedProxies,
     /// Acting on Auth0 as a stored connection, with the Management API token cache.
     pub access: worker::Auth0Access,
     /// Per-tenant pacing of calls made through a connection, with the budget the rotation worker
@@ -70,6 +76,8 @@ impl AppState {
             auth0,
             tokens: TokenService::new(token_ttl),
             throttle: LoginThrottle::default(),
+            argon: ArgonQueue::default(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 
@@ -83,6 +91,14 @@ impl AppState {
     ) -> Self {
         self.pacer = Arc::new(worker::Pacer::new(self.db.clone(), rate));
         self.pacing_max_wait = max_wait;
+        self
+    }
+}
+
+impl AppState {
+    /// Believes `X-Forwarded-For`/`Forwarded` from these peers (reverse proxies in front of us).
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
         self
     }
 }

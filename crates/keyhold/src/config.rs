@@ -175,6 +175,14 @@ pub struct ServeArgs {
     /// Lifetime of access tokens issued at login, in seconds.
     #[arg(long, env = "KEYHOLD_ACCESS_TOKEN_TTL_SECS", default_value_t = 3600)]
     pub access_token_ttl_secs: u64,
+    /// Reverse proxies (comma-separated IPs or CIDR ranges) whose X-Forwarded-For or Forwarded
+    /// header names the client; unset, those headers are never believed.
+    #[arg(long, env = "KEYHOLD_TRUSTED_PROXIES", value_parser = parse_trusted_proxies)]
+    pub trusted_proxies: Option<api::auth::client_ip::TrustedProxies>,
+}
+
+fn parse_trusted_proxies(raw: &str) -> Result<api::auth::client_ip::TrustedProxies, String> {
+    raw.parse()
 }
 
 /// Every variable a flag reads; others with our prefix are probably typos and get a warning.
@@ -191,6 +199,7 @@ pub const KNOWN_VARS: &[&str] = &[
     "KEYHOLD_DEV_DIR",
     "KEYHOLD_ACCESS_TOKEN_TTL_SECS",
     "KEYHOLD_EMBEDDED_WORKER",
+    "KEYHOLD_TRUSTED_PROXIES",
 ];
 
 pub fn warn_unknown_vars() {

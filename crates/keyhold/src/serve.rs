@@ -26,10 +26,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         })
         .transpose()?;
     // Calls made through connections share each tenant's request budget with the workers.
-    let state = api::AppState::new(pool, keyring, args.auth0.client()?, ttl).with_tenant_rate(
-        args.worker.config().tenant_rate,
-        api::DEFAULT_PACING_MAX_WAIT,
-    );
+    let state = api::AppState::new(pool, keyring, args.auth0.client()?, ttl)
+        .with_tenant_rate(
+            args.worker.config().tenant_rate,
+            api::DEFAULT_PACING_MAX_WAIT,
+        )
+        .with_trusted_proxies(args.trusted_proxies.unwrap_or_default());
     let listener = bind(args.listen).await?;
     run_until_shutdown(listener, state, worker).await
 }

@@ -183,8 +183,11 @@ async fn create(
             true,
         ),
     };
-    let secret_hash =
-        crate::auth::argon::hash(SecretString::from(secret.expose_secret().to_owned())).await?;
+    let secret_hash = crate::auth::argon::hash(
+        state.argon.enter().await?,
+        SecretString::from(secret.expose_secret().to_owned()),
+    )
+    .await?;
     let new = db::NewIdentity {
         id: IdentityId::new(),
         org_id: caller.org_id,
@@ -327,8 +330,11 @@ async fn rotate_secret(
     caller.require_instance_admin()?;
     let id = IdentityId(id);
     let secret = crypto::random_secret(64);
-    let secret_hash =
-        crate::auth::argon::hash(SecretString::from(secret.expose_secret().to_owned())).await?;
+    let secret_hash = crate::auth::argon::hash(
+        state.argon.enter().await?,
+        SecretString::from(secret.expose_secret().to_owned()),
+    )
+    .await?;
     let mut tx = state.db.begin().await?;
     let identity = db::set_client_secret_hash(&mut tx, caller.org_id, id, &secret_hash)
         .await

@@ -13,6 +13,7 @@ mod health;
 mod hostile;
 mod idempotency;
 mod identities;
+mod login_flood;
 mod matrix;
 mod openapi;
 mod projects;
