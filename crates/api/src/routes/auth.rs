@@ -98,7 +98,7 @@ async fn login(
         .collect();
     let account_key = format!("{kind}:{account}");
     let address_key = throttle_key(meta.client_ip);
-    let refused = match state.throttle.admit(&account_key, &address_key).await {
+    let admission = match state.throttle.admit(&account_key, &address_key).await {
         Ok(attempt) => match state.argon.try_enter() {
             Some(place) => Ok((attempt, place)),
             // Dropping the attempt here gives its turn and its place in the address's count back:
@@ -110,7 +110,7 @@ async fn login(
         },
         Err(wait) => Err(("too many failed logins; wait before trying again", wait)),
     };
-    let (attempt, place) = match refused {
+    let (attempt, place) = match admission {
         Ok(admitted) => admitted,
         Err((detail, wait)) => {
             audit_login(&state, &meta, kind, &account, "throttled").await?;
