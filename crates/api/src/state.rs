@@ -7,6 +7,8 @@ use broker::{Broker, Pacer, TenantRate};
 use crypto::RootKeyring;
 use store::PgPool;
 
+use crate::auth::argon::ArgonQueue;
+use crate::auth::client_ip::TrustedProxies;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenService;
 
@@ -17,6 +19,10 @@ pub struct AppState {
     pub auth0: Auth0Client,
     pub tokens: TokenService,
     pub throttle: LoginThrottle,
+    /// Places for argon2 work; a login finding none is refused at once.
+    pub argon: ArgonQueue,
+    /// Peers whose `X-Forwarded-For`/`Forwarded` name the client; none unless configured.
+    pub trusted_proxies: TrustedProxies,
     /// Acting on Auth0 as a stored connection: sealed secrets, the Management API token cache
     /// and per-tenant pacing, shared with the rotation worker of the same process.
     pub broker: Broker,
@@ -62,6 +68,8 @@ impl AppState {
             tokens: TokenService::new(token_ttl),
             throttle: LoginThrottle::default(),
             body_read_timeout: crate::DEFAULT_BODY_READ_TIMEOUT,
+            argon: ArgonQueue::default(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 
@@ -86,6 +94,14 @@ impl AppState {
     ) -> Self {
         self.broker.pacer = Arc::new(Pacer::new(self.db.clone(), rate));
         self.pacing_max_wait = max_wait;
+        self
+    }
+}
+
+impl AppState {
+    /// Believes `X-Forwarded-For`/`Forwarded` from these peers (reverse proxies in front of us).
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
         self
     }
 }

@@ -177,6 +177,14 @@ pub struct ServeArgs {
     /// Lifetime of access tokens issued at login, in seconds.
     #[arg(long, env = "KEYHOLD_ACCESS_TOKEN_TTL_SECS", default_value_t = 3600)]
     pub access_token_ttl_secs: u64,
+    /// Reverse proxies (comma-separated IPs or CIDR ranges) whose X-Forwarded-For or Forwarded
+    /// header names the client; unset, those headers are never believed.
+    #[arg(long, env = "KEYHOLD_TRUSTED_PROXIES", value_parser = parse_trusted_proxies)]
+    pub trusted_proxies: Option<api::auth::client_ip::TrustedProxies>,
+}
+
+fn parse_trusted_proxies(raw: &str) -> Result<api::auth::client_ip::TrustedProxies, String> {
+    raw.parse()
 }
 
 /// The HTTP server's limits on slow and idle clients (see `crate::http`).
@@ -230,6 +238,7 @@ pub const KNOWN_VARS: &[&str] = &[
     "KEYHOLD_IDLE_TIMEOUT_SECS",
     "KEYHOLD_BODY_READ_TIMEOUT_SECS",
     "KEYHOLD_MAX_CONNECTIONS",
+    "KEYHOLD_TRUSTED_PROXIES",
 ];
 
 pub fn warn_unknown_vars() {

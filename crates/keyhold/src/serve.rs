@@ -31,8 +31,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .embedded_worker
         .then(|| args.worker.build(&broker, &args.auth0))
         .transpose()?;
-    let state =
-        api::AppState::new(broker, ttl).with_body_read_timeout(args.http.body_read_timeout());
+    let state = api::AppState::new(broker, ttl)
+        .with_body_read_timeout(args.http.body_read_timeout())
+        .with_trusted_proxies(args.trusted_proxies.unwrap_or_default());
     let listener = bind(args.listen).await?;
     run_until_shutdown(listener, state, args.http.limits(), worker).await
 }

@@ -208,7 +208,21 @@ pub async fn delete(conn: &mut PgConnection, org_id: OrgId, id: IdentityId) -> R
         .await?)
 }
 
+/// Serializes changes that can remove an organisation's instance admins (demotion, disabling,
+/// deletion): taken first in the transaction, so the `count_enabled_admins` after it sees any
+/// concurrent change that committed first. `no key update` leaves inserts that reference the
+/// organisation unblocked.
+pub async fn lock_admins(conn: &mut PgConnection, org_id: OrgId) -> Result<()> {
+    let locked: Option<OrgId> =
+        sqlx::query_scalar("select id from orgs where id = $1 for no key update")
+            .bind(org_id)
+            .fetch_optional(conn)
+            .await?;
+    locked.map(|_| ()).ok_or(crate::Error::NotFound)
+}
+
 /// How many enabled instance admins remain: the last one may not be disabled, demoted or deleted.
+/// Only meaningful after [`lock_admins`] in the same transaction.
 pub async fn count_enabled_admins(conn: &mut PgConnection, org_id: OrgId) -> Result<i64> {
     Ok(sqlx::query_scalar(
         "select count(*) from identities where org_id = $1 and is_instance_admin and disabled_at is null",

@@ -81,7 +81,21 @@ pub async fn delete(
     Ok(())
 }
 
+/// Serializes changes that can remove a project's admins: taken first in the transaction, it makes
+/// a concurrent demotion wait until this one commits, so the `count_admins` after it sees the other
+/// change. Without it two admins demoting each other both counted the other as still admin.
+/// `no key update` leaves inserts that reference the project (their key-share locks) unblocked.
+pub async fn lock_admins(conn: &mut PgConnection, project_id: ProjectId) -> Result<()> {
+    let locked: Option<ProjectId> =
+        sqlx::query_scalar("select id from projects where id = $1 for no key update")
+            .bind(project_id)
+            .fetch_optional(conn)
+            .await?;
+    locked.map(|_| ()).ok_or(crate::Error::NotFound)
+}
+
 /// Admins left in a project: the last one cannot be removed or demoted, or nobody could manage it.
+/// Only meaningful after [`lock_admins`] in the same transaction.
 pub async fn count_admins(conn: &mut PgConnection, project_id: ProjectId) -> Result<i64> {
     Ok(sqlx::query_scalar(
         "select count(*) from project_memberships where project_id = $1 and role = 'admin'",

@@ -3,13 +3,14 @@
 //! at most that many run at once, the rest queue, and argon2's memory is allocated once per thread
 //! and never returned to the allocator. Hashing on tokio's blocking pool with fresh memory each
 //! time left glibc holding 19 MiB in the arena of every thread that had ever hashed (8 concurrent
-//! logins measured 163-198 MB RSS).
+//! logins measured 163-198 MB RSS). How many jobs may queue is bounded by [`ArgonQueue`].
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use crypto::SecretString;
 use crypto::password::Workspace;
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::problem::{ApiError, ApiResult};
 
@@ -20,8 +21,7 @@ fn pool() -> &'static Mutex<mpsc::Sender<Job>> {
     POOL.get_or_init(|| {
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        for n in 0..threads {
+        for n in 0..threads() {
             let receiver = receiver.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
@@ -47,13 +47,98 @@ fn pool() -> &'static Mutex<mpsc::Sender<Job>> {
     })
 }
 
-async fn bounded<T: Send + 'static>(
+/// Places in the argon2 queue (waiting or running), per [`crate::AppState`]. A login takes one
+/// with [`ArgonQueue::try_enter`] and is refused at once when none is free, so a flood of logins
+/// from many addresses makes logins answer 429 instead of making every login wait seconds behind an
+/// unbounded queue. The place belongs to the hash job and is given back on the argon2 thread when
+/// the hash is done, whatever became of the request that asked for it.
+#[derive(Clone)]
+pub struct ArgonQueue {
+    places: Arc<Semaphore>,
+    capacity: usize,
+    entered: Arc<AtomicU64>,
+    rejected: Arc<AtomicU64>,
+}
+
+/// A place in the queue, held by the job it is given to.
+pub struct Place {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Default for ArgonQueue {
+    /// 16 jobs per argon2 thread (about 0.3 s of work each), at least 32: enough for a fleet
+    /// logging in together, short enough that the last in the queue still answers within a second.
+    fn default() -> Self {
+        ArgonQueue::new((threads() * 16).max(32))
+    }
+}
+
+impl ArgonQueue {
+    pub fn new(capacity: usize) -> Self {
+        ArgonQueue {
+            places: Arc::new(Semaphore::new(capacity)),
+            capacity,
+            entered: Arc::default(),
+            rejected: Arc::default(),
+        }
+    }
+
+    /// A place now, or `None` when the queue is full.
+    pub fn try_enter(&self) -> Option<Place> {
+        match self.places.clone().try_acquire_owned() {
+            Ok(permit) => {
+                self.entered.fetch_add(1, Ordering::Relaxed);
+                Some(Place { _permit: permit })
+            }
+            Err(_) => {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// A place, waiting for one: for hashing by instance admins, who cannot flood the queue.
+    pub async fn enter(&self) -> ApiResult<Place> {
+        let permit = self
+            .places
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::internal("argon2 queue closed"))?;
+        self.entered.fetch_add(1, Ordering::Relaxed);
+        Ok(Place { _permit: permit })
+    }
+
+    /// Jobs queued or running now.
+    pub fn in_use(&self) -> usize {
+        self.capacity - self.places.available_permits()
+    }
+
+    /// Places given out so far.
+    pub fn entered(&self) -> u64 {
+        self.entered.load(Ordering::Relaxed)
+    }
+
+    /// Logins refused so far because the queue was full.
+    pub fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
+    }
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+async fn run<T: Send + 'static>(
+    place: Option<Place>,
     work: impl FnOnce(&mut Workspace) -> T + Send + 'static,
 ) -> ApiResult<T> {
     let (done, result) = oneshot::channel();
     let job: Job = Box::new(move |workspace| {
+        let outcome = work(workspace);
+        drop(place);
         // The requester may have gone away (client disconnected); nothing to tell then.
-        if done.send(work(workspace)).is_err() {
+        if done.send(outcome).is_err() {
             tracing::debug!("argon2 result not collected: the request ended first");
         }
     });
@@ -68,15 +153,25 @@ async fn bounded<T: Send + 'static>(
 }
 
 /// The argon2id PHC string of `secret`.
-pub async fn hash(secret: SecretString) -> ApiResult<String> {
-    bounded(move |workspace| workspace.hash(&secret))
+pub async fn hash(place: Place, secret: SecretString) -> ApiResult<String> {
+    run(Some(place), move |workspace| workspace.hash(&secret))
+        .await?
+        .map_err(ApiError::internal)
+}
+
+/// `hash` outside the queue's bound, for the one decoy hash a process makes: logins holding every
+/// place may be waiting for it.
+pub async fn hash_unqueued(secret: SecretString) -> ApiResult<String> {
+    run(None, move |workspace| workspace.hash(&secret))
         .await?
         .map_err(ApiError::internal)
 }
 
 /// Whether `secret` matches `phc`; a malformed stored hash counts as no match.
-pub async fn verify(secret: SecretString, phc: String) -> ApiResult<bool> {
-    Ok(bounded(move |workspace| workspace.verify(&secret, &phc))
-        .await?
-        .unwrap_or(false))
+pub async fn verify(place: Place, secret: SecretString, phc: String) -> ApiResult<bool> {
+    Ok(run(Some(place), move |workspace| {
+        workspace.verify(&secret, &phc)
+    })
+    .await?
+    .unwrap_or(false))
 }

@@ -2,7 +2,7 @@
 //! hit), never argon2, carrying the caller's memberships so authorisation needs no more queries.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::header;
@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use store::{IdentityId, OrgId, ProjectId};
 
 use super::Role;
+use super::client_ip::TrustedProxies;
 use crate::AppState;
 use crate::problem::ApiError;
 
@@ -17,29 +18,40 @@ use crate::problem::ApiError;
 #[derive(Clone, Debug, Default)]
 pub struct RequestMeta {
     pub request_id: Option<String>,
+    /// The client's address: the peer's, or a trusted proxy's forwarded one (see `client_ip`).
     pub source_ip: Option<String>,
+    pub client_ip: Option<IpAddr>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+impl<S> FromRequestParts<S> for RequestMeta
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(RequestMeta::from_parts(parts))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestMeta::from_parts(
+            parts,
+            &AppState::from_ref(state).trusted_proxies,
+        ))
     }
 }
 
 impl RequestMeta {
-    fn from_parts(parts: &Parts) -> RequestMeta {
+    fn from_parts(parts: &Parts, proxies: &TrustedProxies) -> RequestMeta {
+        let client_ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| proxies.client(addr.ip(), &parts.headers));
         RequestMeta {
             request_id: parts
                 .headers
                 .get(crate::REQUEST_ID_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
-            source_ip: parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip().to_string()),
+            source_ip: client_ip.map(|ip| ip.to_string()),
+            client_ip,
         }
     }
 }
@@ -84,7 +96,7 @@ where
             is_instance_admin: owner.owner.is_instance_admin,
             token_hash: owner.hash,
             memberships,
-            meta: RequestMeta::from_parts(parts),
+            meta: RequestMeta::from_parts(parts, &state.trusted_proxies),
         })
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod argon;
 mod caller;
+pub mod client_ip;
 pub mod throttle;
 pub mod tokens;
 

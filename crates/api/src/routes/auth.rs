@@ -1,6 +1,7 @@
 //! `/api/v1/auth/...`: log in with a machine identity or a user, and revoke tokens. Failures look the
 //! same whether the id or the secret was wrong (same body, and argon2 runs against a decoy hash when
-//! the id is unknown), are slowed, throttled per account and per address, and audited.
+//! the id is unknown), are slowed, throttled (see `auth::throttle`), and audited. The argon2 check
+//! outlives the request: see `Check`.
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
+use crate::auth::argon::Place;
+use crate::auth::client_ip::throttle_key;
+use crate::auth::throttle::Attempt;
 use crate::auth::tokens::{TokenService, hash_secret};
 use crate::auth::{Caller, RequestMeta};
 use crate::extract::ValidJson;
@@ -66,7 +70,7 @@ async fn user_login(
 async fn decoy() -> ApiResult<String> {
     static DECOY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
     DECOY
-        .get_or_try_init(|| crate::auth::argon::hash(crypto::random_secret(32)))
+        .get_or_try_init(|| crate::auth::argon::hash_unqueued(crypto::random_secret(32)))
         .await
         .cloned()
 }
@@ -93,39 +97,48 @@ async fn login(
         })
         .collect();
     let account_key = format!("{kind}:{account}");
-    let address_key = format!("ip:{}", meta.source_ip.as_deref().unwrap_or("unknown"));
-    let attempt = match state.throttle.admit(&account_key, &address_key).await {
-        Ok(attempt) => attempt,
-        Err(wait) => {
+    let address_key = throttle_key(meta.client_ip);
+    let admission = match state.throttle.admit(&account_key, &address_key).await {
+        Ok(attempt) => match state.argon.try_enter() {
+            Some(place) => Ok((attempt, place)),
+            // Dropping the attempt here gives its turn and its place in the address's count back:
+            // nothing was checked.
+            None => Err((
+                "too many logins are being checked right now; retry shortly",
+                Duration::from_secs(1),
+            )),
+        },
+        Err(wait) => Err(("too many failed logins; wait before trying again", wait)),
+    };
+    let (attempt, place) = match admission {
+        Ok(admitted) => admitted,
+        Err((detail, wait)) => {
             audit_login(&state, &meta, kind, &account, "throttled").await?;
             return Err(ApiError::TooManyRequests {
-                detail: "too many failed logins; wait before trying again".to_owned(),
+                detail: detail.to_owned(),
                 retry_after_secs: wait.as_secs().max(1),
             });
         }
     };
 
-    let record = if account.is_empty() || account.len() > 320 {
-        None
-    } else if kind == "machine" {
-        store::identities::login_by_client_id(&state.db, &account).await?
-    } else {
-        store::identities::login_by_email(&state.db, &account).await?
+    // The check runs as its own task, holding the attempt and the argon2 place: a client that
+    // hangs up does not stop it, its attempt keeps counting against the account and the address
+    // until the hash is done, and a failure is recorded and audited all the same.
+    let check = Check {
+        state: state.clone(),
+        meta: meta.clone(),
+        kind,
+        account: account.clone(),
     };
-    let phc = match &record {
-        Some(record) => record.secret_hash.clone(),
-        None => decoy().await?,
-    };
-    let matches = crate::auth::argon::verify(secret, phc).await?;
+    let record = tokio::spawn(check.run(attempt, place, secret))
+        .await
+        .map_err(ApiError::internal)??;
 
-    let Some(record) = record.filter(|_| matches) else {
-        attempt.failed();
-        audit_login(&state, &meta, kind, &account, "failure").await?;
+    let Some(record) = record else {
         tokio::time::sleep(FAILURE_FLOOR.saturating_sub(started.elapsed())).await;
         return Err(ApiError::Unauthenticated);
     };
 
-    drop(attempt);
     let (token, hash) = TokenService::mint();
     let expires_at = state.tokens.expires_at();
     let mut tx = state.db.begin().await?;
@@ -142,6 +155,54 @@ async fn login(
         "accessTokenMaxTTL": state.tokens.ttl.as_secs(),
         "tokenType": "Bearer",
     })))
+}
+
+/// One admitted login's lookup and argon2 check.
+struct Check {
+    state: AppState,
+    meta: RequestMeta,
+    kind: &'static str,
+    account: String,
+}
+
+impl Check {
+    /// The identity when the secret is right; `None` (recorded as a failure) otherwise.
+    async fn run(
+        self,
+        attempt: Attempt,
+        place: Place,
+        secret: SecretString,
+    ) -> ApiResult<Option<store::identities::LoginRecord>> {
+        let Check {
+            state,
+            meta,
+            kind,
+            account,
+        } = self;
+        let record = if account.is_empty() || account.len() > 320 {
+            None
+        } else if kind == "machine" {
+            store::identities::login_by_client_id(&state.db, &account).await?
+        } else {
+            store::identities::login_by_email(&state.db, &account).await?
+        };
+        let phc = match &record {
+            Some(record) => record.secret_hash.clone(),
+            None => decoy().await?,
+        };
+        let matches = crate::auth::argon::verify(place, secret, phc).await?;
+        match record.filter(|_| matches) {
+            Some(record) => {
+                drop(attempt);
+                Ok(Some(record))
+            }
+            None => {
+                attempt.failed();
+                audit_login(&state, &meta, kind, &account, "failure").await?;
+                Ok(None)
+            }
+        }
+    }
 }
 
 fn login_event(

@@ -185,8 +185,11 @@ async fn create(
             true,
         ),
     };
-    let secret_hash =
-        crate::auth::argon::hash(SecretString::from(secret.expose_secret().to_owned())).await?;
+    let secret_hash = crate::auth::argon::hash(
+        state.argon.enter().await?,
+        SecretString::from(secret.expose_secret().to_owned()),
+    )
+    .await?;
     let new = db::NewIdentity {
         id: IdentityId::new(),
         org_id: caller.org_id,
@@ -268,7 +271,7 @@ async fn update(
         return Err(ApiError::Validation(errors));
     }
     let id = IdentityId(id);
-    let mut tx = state.db.begin().await?;
+    let mut tx = begin_admin_change(&state, caller.org_id).await?;
     let change = db::Change {
         name: name.as_deref(),
         disabled: patch.disabled,
@@ -302,7 +305,7 @@ async fn remove(
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require_instance_admin()?;
     let id = IdentityId(id);
-    let mut tx = state.db.begin().await?;
+    let mut tx = begin_admin_change(&state, caller.org_id).await?;
     let identity = db::delete(&mut tx, caller.org_id, id)
         .await
         .map_err(|e| match e {
@@ -329,8 +332,11 @@ async fn rotate_secret(
     caller.require_instance_admin()?;
     let id = IdentityId(id);
     let secret = crypto::random_secret(64);
-    let secret_hash =
-        crate::auth::argon::hash(SecretString::from(secret.expose_secret().to_owned())).await?;
+    let secret_hash = crate::auth::argon::hash(
+        state.argon.enter().await?,
+        SecretString::from(secret.expose_secret().to_owned()),
+    )
+    .await?;
     let mut tx = state.db.begin().await?;
     let identity = db::set_client_secret_hash(&mut tx, caller.org_id, id, &secret_hash)
         .await
@@ -358,6 +364,18 @@ async fn rotate_secret(
     Ok(Json(
         json!({ "identity": IdentityOut::from(identity), "clientSecret": secret.expose_secret() }),
     ))
+}
+
+/// A transaction for a change that may remove an instance admin, holding the organisation's admin
+/// lock so that `ensure_an_admin_remains` counts with every concurrent such change committed: two
+/// admins demoting each other at once otherwise each saw the other still enabled.
+async fn begin_admin_change(
+    state: &AppState,
+    org_id: store::OrgId,
+) -> ApiResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let mut tx = state.db.begin().await?;
+    db::lock_admins(&mut tx, org_id).await?;
+    Ok(tx)
 }
 
 /// The change just made must leave at least one enabled instance admin, or nobody could manage the

@@ -178,7 +178,7 @@ async fn change_role(
         .require_project(&state.db, project, Role::Admin, project_not_found())
         .await?;
     let role = parse_role(&body.value.role)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = begin_admin_change(&state, project).await?;
     store::memberships::set_role(&mut tx, project, identity, role.as_str())
         .await
         .map_err(membership_error)?;
@@ -208,7 +208,7 @@ async fn remove(
         .require_project(&state.db, project, Role::Admin, project_not_found())
         .await?;
     let removed = find(&state, project, identity).await?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = begin_admin_change(&state, project).await?;
     store::memberships::delete(&mut tx, project, identity)
         .await
         .map_err(membership_error)?;
@@ -262,6 +262,23 @@ async fn find(
         })
 }
 
+/// A transaction for a change that may remove an admin, holding the project's admin lock so that
+/// `ensure_an_admin_remains` counts with every concurrent change to the project's admins committed.
+async fn begin_admin_change(
+    state: &AppState,
+    project: ProjectId,
+) -> ApiResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let mut tx = state.db.begin().await?;
+    store::memberships::lock_admins(&mut tx, project)
+        .await
+        .map_err(|e| match e {
+            store::Error::NotFound => project_not_found(),
+            other => other.into(),
+        })?;
+    Ok(tx)
+}
+
+/// Only after `begin_admin_change` in the same transaction.
 async fn ensure_an_admin_remains(tx: &mut sqlx::PgConnection, project: ProjectId) -> ApiResult<()> {
     if store::memberships::count_admins(tx, project).await? == 0 {
         return Err(ApiError::Conflict {

@@ -1,5 +1,6 @@
 //! Logging in, using and revoking tokens.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};
@@ -269,4 +270,140 @@ async fn revoke_bodies_are_json_and_bounded(pool: PgPool) {
             .status,
         StatusCode::OK
     );
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_guesser_cannot_lock_the_owner_out(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let id = app.identity("svc", None).await;
+    let wrong = json!({ "clientId": id.client_id, "clientSecret": "guess" });
+    let right = json!({ "clientId": id.client_id, "clientSecret": id.client_secret });
+    let attacker = "198.51.100.66";
+    for _ in 0..api::auth::throttle::PER_ACCOUNT {
+        app.call_from(attacker, Method::POST, LOGIN, wrong.clone(), &[])
+            .await
+            .problem(StatusCode::UNAUTHORIZED);
+    }
+    // The guesser's address is stopped, even with the right secret...
+    let stopped = app
+        .call_from(attacker, Method::POST, LOGIN, right.clone(), &[])
+        .await;
+    stopped.problem(StatusCode::TOO_MANY_REQUESTS);
+    assert!(stopped.headers.contains_key("retry-after"));
+    // ...the owner, elsewhere, is not: slowed down at most.
+    let started = Instant::now();
+    let owner = app
+        .call_from("203.0.113.10", Method::POST, LOGIN, right.clone(), &[])
+        .await;
+    assert_eq!(owner.status, StatusCode::OK, "{}", owner.text);
+    assert!(
+        started.elapsed() <= api::auth::throttle::SLOWDOWN_MAX + Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Guessers at more addresses slow the account down further, but never refuse its owner.
+    let guesses = futures_util::future::join_all(
+        (0..api::auth::throttle::PER_ACCOUNT)
+            .map(|_| app.call_from("198.51.100.67", Method::POST, LOGIN, wrong.clone(), &[])),
+    )
+    .await;
+    for guess in guesses {
+        guess.problem(StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        app.state
+            .throttle
+            .slowdown(&format!("machine:{}", id.client_id)),
+        api::auth::throttle::SLOWDOWN_MAX
+    );
+    let owner = app
+        .call_from("203.0.113.10", Method::POST, LOGIN, right, &[])
+        .await;
+    assert_eq!(owner.status, StatusCode::OK, "{}", owner.text);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn forwarded_addresses_count_only_from_trusted_proxies(pool: PgPool) {
+    let mut app = TestApp::new(pool).await;
+    let proxies: api::auth::client_ip::TrustedProxies = "10.0.0.0/8".parse().expect("proxies");
+    app.router = api::app(app.state.clone().with_trusted_proxies(proxies));
+    let guess = |id: &crate::support::Identity| json!({ "clientId": id.client_id, "clientSecret": "guess" });
+    let right = |id: &crate::support::Identity| json!({ "clientId": id.client_id, "clientSecret": id.client_secret });
+
+    // From an untrusted peer a new X-Forwarded-For on every guess changes nothing: the peer's
+    // address is the one throttled and audited.
+    let spoofed = app.identity("spoofed", None).await;
+    for n in 0..api::auth::throttle::PER_ACCOUNT {
+        let xff = format!("203.0.113.{n}");
+        app.call_from(
+            "198.51.100.7",
+            Method::POST,
+            LOGIN,
+            guess(&spoofed),
+            &[
+                ("x-forwarded-for", &xff),
+                ("forwarded", &format!("for={xff}")),
+            ],
+        )
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    }
+    app.call_from(
+        "198.51.100.7",
+        Method::POST,
+        LOGIN,
+        right(&spoofed),
+        &[("x-forwarded-for", "203.0.113.99")],
+    )
+    .await
+    .problem(StatusCode::TOO_MANY_REQUESTS);
+
+    // Through a trusted proxy each client has its own address, taken right-most past the proxies
+    // (the left-most entry here is the client's own claim and is ignored).
+    let proxied = app.identity("proxied", None).await;
+    for _ in 0..api::auth::throttle::PER_ACCOUNT {
+        app.call_from(
+            "10.0.0.1",
+            Method::POST,
+            LOGIN,
+            guess(&proxied),
+            &[("x-forwarded-for", "1.2.3.4, 203.0.113.50, 10.0.0.2")],
+        )
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    }
+    app.call_from(
+        "10.0.0.1",
+        Method::POST,
+        LOGIN,
+        right(&proxied),
+        &[("x-forwarded-for", "5.6.7.8, 203.0.113.50")],
+    )
+    .await
+    .problem(StatusCode::TOO_MANY_REQUESTS);
+    let other_client = app
+        .call_from(
+            "10.0.0.1",
+            Method::POST,
+            LOGIN,
+            right(&proxied),
+            &[("x-forwarded-for", "203.0.113.51")],
+        )
+        .await;
+    assert_eq!(other_client.status, StatusCode::OK, "{}", other_client.text);
+
+    let sources: Vec<(String, String)> = sqlx::query_as(
+        "select distinct metadata->>'account', source_ip from audit_events \
+         where action = 'auth.login' and outcome = 'failure'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("audit");
+    let sources: BTreeSet<(String, String)> = sources.into_iter().collect();
+    let expected = BTreeSet::from([
+        (proxied.client_id.clone(), "203.0.113.50".to_owned()),
+        (spoofed.client_id.clone(), "198.51.100.7".to_owned()),
+    ]);
+    assert_eq!(sources, expected);
 }

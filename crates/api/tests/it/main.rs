@@ -2,6 +2,7 @@
 //! test (`#[sqlx::test]`), and the Auth0 emulator on an ephemeral port playing Auth0.
 
 mod access;
+mod admins;
 mod audit;
 mod bad_input;
 mod canary;
@@ -12,6 +13,7 @@ mod health;
 mod hostile;
 mod idempotency;
 mod identities;
+mod login_flood;
 mod matrix;
 mod openapi;
 mod projects;

@@ -1,5 +1,6 @@
 //! `TestApp`: the API wired to a test database and its own Auth0 emulator, with a request helper.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -218,9 +219,47 @@ impl TestApp {
         content_type: &str,
         headers: &[(&str, &str)],
     ) -> Reply {
+        self.send_from(None, method, path, body, content_type, headers)
+            .await
+    }
+
+    /// A request without a token, as if from TCP peer `peer` (what a real server records).
+    pub async fn call_from(
+        &self,
+        peer: &str,
+        method: Method,
+        path: &str,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let peer: SocketAddr = format!("{peer}:40000").parse().expect("peer address");
+        let bytes = serde_json::to_vec(&body).expect("json");
+        self.send_from(
+            Some(peer),
+            method,
+            path,
+            Some(bytes),
+            "application/json",
+            headers,
+        )
+        .await
+    }
+
+    pub async fn send_from(
+        &self,
+        peer: Option<SocketAddr>,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         // Kept for the openapi.yaml check below.
         let sent = (method.clone(), body.clone());
         let mut request = Request::builder().method(method).uri(path);
+        if let Some(peer) = peer {
+            request = request.extension(axum::extract::ConnectInfo(peer));
+        }
         if body.is_some() {
             request = request.header("content-type", content_type);
         }
