@@ -33,6 +33,13 @@ pub struct Admin {
     state: Arc<EmulatorState>,
 }
 
+// The state holds every tenant's client secrets.
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin").finish_non_exhaustive()
+    }
+}
+
 fn domain_key(domain: &str) -> String {
     normalize_domain(domain).unwrap_or_else(|_| domain.to_ascii_lowercase())
 }

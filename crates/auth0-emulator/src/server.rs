@@ -50,6 +50,15 @@ pub struct Emulator {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+// The state holds every tenant's client secrets.
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Emulator {
     /// Starts on `127.0.0.1` with an ephemeral port.
     pub async fn start(seed: Seed) -> anyhow::Result<Emulator> {

@@ -79,13 +79,23 @@ impl fmt::Debug for Auth0Client {
     }
 }
 
-/// A request body for [`Auth0Client::send`]. No `Debug`: a form may carry a client secret.
+/// A request body for [`Auth0Client::send`].
 #[derive(Clone, Copy)]
 pub enum RequestBody<'a> {
     /// `application/json`, as the Management API expects.
     Json(&'a serde_json::Value),
     /// `application/x-www-form-urlencoded`, as the token endpoint accepts.
     Form(&'a [(&'a str, &'a str)]),
+}
+
+// Only the kind: a form may carry a client secret.
+impl std::fmt::Debug for RequestBody<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RequestBody::Json(_) => "RequestBody::Json(..)",
+            RequestBody::Form(_) => "RequestBody::Form(..)",
+        })
+    }
 }
 
 /// A final Auth0 answer: 2xx, or a 4xx other than 429, for the caller to interpret.

@@ -32,6 +32,7 @@ const CHUNK_SPAN: Duration = Duration::from_millis(100);
 /// Share of the configured rate actually used.
 const SLACK: f64 = 0.9;
 
+#[derive(Debug)]
 pub struct Pacer {
     pool: PgPool,
     rate: Option<(Rate, u32)>,
@@ -52,6 +53,7 @@ pub enum Admission {
 }
 
 /// Consecutive slots reserved by this process: `left` of them from `next`, `period` apart.
+#[derive(Debug)]
 struct Slots {
     next: Instant,
     period: Duration,

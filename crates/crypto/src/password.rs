@@ -37,6 +37,15 @@ pub struct Workspace {
     blocks: Vec<Block>,
 }
 
+// The blocks hold intermediate hash state; their number is all a log needs.
+impl std::fmt::Debug for Workspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workspace")
+            .field("blocks", &self.blocks.len())
+            .finish()
+    }
+}
+
 impl Default for Workspace {
     fn default() -> Self {
         Workspace::new()

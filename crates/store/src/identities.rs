@@ -56,6 +56,17 @@ pub struct NewIdentity<'a> {
     pub is_instance_admin: bool,
 }
 
+// Leaves the hash out: a leaked hash is an offline guessing target.
+impl std::fmt::Debug for NewIdentity<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewIdentity")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 pub async fn insert(conn: &mut PgConnection, new: &NewIdentity<'_>) -> Result<Identity> {
     let (password_hash, client_secret_hash) = match new.kind {
         Kind::User => (Some(new.secret_hash), None),
@@ -125,6 +136,15 @@ pub struct LoginRecord {
     pub secret_hash: String,
 }
 
+// Leaves the hash out: a leaked hash is an offline guessing target.
+impl std::fmt::Debug for LoginRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRecord")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
 pub async fn login_by_client_id(pool: &PgPool, client_id: &str) -> Result<Option<LoginRecord>> {
     Ok(sqlx::query_as(
         "select id, org_id, client_secret_hash as secret_hash from identities \
@@ -146,7 +166,7 @@ pub async fn login_by_email(pool: &PgPool, email: &str) -> Result<Option<LoginRe
 }
 
 /// A partial update by an instance admin.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct Change<'a> {
     pub name: Option<&'a str>,
     pub disabled: Option<bool>,

@@ -16,6 +16,7 @@ pub struct Project {
     pub updated_at: OffsetDateTime,
 }
 
+#[derive(Debug)]
 pub struct NewProject<'a> {
     pub org_id: OrgId,
     pub name: &'a str,
