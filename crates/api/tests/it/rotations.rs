@@ -504,3 +504,42 @@ async fn nothing_moves_under_an_open_attempt(pool: PgPool) {
         .await;
     assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
 }
+
+/// One broker per process: the API's calls through a connection and the worker's rotation use
+/// one token cache, so Auth0 is asked for the connection's Management token once for both.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn the_api_and_the_worker_share_one_management_token(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let connection = app.create("rotator").await;
+    let connection_id = connection["id"].as_str().expect("id");
+    let misses = app.state.broker.tokens.misses();
+    let clients = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/app-connections/auth0/{connection_id}/clients"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(clients.status, StatusCode::OK, "{}", clients.text);
+    let body = app.rotation_body("target-secret", connection_id, TARGET_ID);
+    let created = app.call(Method::POST, BASE, Some(body), &[]).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let reports = app.run_worker().await;
+    assert!(
+        matches!(
+            reports.as_slice(),
+            [worker::JobReport {
+                outcome: worker::JobOutcome::Rotated { .. },
+                ..
+            }]
+        ),
+        "{reports:?}"
+    );
+    assert_eq!(
+        app.state.broker.tokens.misses() - misses,
+        1,
+        "the API and the worker asked Auth0 for the connection's token once in all"
+    );
+    assert!(app.state.broker.tokens.hits() >= 2);
+}
