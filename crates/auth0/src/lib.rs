@@ -31,13 +31,13 @@
 //! # Ok(()) }
 //! ```
 
+mod connection_calls;
 mod dns;
 mod domain;
 mod error;
 mod http;
-mod management;
-mod mgmt;
 mod retry;
+mod rotation_calls;
 mod ssrf;
 mod token;
 mod token_cache;
@@ -46,15 +46,15 @@ pub use reqwest::header::HeaderMap;
 pub use reqwest::{Method, StatusCode};
 pub use secrecy::{ExposeSecret, SecretString};
 
+pub use crate::connection_calls::{
+    ClientPage, ClientQuery, ClientRecord, Created, ManagementAnswer, ResourceServerRecord,
+    TOKEN_VAULT_GRANT, path_segment,
+};
 pub use crate::dns::NameResolver;
 pub use crate::domain::{Domain, DomainError};
 pub use crate::error::Auth0Error;
 pub use crate::http::{Auth0Client, Auth0Response, HttpConfig, RequestBody};
-pub use crate::management::{
-    ClientPage, ClientQuery, ClientRecord, Created, ManagementAnswer, ResourceServerRecord,
-    TOKEN_VAULT_GRANT, path_segment,
-};
-pub use crate::mgmt::ClientInfo;
+pub use crate::rotation_calls::ClientInfo;
 pub use crate::ssrf::is_forbidden_ip;
 pub use crate::token::{AccessToken, ClientCredentials};
 pub use crate::token_cache::TokenCache;

@@ -3,7 +3,7 @@
 //! grant types, and the resource server + Custom API Client pair Token Vault's access token
 //! exchange needs.
 //!
-//! Error answers are mapped by `mgmt::map_error` (401 → `TokenRejected`, 403
+//! Error answers are mapped by `rotation_calls::map_error` (401 → `TokenRejected`, 403
 //! `insufficient_scope` → `MissingScope`, other 4xx → `Upstream` with Auth0's status and words),
 //! so callers decide what a 404 or 409 means for them. Every request asks only for the fields
 //! Keyhold uses where Auth0 allows it (`fields=`), and answers that may still carry a client
@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 use crate::domain::Domain;
 use crate::error::Auth0Error;
 use crate::http::{Auth0Client, Auth0Response, RequestBody};
-use crate::mgmt::map_error;
+use crate::rotation_calls::map_error;
 
 /// The grant type Token Vault's exchanges use (Auth0 calls it "Token Vault" in the Dashboard).
 pub const TOKEN_VAULT_GRANT: &str =
@@ -112,7 +112,7 @@ pub struct ManagementAnswer {
 impl Auth0Client {
     /// Any Management API call: `method` `path` (which must start with `/api/v2/` and carry its
     /// own percent-encoding; see [`path_segment`]) with an optional JSON body. A 2xx answer comes
-    /// back as JSON; an error answer as `mgmt::map_error` classifies it.
+    /// back as JSON; an error answer as `rotation_calls::map_error` classifies it.
     #[tracing::instrument(name = "auth0.management", skip_all, fields(domain = %domain, method = %method))]
     pub async fn management_json(
         &self,
