@@ -55,8 +55,16 @@ async fn main() -> anyhow::Result<()> {
         let mut sealed = Vec::with_capacity(n);
         for i in done..done + n {
             let id = Uuid::now_v7();
-            let record_id = id.to_string();
-            let aad = Aad::new("app_connections", &record_id, "client_secret");
+            let to = broker::Destination {
+                domain: "bench.auth0.test",
+                client_id: "bench-m2m",
+            };
+            let binding = broker::aad::connection_secret(
+                store::ConnectionId(id),
+                store::ProjectId(project),
+                to,
+            );
+            let aad = binding.aad();
             // A 64-character secret, about what Auth0 issues.
             let secret = SecretString::from(format!("bench-secret-{i:010}-{}", "s".repeat(41)));
             sealed.push(keyring.seal_str(&secret, &aad)?);

@@ -37,6 +37,9 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
             // Refuse before writing anything if a key is wrong or missing: rewrapping with the
             // wrong key would fail on every record, and one missing would be reported as damage.
             check_keyring(&pool, &keyring).await?;
+            // Secrets from before bindings are sealed again (under the active key) first, so
+            // the re-wrap below and every later open find them bound.
+            broker::reseal::legacy_secrets(&pool, &keyring).await?;
             let options = rewrap::Options { batch_size, limit };
             let outcome = rewrap::rewrap(&pool, &keyring, &options).await;
             pool.close().await;

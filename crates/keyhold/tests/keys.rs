@@ -8,9 +8,11 @@ mod common;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use crypto::{Aad, ExposeSecret, RootKeyring, SecretString};
+use broker::{Destination, aad};
+use crypto::{ExposeSecret, RootKeyring, SecretString};
 use serde_json::Value;
 use sqlx::PgPool;
+use store::{ConnectionId, CredentialId, ProjectId, RotationId};
 use uuid::Uuid;
 
 /// A fresh random root key entry `id:base64`; tests keep the string to configure it again.
@@ -20,6 +22,25 @@ fn key(id: &str) -> String {
         .expose_secret()
         .to_owned()
 }
+
+/// What the test rows' secrets are bound to (every test connection names this tenant and client).
+fn connection_binding(id: Uuid, project: Uuid) -> aad::Binding {
+    aad::connection_secret(ConnectionId(id), ProjectId(project), TENANT)
+}
+
+fn credential_binding(id: Uuid, rotation: Uuid, project: Uuid) -> aad::Binding {
+    aad::generated_secret(
+        CredentialId(id),
+        RotationId(rotation),
+        ProjectId(project),
+        TENANT,
+    )
+}
+
+const TENANT: Destination<'static> = Destination {
+    domain: "x.auth0.com",
+    client_id: "cid",
+};
 
 fn keyring(spec: &str) -> RootKeyring {
     RootKeyring::parse(spec).expect("test keyring parses")
@@ -83,10 +104,9 @@ async fn connections(
     let mut sealed = Vec::with_capacity(n);
     for i in first..first + n {
         let id = Uuid::now_v7();
-        let aad_id = id.to_string();
-        let aad = Aad::new("app_connections", &aad_id, "client_secret");
+        let binding = connection_binding(id, at.1);
         sealed.push(
-            keys.seal_str(&SecretString::from(secret_of(i)), &aad)
+            keys.seal_str(&SecretString::from(secret_of(i)), &binding.aad())
                 .expect("seal"),
         );
         ids.push(id);
@@ -134,10 +154,12 @@ async fn credential(pool: &PgPool, at: (Uuid, Uuid), connection: Uuid, keys: &Ro
     .execute(pool)
     .await
     .expect("attempt");
-    let aad_id = credential.to_string();
-    let aad = Aad::new("rotation_credentials", &aad_id, "client_secret");
+    let binding = credential_binding(credential, rotation, at.1);
     let sealed = keys
-        .seal_str(&SecretString::from(format!("generated-{credential}")), &aad)
+        .seal_str(
+            &SecretString::from(format!("generated-{credential}")),
+            &binding.aad(),
+        )
         .expect("seal");
     sqlx::query(
         "insert into rotation_credentials (id, rotation_id, attempt_id, state, slot, \
@@ -179,12 +201,13 @@ async fn key_ids(pool: &PgPool, table: &str) -> Vec<String> {
         .collect()
 }
 
-fn assert_all_open(rows: &[(Uuid, String, Vec<u8>, i64)], keys: &RootKeyring) {
+fn assert_all_open(rows: &[(Uuid, String, Vec<u8>, i64)], keys: &RootKeyring, project: Uuid) {
     for (id, name, sealed, _) in rows {
         let n: usize = name.trim_start_matches("c-").parse().expect("seeded name");
-        let aad_id = id.to_string();
-        let aad = Aad::new("app_connections", &aad_id, "client_secret");
-        let secret = keys.open_str(sealed, &aad).expect("opens with the new key");
+        let binding = connection_binding(*id, project);
+        let secret = keys
+            .open_str(sealed, &binding.aad())
+            .expect("opens with the new key");
         assert_eq!(secret.expose_secret(), secret_of(n));
     }
 }
@@ -216,7 +239,7 @@ async fn rewrap_moves_every_record_and_secrets_still_open(pool: PgPool) {
     let after = stored_connections(&pool).await;
     // Only the new key is needed from now on.
     let new_only = keyring(&k2);
-    assert_all_open(&after, &new_only);
+    assert_all_open(&after, &new_only, at.1);
     for ((_, _, old_bytes, old_version), (_, _, new_bytes, new_version)) in
         before.iter().zip(&after)
     {
@@ -233,18 +256,16 @@ async fn rewrap_moves_every_record_and_secrets_still_open(pool: PgPool) {
         );
         assert_ne!(old_bytes, new_bytes);
     }
-    let sealed: Vec<u8> =
-        sqlx::query_scalar("select client_secret_sealed from rotation_credentials where id = $1")
-            .bind(credential_id)
-            .fetch_one(&pool)
-            .await
-            .expect("credential");
-    let aad_id = credential_id.to_string();
+    let (sealed, rotation_id): (Vec<u8>, Uuid) = sqlx::query_as(
+        "select client_secret_sealed, rotation_id from rotation_credentials where id = $1",
+    )
+    .bind(credential_id)
+    .fetch_one(&pool)
+    .await
+    .expect("credential");
+    let binding = credential_binding(credential_id, rotation_id, at.1);
     let opened = new_only
-        .open_str(
-            &sealed,
-            &Aad::new("rotation_credentials", &aad_id, "client_secret"),
-        )
+        .open_str(&sealed, &binding.aad())
         .expect("generated secret opens");
     assert_eq!(opened.expose_secret(), format!("generated-{credential_id}"));
 
@@ -286,7 +307,7 @@ async fn a_limited_rewrap_resumes_where_it_stopped(pool: PgPool) {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("rewrapped 20 records"));
     assert_eq!(key_ids(&pool, "app_connections").await, vec!["k2"; 30]);
-    assert_all_open(&stored_connections(&pool).await, &keyring(&k2));
+    assert_all_open(&stored_connections(&pool).await, &keyring(&k2), at.1);
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
@@ -346,7 +367,7 @@ async fn a_killed_rewrap_resumes(pool: PgPool) {
         "only what was left: {stdout}"
     );
     assert_eq!(key_ids(&pool, "app_connections").await, vec!["k2"; rows]);
-    assert_all_open(&stored_connections(&pool).await, &keyring(&k2));
+    assert_all_open(&stored_connections(&pool).await, &keyring(&k2), at.1);
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
@@ -559,4 +580,46 @@ async fn rotate_prints_a_new_key_and_the_procedure_for_this_keyring() {
         .await
         .expect("rotate");
     assert!(!taken.status.success(), "an id in use is refused");
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn rewrap_re_seals_secrets_stored_before_bindings(pool: PgPool) {
+    let k1 = key("k1");
+    let keys = keyring(&k1);
+    let at = project(&pool).await;
+    let ids = connections(&pool, at, &keys, 0, 2).await;
+    // The first as an older release stored it: sealed for its place only.
+    let place = connection_binding(ids[0], at.1);
+    let legacy = keys
+        .seal_str(&SecretString::from(secret_of(0)), &place.legacy_aad())
+        .expect("seal");
+    sqlx::query(
+        "update app_connections set client_secret_sealed = $2, secret_bound = false where id = $1",
+    )
+    .bind(ids[0])
+    .bind(&legacy)
+    .execute(&pool)
+    .await
+    .expect("legacy row");
+
+    let url = common::database_url(&pool, None).await;
+    let out = run(&url, &k1, &["rewrap"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let unbound: i64 =
+        sqlx::query_scalar("select count(*) from app_connections where not secret_bound")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(unbound, 0);
+    assert_all_open(&stored_connections(&pool).await, &keys, at.1);
+    let (now,): (Vec<u8>,) =
+        sqlx::query_as("select client_secret_sealed from app_connections where id = $1")
+            .bind(ids[0])
+            .fetch_one(&pool)
+            .await
+            .expect("row");
+    assert!(
+        keys.open_str(&now, &place.legacy_aad()).is_err(),
+        "the place-only binding opens nothing any more"
+    );
 }
