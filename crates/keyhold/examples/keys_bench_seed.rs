@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use crypto::{Aad, RootKeyring, SecretString};
+use crypto::{RootKeyring, SecretString};
 use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
