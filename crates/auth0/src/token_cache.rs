@@ -40,6 +40,8 @@ struct Slot {
 
 struct Cached {
     token: AccessToken,
+    /// When the request that got it was sent: its scopes are Auth0's grants as of then.
+    fetched_at: Instant,
     refresh_at: Instant,
 }
 
@@ -106,10 +108,28 @@ impl TokenCache {
         let started = Instant::now();
         let token = fetch().await?;
         *cell = Some(Cached {
+            fetched_at: started,
             refresh_at: started + reuse_for(token.expires_in),
             token: token.clone(),
         });
         Ok(token)
+    }
+
+    /// The cached token for `key` at `version` if it was fetched less than `max_age` ago, without
+    /// waiting for a fetch in progress: for checks that need grants as Auth0 states them now
+    /// but can live with a few seconds' lag instead of a token request per check.
+    pub fn fresh(&self, key: &str, version: u64, max_age: Duration) -> Option<AccessToken> {
+        let slot = self.lock_slots().get(key).cloned()?;
+        if slot.version != version {
+            return None;
+        }
+        let cell = slot.cell.try_lock().ok()?;
+        let cached = cell.as_ref()?;
+        let now = Instant::now();
+        (now < cached.refresh_at && now.duration_since(cached.fetched_at) < max_age).then(|| {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            cached.token.clone()
+        })
     }
 
     /// The Management API token for `creds`, from the cache or the token endpoint.
@@ -197,6 +217,27 @@ mod tests {
         assert_eq!(reuse_for(86_400), Duration::from_secs(86_400 - 300));
         assert_eq!(reuse_for(100), Duration::from_secs(90));
         assert_eq!(reuse_for(0), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn fresh_serves_only_recent_tokens_of_the_same_version() {
+        let cache = TokenCache::new();
+        assert!(cache.fresh("conn", 1, Duration::from_secs(60)).is_none());
+        cache
+            .get_or_fetch("conn", 1, || async { Ok(token("t1", 3600)) })
+            .await
+            .expect("fetch");
+        let recent = cache.fresh("conn", 1, Duration::from_secs(60));
+        assert_eq!(
+            recent.map(|t| t.token.expose_secret().to_owned()).as_deref(),
+            Some("t1")
+        );
+        assert!(cache.fresh("conn", 2, Duration::from_secs(60)).is_none());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            cache.fresh("conn", 1, Duration::from_millis(10)).is_none(),
+            "older than the caller accepts"
+        );
     }
 
     #[tokio::test]

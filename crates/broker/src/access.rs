@@ -209,6 +209,17 @@ impl Broker {
         Err(Auth0Error::WrongCredentials.into())
     }
 
+    /// The connection's cached token if it was fetched less than `max_age` ago (its scopes are
+    /// then Auth0's grants as of that moment); `None` means the caller should fetch afresh.
+    pub fn recent_token(
+        &self,
+        connection: &Connection,
+        max_age: std::time::Duration,
+    ) -> Option<AccessToken> {
+        let (key, version) = cache_key(connection);
+        self.tokens.fresh(&key, version, max_age)
+    }
+
     /// Forgets a token Auth0 refused (401), unless a newer one replaced it already.
     pub async fn drop_token(&self, connection: &Connection, token: &AccessToken) {
         let (key, _) = cache_key(connection);
