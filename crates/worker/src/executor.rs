@@ -14,7 +14,7 @@ use crypto::{ExposeSecret, SecretString};
 use store::connections::Connection;
 use store::rotations::lease::{self, Claim, Finish, Lease, NewAttempt, OwnConnection, Success};
 use store::rotations::schedule::{self, LastRotation, Schedule};
-use store::rotations::{Attempt, Rotation};
+use store::rotations::{Attempt, AttemptStep, Rotation};
 use store::{AttemptId, CredentialId};
 use time::OffsetDateTime;
 
@@ -120,9 +120,9 @@ impl Engine {
         let connection =
             store::connections::get(&self.broker.pool, rotation.org_id, rotation.connection_id)
                 .await
-                .map_err(|e| stop(Step::Create, "created")(e.into()))?;
-        let domain =
-            Broker::domain(&connection).map_err(|e| stop(Step::Create, "created")(e.into()))?;
+                .map_err(|e| stop(Step::Create, AttemptStep::Created)(e.into()))?;
+        let domain = Broker::domain(&connection)
+            .map_err(|e| stop(Step::Create, AttemptStep::Created)(e.into()))?;
         let current = match rotation.current_attempt_id {
             None => self.create(lease, rotation, &connection).await?,
             Some(id) => {
@@ -132,7 +132,9 @@ impl Engine {
         };
         let ctx = ctx.insert(current);
         if ctx.secret.is_none() {
-            return Err(stop(Step::Set, "created")(Cause::Invalid(MOVED.into())));
+            return Err(stop(Step::Set, AttemptStep::Created)(Cause::Invalid(
+                MOVED.into(),
+            )));
         }
         let mut next = planner::next_step(Some(&ctx.attempt));
         while let Some(step) = next {
@@ -140,7 +142,7 @@ impl Engine {
                 Step::Create | Step::Set => {
                     self.set(ctx, rotation, &connection, &domain)
                         .await
-                        .map_err(stop(Step::Set, "created"))?;
+                        .map_err(stop(Step::Set, AttemptStep::Created))?;
                     Some(Step::Test)
                 }
                 Step::Test => {
@@ -151,11 +153,11 @@ impl Engine {
                     return self
                         .finish(lease, rotation, &connection, ctx)
                         .await
-                        .map_err(stop(Step::Finish, "tested"));
+                        .map_err(stop(Step::Finish, AttemptStep::Tested));
                 }
             };
         }
-        Err(stop(Step::Finish, "finished")(Cause::Invalid(
+        Err(stop(Step::Finish, AttemptStep::Finished)(Cause::Invalid(
             "the open attempt is already finished".into(),
         )))
     }
@@ -167,7 +169,7 @@ impl Engine {
         rotation: &Rotation,
         connection: &Connection,
     ) -> Result<AttemptCtx, Stop> {
-        let fail = || stop(Step::Create, "created");
+        let fail = || stop(Step::Create, AttemptStep::Created);
         let secret = crypto::random_secret(self.config.secret_length);
         let attempt_id = AttemptId::new();
         let credential_id = CredentialId::new();
@@ -213,7 +215,7 @@ impl Engine {
         rotation: &Rotation,
         connection: &Connection,
     ) -> Result<AttemptCtx, Stop> {
-        let fail = || stop(Step::Set, "created");
+        let fail = || stop(Step::Set, AttemptStep::Created);
         let note = previous_owner
             .filter(|owner| *owner != lease.owner)
             .map(|owner| format!("resumed after the lease of worker {owner} expired"));
@@ -249,7 +251,7 @@ impl Engine {
         if let Some(note) = &note {
             tracing::warn!(rotation.id = %lease.rotation_id, attempt = attempt.attempt_no, "{note}");
         }
-        let maybe_applied = attempt.tries > 1 || attempt.step != "created";
+        let maybe_applied = attempt.tries > 1 || attempt.step != AttemptStep::Created;
         Ok(AttemptCtx {
             attempt,
             secret,
@@ -314,12 +316,12 @@ impl Engine {
                     // slower than we waited. Test again later; setting it again would restart
                     // the propagation. (If someone replaced it meanwhile, the attempt fails after
                     // its retries and says so; the next rotation sets a fresh one.)
-                    return Err(stop(Step::Test, "set")(Cause::NotAccepted(
+                    return Err(stop(Step::Test, AttemptStep::Set)(Cause::NotAccepted(
                         started.elapsed(),
                     )));
                 }
                 Ok(false) => tokio::time::sleep(self.config.propagation_poll).await,
-                Err(cause) => return Err(stop(Step::Test, "set")(cause)),
+                Err(cause) => return Err(stop(Step::Test, AttemptStep::Set)(cause)),
             }
         }
     }

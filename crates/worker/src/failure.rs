@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use auth0::Auth0Error;
 use store::rotations::lease::{self, Failure as StoreFailure, Lease, Retry};
-use store::rotations::{Attempt, Rotation};
+use store::rotations::{Attempt, AttemptStep, Rotation};
 use time::OffsetDateTime;
 
 use crate::executor::AttemptCtx;
@@ -120,11 +120,11 @@ impl Cause {
 /// A step that stopped: which, the durable step to record (where a resume restarts), and why.
 pub(crate) struct Stop {
     pub(crate) step: Step,
-    pub(crate) resume_from: &'static str,
+    pub(crate) resume_from: AttemptStep,
     pub(crate) cause: Cause,
 }
 
-pub(crate) fn stop(step: Step, resume_from: &'static str) -> impl FnOnce(Cause) -> Stop {
+pub(crate) fn stop(step: Step, resume_from: AttemptStep) -> impl FnOnce(Cause) -> Stop {
     move |cause| Stop {
         step,
         resume_from,
@@ -300,7 +300,7 @@ impl Engine {
             serde_json::json!({
                 "attemptNo": ctx.attempt.attempt_no,
                 "isManual": ctx.attempt.is_manual,
-                "step": step_reached(step),
+                "step": step_reached(step).as_str(),
                 "message": message,
             }),
         );
@@ -360,10 +360,10 @@ impl Engine {
 }
 
 /// The durable name of the last step done before `failed` stopped.
-fn step_reached(failed: Step) -> &'static str {
+fn step_reached(failed: Step) -> AttemptStep {
     match failed {
-        Step::Create | Step::Set => "created",
-        Step::Test => "set",
-        Step::Finish => "tested",
+        Step::Create | Step::Set => AttemptStep::Created,
+        Step::Test => AttemptStep::Set,
+        Step::Finish => AttemptStep::Tested,
     }
 }

@@ -215,7 +215,7 @@ async fn a_lost_lease_cannot_write(pool: PgPool) {
     let mut conn = fx.pool.acquire().await.expect("conn");
     let retry = Retry {
         attempt_id: attempt.id,
-        step: "created",
+        step: rotations::AttemptStep::Created,
         message: "x",
         counts_as_failure: true,
         retry_in: Duration::ZERO,
