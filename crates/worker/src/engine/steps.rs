@@ -1,46 +1,22 @@
-//! Performs one claimed rotation: create → set → test → finish, each step idempotent and the
-//! new secret durable (sealed, as the attempt's pending generation) before Auth0 hears of it.
-//!
-//! The planner decides; this module acts. Every write is fenced by the lease (owner and epoch),
-//! a heartbeat extends the lease while the job runs, and a job whose lease is lost stops without
-//! writing. A step that stops hands a [`Stop`] to the `failure` module, which decides between
-//! a retry of the same attempt and a final failure.
+//! The four steps of an attempt, and picking an open attempt up again.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use auth0::{Auth0Error, ClientCredentials, Domain};
-use crypto::{ExposeSecret, SecretString};
+use broker::Destination;
+use crypto::ExposeSecret;
 use store::connections::Connection;
-use store::rotations::lease::{self, Claim, Finish, Lease, NewAttempt, OwnConnection, Success};
+use store::rotations::lease::{self, Finish, Lease, NewAttempt, OwnConnection, Success};
 use store::rotations::schedule::{self, LastRotation, Schedule};
-use store::rotations::{Attempt, AttemptStep, Rotation};
+use store::rotations::{AttemptStep, Rotation};
 use store::{AttemptId, CredentialId};
 use time::OffsetDateTime;
 
-use crate::failure::{Cause, Stop, stop};
-use crate::planner::{self, Step};
-use crate::{Engine, JobOutcome, JobReport};
-use broker::{Broker, Destination};
-
-/// The attempt being worked on, once it exists.
-pub(crate) struct AttemptCtx {
-    pub(crate) attempt: Attempt,
-    /// `None` when the pending secret was issued for another tenant or client than the rotation
-    /// now names: it is not opened, and the attempt fails keeping it for recovery.
-    pub(crate) secret: Option<SecretString>,
-    /// Auth0 may have received the pending secret (an earlier try, or a `PATCH` this try sent
-    /// that was not refused outright). Decides whether a final failure keeps it as `abandoned`.
-    pub(crate) maybe_applied: bool,
-}
-
-impl AttemptCtx {
-    fn secret(&self) -> Result<&SecretString, Cause> {
-        self.secret.as_ref().ok_or_else(|| {
-            Cause::Invalid("the pending secret was issued for another tenant or client".into())
-        })
-    }
-}
+use super::Engine;
+use crate::JobOutcome;
+use crate::attempt::{AttemptCtx, Cause, Stop, audit_event, stop};
+use crate::planner::Step;
 
 /// Where a rotation's new secret goes: the connection's tenant, the rotated client.
 fn destination<'a>(rotation: &'a Rotation, connection: &'a Connection) -> Destination<'a> {
@@ -50,120 +26,12 @@ fn destination<'a>(rotation: &'a Rotation, connection: &'a Connection) -> Destin
     }
 }
 
-const MOVED: &str = "the connection's tenant or the rotation's client changed during this attempt, so its new secret was not sent there; the secret stays stored (abandoned) for recovery. Start a new rotation to rotate the client the rotation names now";
+/// The final failure of an attempt whose destination was re-pointed while it ran.
+pub(super) const MOVED: &str = "the connection's tenant or the rotation's client changed during this attempt, so its new secret was not sent there; the secret stays stored (abandoned) for recovery. Start a new rotation to rotate the client the rotation names now";
 
 impl Engine {
-    /// Runs one claimed rotation to its next resting point, heartbeating its lease meanwhile.
-    pub(crate) async fn run_claim(&self, claim: Claim) -> JobReport {
-        let lease = claim.lease();
-        let rotation_id = claim.rotation.id;
-        let outcome = tokio::select! {
-            outcome = self.execute(claim) => outcome,
-            () = self.heartbeat(&lease) => JobOutcome::LeaseLost,
-        };
-        let label = match &outcome {
-            JobOutcome::Rotated { .. } => "rotated",
-            JobOutcome::Retrying { .. } => "retrying",
-            JobOutcome::Failed { .. } => "failed",
-            JobOutcome::LeaseLost => "lease_lost",
-        };
-        metrics::counter!("keyhold_rotations_total", "outcome" => label).increment(1);
-        if matches!(outcome, JobOutcome::LeaseLost) {
-            self.stats.lease_lost.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(rotation.id = %rotation_id, "lease lost; another worker continues this rotation");
-        }
-        JobReport {
-            rotation_id,
-            outcome,
-        }
-    }
-
-    /// Extends the lease until it is lost (never returns while it is held).
-    async fn heartbeat(&self, lease: &Lease) {
-        let held = [(lease.rotation_id, lease.epoch)];
-        loop {
-            tokio::time::sleep(self.config.heartbeat).await;
-            match lease::heartbeat(&self.broker.pool, &lease.owner, self.config.lease, &held).await
-            {
-                Ok(ids) if ids.contains(&lease.rotation_id) => {}
-                Ok(_) => return,
-                // The database may be back before the lease runs out; fenced writes catch the
-                // case where it is not.
-                Err(err) => tracing::warn!(error = %err, "lease heartbeat failed"),
-            }
-        }
-    }
-
-    async fn execute(&self, claim: Claim) -> JobOutcome {
-        let lease = claim.lease();
-        let rotation = claim.rotation;
-        let mut ctx = None;
-        match self
-            .drive(&lease, &rotation, claim.previous_owner.as_deref(), &mut ctx)
-            .await
-        {
-            Ok(outcome) => outcome,
-            Err(stop) => {
-                self.handle_stop(&lease, &rotation, ctx.as_ref(), stop)
-                    .await
-            }
-        }
-    }
-
-    async fn drive(
-        &self,
-        lease: &Lease,
-        rotation: &Rotation,
-        previous_owner: Option<&str>,
-        ctx: &mut Option<AttemptCtx>,
-    ) -> Result<JobOutcome, Stop> {
-        let connection =
-            store::connections::get(&self.broker.pool, rotation.org_id, rotation.connection_id)
-                .await
-                .map_err(|e| stop(Step::Create, AttemptStep::Created)(e.into()))?;
-        let domain = Broker::domain(&connection)
-            .map_err(|e| stop(Step::Create, AttemptStep::Created)(e.into()))?;
-        let current = match rotation.current_attempt_id {
-            None => self.create(lease, rotation, &connection).await?,
-            Some(id) => {
-                self.resume(lease, id, previous_owner, rotation, &connection)
-                    .await?
-            }
-        };
-        let ctx = ctx.insert(current);
-        if ctx.secret.is_none() {
-            return Err(stop(Step::Set, AttemptStep::Created)(Cause::Invalid(
-                MOVED.into(),
-            )));
-        }
-        let mut next = planner::next_step(Some(&ctx.attempt));
-        while let Some(step) = next {
-            next = match step {
-                Step::Create | Step::Set => {
-                    self.set(ctx, rotation, &connection, &domain)
-                        .await
-                        .map_err(stop(Step::Set, AttemptStep::Created))?;
-                    Some(Step::Test)
-                }
-                Step::Test => {
-                    self.test(ctx, rotation, &connection, &domain).await?;
-                    Some(Step::Finish)
-                }
-                Step::Finish => {
-                    return self
-                        .finish(lease, rotation, &connection, ctx)
-                        .await
-                        .map_err(stop(Step::Finish, AttemptStep::Tested));
-                }
-            };
-        }
-        Err(stop(Step::Finish, AttemptStep::Finished)(Cause::Invalid(
-            "the open attempt is already finished".into(),
-        )))
-    }
-
     /// Step 1: generate the secret and store it sealed, with the attempt row, in one commit.
-    async fn create(
+    pub(super) async fn create(
         &self,
         lease: &Lease,
         rotation: &Rotation,
@@ -207,7 +75,7 @@ impl Engine {
 
     /// Picks the open attempt up again (a retry, or a takeover after a crash) with its pending
     /// secret: never a second secret for the same attempt.
-    async fn resume(
+    pub(super) async fn resume(
         &self,
         lease: &Lease,
         attempt_id: AttemptId,
@@ -260,7 +128,7 @@ impl Engine {
     }
 
     /// Step 2: `PATCH` the client with the pending secret (paced per tenant).
-    async fn set(
+    pub(super) async fn set(
         &self,
         ctx: &mut AttemptCtx,
         rotation: &Rotation,
@@ -300,7 +168,7 @@ impl Engine {
     }
 
     /// Step 3: wait until Auth0 accepts the new secret (propagation can take up to ~30 s).
-    async fn test(
+    pub(super) async fn test(
         &self,
         ctx: &AttemptCtx,
         rotation: &Rotation,
@@ -370,7 +238,7 @@ impl Engine {
 
     /// Step 4: one transaction promotes pending to current, finishes the attempt, reschedules,
     /// releases the lease and, for a self-rotation, replaces the connection's secret.
-    async fn finish(
+    pub(super) async fn finish(
         &self,
         lease: &Lease,
         rotation: &Rotation,
@@ -438,7 +306,8 @@ impl Engine {
         };
         store::audit::record(
             &mut tx,
-            &self.audit_event(
+            &audit_event(
+                &self.config.worker_id,
                 rotation,
                 &ctx.attempt,
                 "success",
