@@ -103,18 +103,32 @@ impl Cause {
     }
 }
 
-/// A step that stopped: which, the durable step to record (where a resume restarts), and why.
+/// A step that stopped: which, and why.
 pub(crate) struct Stop {
     pub(crate) step: Step,
-    pub(crate) resume_from: AttemptStep,
     pub(crate) cause: Cause,
 }
 
-pub(crate) fn stop(step: Step, resume_from: AttemptStep) -> impl FnOnce(Cause) -> Stop {
-    move |cause| Stop {
-        step,
-        resume_from,
-        cause,
+impl Stop {
+    pub(crate) fn at(step: Step, cause: Cause) -> Stop {
+        Stop { step, cause }
+    }
+
+    /// The durable step to record: the last one done before the step that stopped, where a
+    /// retry resumes ([`crate::planner::next_step`]).
+    pub(crate) fn resume_from(&self) -> AttemptStep {
+        self.step.last_done_before()
+    }
+}
+
+/// `result.stop_at(Step::Set)?`: an error from a step becomes a [`Stop`] of that step.
+pub(crate) trait StopAt<T> {
+    fn stop_at(self, step: Step) -> Result<T, Stop>;
+}
+
+impl<T, E: Into<Cause>> StopAt<T> for Result<T, E> {
+    fn stop_at(self, step: Step) -> Result<T, Stop> {
+        self.map_err(|err| Stop::at(step, err.into()))
     }
 }
 

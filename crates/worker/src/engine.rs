@@ -12,10 +12,10 @@ mod steps;
 use std::sync::atomic::Ordering;
 
 use broker::Broker;
+use store::rotations::Rotation;
 use store::rotations::lease::{self, Claim, Lease};
-use store::rotations::{AttemptStep, Rotation};
 
-use crate::attempt::{AttemptCtx, Cause, Stop, stop};
+use crate::attempt::{AttemptCtx, Cause, Stop, StopAt};
 use crate::failure;
 use crate::planner::{self, Step};
 use crate::{JobOutcome, JobReport, Stats, WorkerConfig};
@@ -104,21 +104,22 @@ impl Engine {
         let connection =
             store::connections::get(&self.broker.pool, rotation.org_id, rotation.connection_id)
                 .await
-                .map_err(|e| stop(Step::Create, AttemptStep::Created)(e.into()))?;
-        let domain = Broker::domain(&connection)
-            .map_err(|e| stop(Step::Create, AttemptStep::Created)(e.into()))?;
+                .stop_at(Step::Create)?;
+        let domain = Broker::domain(&connection).stop_at(Step::Create)?;
         let current = match rotation.current_attempt_id {
-            None => self.create(lease, rotation, &connection).await?,
-            Some(id) => {
-                self.resume(lease, id, previous_owner, rotation, &connection)
-                    .await?
-            }
+            None => self
+                .create(lease, rotation, &connection)
+                .await
+                .stop_at(Step::Create)?,
+            // Resuming leads into setting the pending secret (again).
+            Some(id) => self
+                .resume(lease, id, previous_owner, rotation, &connection)
+                .await
+                .stop_at(Step::Set)?,
         };
         let ctx = ctx.insert(current);
         if ctx.secret.is_none() {
-            return Err(stop(Step::Set, AttemptStep::Created)(Cause::Invalid(
-                steps::MOVED.into(),
-            )));
+            return Err(Stop::at(Step::Set, Cause::Invalid(steps::MOVED.into())));
         }
         let mut next = planner::next_step(Some(&ctx.attempt));
         while let Some(step) = next {
@@ -126,23 +127,26 @@ impl Engine {
                 Step::Create | Step::Set => {
                     self.set(ctx, rotation, &connection, &domain)
                         .await
-                        .map_err(stop(Step::Set, AttemptStep::Created))?;
+                        .stop_at(Step::Set)?;
                     Some(Step::Test)
                 }
                 Step::Test => {
-                    self.test(ctx, rotation, &connection, &domain).await?;
+                    self.test(ctx, rotation, &connection, &domain)
+                        .await
+                        .stop_at(Step::Test)?;
                     Some(Step::Finish)
                 }
                 Step::Finish => {
                     return self
                         .finish(lease, rotation, &connection, ctx)
                         .await
-                        .map_err(stop(Step::Finish, AttemptStep::Tested));
+                        .stop_at(Step::Finish);
                 }
             };
         }
-        Err(stop(Step::Finish, AttemptStep::Finished)(Cause::Invalid(
-            "the open attempt is already finished".into(),
-        )))
+        Err(Stop::at(
+            Step::Finish,
+            Cause::Invalid("the open attempt is already finished".into()),
+        ))
     }
 }

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use auth0::Auth0Error;
 use broker::Broker;
+use store::rotations::Rotation;
 use store::rotations::lease::{self, Failure as StoreFailure, Lease, Retry};
 use store::rotations::schedule::{self, Schedule};
-use store::rotations::{AttemptStep, Rotation};
 use time::OffsetDateTime;
 
 use crate::attempt::{AttemptCtx, Cause, Stop, audit_event};
-use crate::planner::{self, Disposition, Step};
+use crate::planner::{self, Disposition};
 use crate::{JobOutcome, Stats, WorkerConfig};
 
 /// Handles stopped steps with the engine's settings, database and counters.
@@ -103,7 +103,7 @@ impl Handler<'_> {
                         &format!("gave up after {failures} failed tries; the last: {reason}"),
                     );
                     return self
-                        .final_failure(lease, rotation, ctx, stop.step, message)
+                        .final_failure(lease, rotation, ctx, &stop, message)
                         .await;
                 }
                 let retry_in = if counts_as_failure {
@@ -144,7 +144,7 @@ impl Handler<'_> {
             }
             Disposition::Permanent => {
                 let message = planner::failure_message(stop.step, &reason);
-                self.final_failure(lease, rotation, ctx, stop.step, message)
+                self.final_failure(lease, rotation, ctx, &stop, message)
                     .await
             }
         }
@@ -163,7 +163,7 @@ impl Handler<'_> {
     ) -> JobOutcome {
         let retry = Retry {
             attempt_id: ctx.attempt.id,
-            step: stop.resume_from,
+            step: stop.resume_from(),
             message: reason,
             counts_as_failure,
             retry_in,
@@ -199,7 +199,7 @@ impl Handler<'_> {
         lease: &Lease,
         rotation: &Rotation,
         ctx: &AttemptCtx,
-        step: Step,
+        stop: &Stop,
         message: String,
     ) -> JobOutcome {
         let now = OffsetDateTime::now_utc();
@@ -209,7 +209,7 @@ impl Handler<'_> {
             .map(|schedule| schedule::after_failure(&schedule, now));
         let failure = StoreFailure {
             attempt_id: ctx.attempt.id,
-            step: step_reached(step),
+            step: stop.resume_from(),
             message: &message,
             next_rotation_at,
             keep_pending: ctx.maybe_applied,
@@ -222,7 +222,7 @@ impl Handler<'_> {
             serde_json::json!({
                 "attemptNo": ctx.attempt.attempt_no,
                 "isManual": ctx.attempt.is_manual,
-                "step": step_reached(step).as_str(),
+                "step": stop.resume_from().as_str(),
                 "message": message,
             }),
         );
@@ -251,14 +251,5 @@ impl Handler<'_> {
                 }
             }
         }
-    }
-}
-
-/// The durable name of the last step done before `failed` stopped.
-fn step_reached(failed: Step) -> AttemptStep {
-    match failed {
-        Step::Create | Step::Set => AttemptStep::Created,
-        Step::Test => AttemptStep::Set,
-        Step::Finish => AttemptStep::Tested,
     }
 }

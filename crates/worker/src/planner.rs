@@ -29,6 +29,17 @@ impl Step {
             Step::Finish => AttemptStep::Finished,
         }
     }
+
+    /// The durable step recorded when this step stops short (to retry, or as the attempt's
+    /// final step): the last one known done before it, from which [`next_step`] resumes.
+    pub fn last_done_before(self) -> AttemptStep {
+        match self {
+            // An attempt that stops in Create was stored whole or not at all.
+            Step::Create | Step::Set => AttemptStep::Created,
+            Step::Test => AttemptStep::Set,
+            Step::Finish => AttemptStep::Tested,
+        }
+    }
 }
 
 /// What to do next for a claimed rotation, given its open attempt (if any). `None`: the attempt
@@ -156,6 +167,9 @@ mod tests {
         for step in [Step::Create, Step::Set, Step::Test, Step::Finish] {
             let resumed = next_step(Some(&attempt(step.done())));
             assert!(resumed.is_none_or(|next| next > step), "{step:?}");
+            // A step that stops is where its attempt resumes (Create's resumes at Set).
+            let retried = next_step(Some(&attempt(step.last_done_before())));
+            assert_eq!(retried, Some(step.max(Step::Set)), "{step:?}");
         }
     }
 

@@ -1,4 +1,5 @@
-//! The four steps of an attempt, and picking an open attempt up again.
+//! The four steps of an attempt, and picking an open attempt up again. Each returns why it
+//! stopped ([`Cause`]); the engine's loop names the step ([`crate::attempt::StopAt`]).
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -15,8 +16,7 @@ use time::OffsetDateTime;
 
 use super::Engine;
 use crate::JobOutcome;
-use crate::attempt::{AttemptCtx, Cause, Stop, audit_event, stop};
-use crate::planner::Step;
+use crate::attempt::{AttemptCtx, Cause, audit_event};
 
 /// Where a rotation's new secret goes: the connection's tenant, the rotated client.
 fn destination<'a>(rotation: &'a Rotation, connection: &'a Connection) -> Destination<'a> {
@@ -36,22 +36,15 @@ impl Engine {
         lease: &Lease,
         rotation: &Rotation,
         connection: &Connection,
-    ) -> Result<AttemptCtx, Stop> {
-        let fail = || stop(Step::Create, AttemptStep::Created);
+    ) -> Result<AttemptCtx, Cause> {
         let secret = crypto::random_secret(self.config.secret_length);
         let attempt_id = AttemptId::new();
         let credential_id = CredentialId::new();
         let to = destination(rotation, connection);
         let sealed = self
             .broker
-            .seal_generated_secret(credential_id, rotation, to, &secret)
-            .map_err(|e| fail()(e.into()))?;
-        let mut conn = self
-            .broker
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| fail()(e.into()))?;
+            .seal_generated_secret(credential_id, rotation, to, &secret)?;
+        let mut conn = self.broker.pool.acquire().await?;
         let new = NewAttempt {
             attempt_id,
             credential_id,
@@ -62,9 +55,8 @@ impl Engine {
         };
         // One statement, committed on its own: durable before Auth0 hears of the secret.
         let attempt = lease::begin_attempt(&mut conn, lease, &new)
-            .await
-            .map_err(|e| fail()(e.into()))?
-            .ok_or_else(|| fail()(Cause::LeaseLost))?;
+            .await?
+            .ok_or(Cause::LeaseLost)?;
         tracing::info!(rotation.id = %rotation.id, attempt = attempt.attempt_no, "rotation started; new secret stored as pending");
         Ok(AttemptCtx {
             attempt,
@@ -82,28 +74,20 @@ impl Engine {
         previous_owner: Option<&str>,
         rotation: &Rotation,
         connection: &Connection,
-    ) -> Result<AttemptCtx, Stop> {
-        let fail = || stop(Step::Set, AttemptStep::Created);
+    ) -> Result<AttemptCtx, Cause> {
         let note = previous_owner
             .filter(|owner| *owner != lease.owner)
             .map(|owner| format!("resumed after the lease of worker {owner} expired"));
-        let mut conn = self
-            .broker
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| fail()(e.into()))?;
+        let mut conn = self.broker.pool.acquire().await?;
         let attempt = lease::resume_attempt(&mut conn, lease, attempt_id, note.as_deref())
-            .await
-            .map_err(|e| fail()(e.into()))?
-            .ok_or_else(|| fail()(Cause::LeaseLost))?;
+            .await?
+            .ok_or(Cause::LeaseLost)?;
         let pending = store::rotations::pending_credential(&mut conn, attempt_id)
-            .await
-            .map_err(|e| fail()(e.into()))?
+            .await?
             .ok_or_else(|| {
-                fail()(Cause::Invalid(
+                Cause::Invalid(
                     "the attempt's pending secret is missing; a new attempt will start".into(),
-                ))
+                )
             })?;
         // Opened for where it would be sent now: if the connection or the rotation was
         // re-pointed since the attempt began, the secret stays sealed and the attempt fails.
@@ -114,7 +98,7 @@ impl Engine {
         ) {
             Ok(secret) => Some(secret),
             Err(broker::Error::IssuedElsewhere) => None,
-            Err(err) => return Err(fail()(err.into())),
+            Err(err) => return Err(err.into()),
         };
         if let Some(note) = &note {
             tracing::warn!(rotation.id = %lease.rotation_id, attempt = attempt.attempt_no, "{note}");
@@ -174,7 +158,7 @@ impl Engine {
         rotation: &Rotation,
         connection: &Connection,
         domain: &Domain,
-    ) -> Result<(), Stop> {
+    ) -> Result<(), Cause> {
         let started = Instant::now();
         loop {
             match self.probe(ctx, rotation, connection, domain).await {
@@ -184,12 +168,10 @@ impl Engine {
                     // slower than we waited. Test again later; setting it again would restart
                     // the propagation. (If someone replaced it meanwhile, the attempt fails after
                     // its retries and says so; the next rotation sets a fresh one.)
-                    return Err(stop(Step::Test, AttemptStep::Set)(Cause::NotAccepted(
-                        started.elapsed(),
-                    )));
+                    return Err(Cause::NotAccepted(started.elapsed()));
                 }
                 Ok(false) => tokio::time::sleep(self.config.propagation_poll).await,
-                Err(cause) => return Err(stop(Step::Test, AttemptStep::Set)(cause)),
+                Err(cause) => return Err(cause),
             }
         }
     }
