@@ -59,6 +59,7 @@ fn jitter() -> f64 {
 }
 
 impl Handler<'_> {
+    /// Decides what follows a stopped step and writes it, fenced by the lease.
     pub(crate) async fn handle(
         &self,
         lease: &Lease,
