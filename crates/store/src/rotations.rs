@@ -9,6 +9,9 @@ pub mod control;
 pub mod lease;
 pub mod schedule;
 
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
@@ -384,6 +387,82 @@ async fn version_miss(conn: &mut PgConnection, org_id: OrgId, id: RotationId) ->
     .await
 }
 
+/// The last step of an attempt known to be done, as stored in `rotation_attempts.step` (text,
+/// limited to these four names by `rotation_attempts_step_check`). The worker resumes an open
+/// attempt from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AttemptStep {
+    /// The new secret is stored sealed as the attempt's pending generation.
+    Created,
+    /// Auth0 accepted the new secret (`PATCH` answered 200).
+    Set,
+    /// Auth0 issues tokens with the new secret.
+    Tested,
+    /// Pending was promoted to current.
+    Finished,
+}
+
+impl AttemptStep {
+    /// The stored (and API) name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AttemptStep::Created => "created",
+            AttemptStep::Set => "set",
+            AttemptStep::Tested => "tested",
+            AttemptStep::Finished => "finished",
+        }
+    }
+
+    /// Reads a stored name. A name this version does not know (a newer version wrote it) reads
+    /// as [`AttemptStep::Created`]: every attempt row has at least its pending secret stored, and
+    /// resuming from there repeats the `PATCH` with the same secret, which is harmless. Reading a
+    /// row never fails on it.
+    pub fn from_stored(name: &str) -> AttemptStep {
+        match name {
+            "created" => AttemptStep::Created,
+            "set" => AttemptStep::Set,
+            "tested" => AttemptStep::Tested,
+            "finished" => AttemptStep::Finished,
+            other => {
+                tracing::warn!(step = other, "unknown attempt step; resuming as if created");
+                AttemptStep::Created
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for AttemptStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Stored as `text` (no Postgres enum type, so no migration).
+impl sqlx::Type<Postgres> for AttemptStep {
+    fn type_info() -> PgTypeInfo {
+        <&str as sqlx::Type<Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <&str as sqlx::Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl sqlx::Encode<'_, Postgres> for AttemptStep {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        <&str as sqlx::Encode<Postgres>>::encode(self.as_str(), buf)
+    }
+}
+
+/// Lenient: see [`AttemptStep::from_stored`].
+impl<'r> sqlx::Decode<'r, Postgres> for AttemptStep {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(AttemptStep::from_stored(<&str as sqlx::Decode<
+            Postgres,
+        >>::decode(value)?))
+    }
+}
+
 /// One attempt, for the history route and the worker.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Attempt {
@@ -391,8 +470,8 @@ pub struct Attempt {
     pub rotation_id: RotationId,
     pub attempt_no: i32,
     pub is_manual: bool,
-    /// `created`, `set`, `tested` or `finished`: the last step known to be done.
-    pub step: String,
+    /// The last step known to be done.
+    pub step: AttemptStep,
     /// `running`, `retrying`, `succeeded` or `failed`.
     pub outcome: String,
     pub tries: i32,

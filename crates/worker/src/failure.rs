@@ -1,135 +1,56 @@
-//! When a step stops: why ([`Cause`]), whether that is worth retrying (the planner's
-//! classification), and the fenced write that follows — a retry that keeps the attempt and its
-//! pending secret for later, or a final failure recorded with a message that says what to fix,
-//! audited and counted. Never a silent failure, and never a second secret for one attempt.
+//! When a step stops: whether that is worth retrying (the planner's classification of its
+//! [`Cause`]), and the fenced write that follows — a retry that keeps the attempt and its pending
+//! secret for later, or a final failure recorded with a message that says what to fix, audited
+//! and counted. Never a silent failure, and never a second secret for one attempt.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use auth0::Auth0Error;
+use broker::Broker;
+use store::rotations::Rotation;
 use store::rotations::lease::{self, Failure as StoreFailure, Lease, Retry};
-use store::rotations::{Attempt, Rotation};
+use store::rotations::schedule::{self, Schedule};
 use time::OffsetDateTime;
 
-use crate::executor::AttemptCtx;
-use crate::planner::{self, Disposition, Step};
-use crate::{Engine, JobOutcome};
-use store::rotations::schedule::{self, Schedule};
+use crate::attempt::{AttemptCtx, Cause, Stop, audit_event};
+use crate::planner::{self, Disposition};
+use crate::{JobOutcome, Stats, WorkerConfig};
 
-/// Why a step stopped.
-pub(crate) enum Cause {
-    /// From a Management API call (`mgmt`) or the token endpoint.
-    Auth0 {
-        err: Auth0Error,
-        mgmt: bool,
-    },
-    /// Getting the connection's own token failed.
-    ConnectionAuth(Auth0Error),
-    /// Auth0 kept refusing the new secret for the whole propagation window.
-    NotAccepted(Duration),
-    Store(store::Error),
-    /// A stored secret cannot be opened (root key missing or changed) or sealed.
-    Crypto(crypto::CryptoError),
-    Invalid(String),
-    LeaseLost,
+/// Handles stopped steps with the engine's settings, database and counters.
+pub(crate) struct Handler<'a> {
+    pub(crate) config: &'a WorkerConfig,
+    pub(crate) broker: &'a Broker,
+    pub(crate) stats: &'a Stats,
 }
 
-impl From<store::Error> for Cause {
-    fn from(err: store::Error) -> Self {
-        Cause::Store(err)
-    }
-}
-
-impl From<crypto::CryptoError> for Cause {
-    fn from(err: crypto::CryptoError) -> Self {
-        Cause::Crypto(err)
-    }
-}
-
-impl From<sqlx::Error> for Cause {
-    fn from(err: sqlx::Error) -> Self {
-        Cause::Store(err.into())
-    }
-}
-
-/// Errors from the broker while obtaining the connection's token or opening a secret.
-impl From<broker::Error> for Cause {
-    fn from(err: broker::Error) -> Self {
-        match err {
-            broker::Error::Auth0(err) => Cause::ConnectionAuth(err),
-            broker::Error::Store(err) => Cause::Store(err),
-            broker::Error::Crypto(err) => Cause::Crypto(err),
-            other => Cause::Invalid(other.to_string()),
-        }
-    }
-}
-
-impl Cause {
-    fn disposition(&self) -> Disposition {
-        match self {
-            Cause::Auth0 { err, .. } | Cause::ConnectionAuth(err) => planner::classify(err),
-            Cause::NotAccepted(_) => Disposition::Retry {
+/// Retry later (the same attempt, the same secret) or fail for good.
+fn disposition(cause: &Cause) -> Disposition {
+    match cause {
+        Cause::Auth0 { err, .. } | Cause::ConnectionAuth(err) => planner::classify(err),
+        Cause::NotAccepted(_) => Disposition::Retry {
+            counts_as_failure: true,
+            hint: None,
+        },
+        Cause::Store(store::Error::Unavailable(_) | store::Error::Database(_)) => {
+            Disposition::Retry {
                 counts_as_failure: true,
                 hint: None,
-            },
-            Cause::Store(store::Error::Unavailable(_) | store::Error::Database(_)) => {
-                Disposition::Retry {
-                    counts_as_failure: true,
-                    hint: None,
-                }
             }
-            _ => Disposition::Permanent,
         }
-    }
-
-    /// What happened and what to fix, for `last_rotation_message`. Never a secret.
-    fn reason(&self) -> String {
-        match self {
-            Cause::Auth0 { err, .. } => err.reason(),
-            Cause::ConnectionAuth(Auth0Error::WrongCredentials) => {
-                "Auth0 rejected the connection's client credentials: update the connection's client secret (or client ID)".to_owned()
-            }
-            Cause::ConnectionAuth(err) => {
-                format!("the connection could not get a Management API token: {}", err.reason())
-            }
-            Cause::NotAccepted(waited) => format!(
-                "Auth0 accepted the new secret but kept refusing it for {} s (propagation, or someone replaced it since); it will be tested again",
-                waited.as_secs()
-            ),
-            Cause::Store(err) => format!("database error: {err}"),
-            Cause::Crypto(err) => format!(
-                "a stored secret cannot be opened ({err}): check that KEYHOLD_ROOT_KEYS still holds the key it was sealed with"
-            ),
-            Cause::Invalid(why) => why.clone(),
-            Cause::LeaseLost => "the lease was lost to another worker".to_owned(),
-        }
-    }
-
-    /// A 429 from the Management API: the whole tenant should slow down.
-    fn mgmt_rate_limited(&self) -> bool {
-        matches!(
-            self,
-            Cause::Auth0 {
-                err: Auth0Error::RateLimited { .. },
-                mgmt: true
-            }
-        )
+        _ => Disposition::Permanent,
     }
 }
 
-/// A step that stopped: which, the durable step to record (where a resume restarts), and why.
-pub(crate) struct Stop {
-    pub(crate) step: Step,
-    pub(crate) resume_from: &'static str,
-    pub(crate) cause: Cause,
-}
-
-pub(crate) fn stop(step: Step, resume_from: &'static str) -> impl FnOnce(Cause) -> Stop {
-    move |cause| Stop {
-        step,
-        resume_from,
+/// A 429 from the Management API: the whole tenant should slow down.
+fn mgmt_rate_limited(cause: &Cause) -> bool {
+    matches!(
         cause,
-    }
+        Cause::Auth0 {
+            err: Auth0Error::RateLimited { .. },
+            mgmt: true
+        }
+    )
 }
 
 /// A number in `[0, 1)` for jitter; spread, not secrecy, is what matters.
@@ -137,8 +58,9 @@ fn jitter() -> f64 {
     (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
 }
 
-impl Engine {
-    pub(crate) async fn handle_stop(
+impl Handler<'_> {
+    /// Decides what follows a stopped step and writes it, fenced by the lease.
+    pub(crate) async fn handle(
         &self,
         lease: &Lease,
         rotation: &Rotation,
@@ -169,7 +91,7 @@ impl Engine {
                 }
             };
         };
-        match stop.cause.disposition() {
+        match disposition(&stop.cause) {
             Disposition::Retry {
                 counts_as_failure,
                 hint,
@@ -182,7 +104,7 @@ impl Engine {
                         &format!("gave up after {failures} failed tries; the last: {reason}"),
                     );
                     return self
-                        .final_failure(lease, rotation, ctx, stop.step, message)
+                        .final_failure(lease, rotation, ctx, &stop, message)
                         .await;
                 }
                 let retry_in = if counts_as_failure {
@@ -195,7 +117,7 @@ impl Engine {
                 } else {
                     planner::rate_limit_delay(hint, self.config.retry_base, jitter())
                 };
-                if stop.cause.mgmt_rate_limited()
+                if mgmt_rate_limited(&stop.cause)
                     && let Ok(connection) = store::connections::get(
                         &self.broker.pool,
                         rotation.org_id,
@@ -223,7 +145,7 @@ impl Engine {
             }
             Disposition::Permanent => {
                 let message = planner::failure_message(stop.step, &reason);
-                self.final_failure(lease, rotation, ctx, stop.step, message)
+                self.final_failure(lease, rotation, ctx, &stop, message)
                     .await
             }
         }
@@ -242,7 +164,7 @@ impl Engine {
     ) -> JobOutcome {
         let retry = Retry {
             attempt_id: ctx.attempt.id,
-            step: stop.resume_from,
+            step: stop.resume_from(),
             message: reason,
             counts_as_failure,
             retry_in,
@@ -278,7 +200,7 @@ impl Engine {
         lease: &Lease,
         rotation: &Rotation,
         ctx: &AttemptCtx,
-        step: Step,
+        stop: &Stop,
         message: String,
     ) -> JobOutcome {
         let now = OffsetDateTime::now_utc();
@@ -288,19 +210,20 @@ impl Engine {
             .map(|schedule| schedule::after_failure(&schedule, now));
         let failure = StoreFailure {
             attempt_id: ctx.attempt.id,
-            step: step_reached(step),
+            step: stop.resume_from(),
             message: &message,
             next_rotation_at,
             keep_pending: ctx.maybe_applied,
         };
-        let event = self.audit_event(
+        let event = audit_event(
+            &self.config.worker_id,
             rotation,
             &ctx.attempt,
             "failure",
             serde_json::json!({
                 "attemptNo": ctx.attempt.attempt_no,
                 "isManual": ctx.attempt.is_manual,
-                "step": step_reached(step),
+                "step": stop.resume_from().as_str(),
                 "message": message,
             }),
         );
@@ -329,41 +252,5 @@ impl Engine {
                 }
             }
         }
-    }
-
-    pub(crate) fn audit_event(
-        &self,
-        rotation: &Rotation,
-        attempt: &Attempt,
-        outcome: &str,
-        metadata: serde_json::Value,
-    ) -> store::audit::NewEvent {
-        let mut metadata = metadata;
-        if let Some(map) = metadata.as_object_mut() {
-            map.insert("worker".into(), self.config.worker_id.clone().into());
-            map.insert("attemptId".into(), attempt.id.to_string().into());
-        }
-        store::audit::NewEvent {
-            org_id: Some(rotation.org_id),
-            project_id: Some(rotation.project_id),
-            actor_id: None,
-            actor_kind: "system".to_owned(),
-            action: "secret_rotation.rotate".to_owned(),
-            resource_type: "secret_rotation".to_owned(),
-            resource_id: Some(rotation.id.to_string()),
-            outcome: outcome.to_owned(),
-            request_id: None,
-            source_ip: None,
-            metadata,
-        }
-    }
-}
-
-/// The durable name of the last step done before `failed` stopped.
-fn step_reached(failed: Step) -> &'static str {
-    match failed {
-        Step::Create | Step::Set => "created",
-        Step::Test => "set",
-        Step::Finish => "tested",
     }
 }

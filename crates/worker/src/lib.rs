@@ -9,8 +9,10 @@
 //! with a budget all worker processes share.
 //!
 //! - [`planner`]: pure decisions (schedule arithmetic, next step, backoff, failure classes).
-//! - `executor`: performs the steps of one claimed rotation; `failure`: what happens when one
-//!   stops (retry later with the same secret, or fail for good with a message, audited).
+//! - `engine`: performs the steps of one claimed rotation (`engine::steps`: create, set, test,
+//!   finish); `failure`: what happens when one stops (retry later with the same secret, or fail
+//!   for good with a message, audited); `attempt`: what both share (the attempt being worked on,
+//!   why a step stopped). Dependencies run one way: engine → failure → attempt, engine → attempt.
 //! - `runner`: [`Worker::run`]'s loop (LISTEN/NOTIFY, polling, concurrency, graceful drain).
 //!
 //! Acting on Auth0 as a stored connection (sealed secrets, tokens, pacing) is the `broker`
@@ -18,9 +20,10 @@
 //!
 //! Tests drive one job at a time with [`Worker::process_one`].
 
+mod attempt;
 pub mod config;
+mod engine;
 mod error;
-mod executor;
 mod failure;
 pub mod planner;
 mod runner;
@@ -33,6 +36,7 @@ use broker::Broker;
 use store::RotationId;
 
 pub use crate::config::WorkerConfig;
+use crate::engine::Engine;
 pub use crate::error::{Error, Result};
 pub use tokio_util::sync::CancellationToken;
 
@@ -40,13 +44,6 @@ pub use tokio_util::sync::CancellationToken;
 /// job at a time with [`Worker::process_one`].
 pub struct Worker {
     engine: Arc<Engine>,
-}
-
-/// What every job shares.
-pub(crate) struct Engine {
-    pub(crate) config: WorkerConfig,
-    pub(crate) broker: Broker,
-    pub(crate) stats: Stats,
 }
 
 /// Counters since start (plain atomics; a metrics exporter can read them).

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use auth0::Auth0Error;
-use store::rotations::Attempt;
+use store::rotations::{Attempt, AttemptStep};
 
 /// The steps of one attempt (AWS Secrets Manager's create/set/test/finish).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -20,13 +20,24 @@ pub enum Step {
 }
 
 impl Step {
-    /// The durable step name recorded once this step is done.
-    pub fn done_name(self) -> &'static str {
+    /// The durable step recorded once this step is done.
+    pub fn done(self) -> AttemptStep {
         match self {
-            Step::Create => "created",
-            Step::Set => "set",
-            Step::Test => "tested",
-            Step::Finish => "finished",
+            Step::Create => AttemptStep::Created,
+            Step::Set => AttemptStep::Set,
+            Step::Test => AttemptStep::Tested,
+            Step::Finish => AttemptStep::Finished,
+        }
+    }
+
+    /// The durable step recorded when this step stops short (to retry, or as the attempt's
+    /// final step): the last one known done before it, from which [`next_step`] resumes.
+    pub fn last_done_before(self) -> AttemptStep {
+        match self {
+            // An attempt that stops in Create was stored whole or not at all.
+            Step::Create | Step::Set => AttemptStep::Created,
+            Step::Test => AttemptStep::Set,
+            Step::Finish => AttemptStep::Tested,
         }
     }
 }
@@ -37,15 +48,15 @@ pub fn next_step(attempt: Option<&Attempt>) -> Option<Step> {
     let Some(attempt) = attempt else {
         return Some(Step::Create);
     };
-    match attempt.step.as_str() {
+    // A step name this version does not know (a newer version wrote it) reads as `Created`
+    // (`AttemptStep::from_stored`): the safe restart point that keeps the secret.
+    match attempt.step {
         // Whether the PATCH of an earlier try reached Auth0 is unknown; repeating it with the
         // same secret is harmless, skipping it could finish with a secret Auth0 never got.
-        "created" => Some(Step::Set),
-        "set" => Some(Step::Test),
-        "tested" => Some(Step::Finish),
-        "finished" => None,
-        // Unknown (newer version wrote it): the safe restart point that keeps the secret.
-        _ => Some(Step::Set),
+        AttemptStep::Created => Some(Step::Set),
+        AttemptStep::Set => Some(Step::Test),
+        AttemptStep::Tested => Some(Step::Finish),
+        AttemptStep::Finished => None,
     }
 }
 
@@ -125,14 +136,14 @@ mod tests {
 
     use super::*;
 
-    fn attempt(step: &str) -> Attempt {
+    fn attempt(step: AttemptStep) -> Attempt {
         let now = OffsetDateTime::now_utc();
         Attempt {
             id: store::AttemptId::new(),
             rotation_id: store::RotationId::new(),
             attempt_no: 1,
             is_manual: false,
-            step: step.into(),
+            step,
             outcome: "running".into(),
             tries: 1,
             failures: 0,
@@ -147,17 +158,18 @@ mod tests {
     #[test]
     fn next_step_resumes_from_the_last_durable_step() {
         assert_eq!(next_step(None), Some(Step::Create));
-        assert_eq!(next_step(Some(&attempt("created"))), Some(Step::Set));
-        assert_eq!(next_step(Some(&attempt("set"))), Some(Step::Test));
-        assert_eq!(next_step(Some(&attempt("tested"))), Some(Step::Finish));
-        assert_eq!(next_step(Some(&attempt("finished"))), None);
-        assert_eq!(
-            next_step(Some(&attempt("from-the-future"))),
-            Some(Step::Set)
-        );
+        let stored = |name| attempt(AttemptStep::from_stored(name));
+        assert_eq!(next_step(Some(&stored("created"))), Some(Step::Set));
+        assert_eq!(next_step(Some(&stored("set"))), Some(Step::Test));
+        assert_eq!(next_step(Some(&stored("tested"))), Some(Step::Finish));
+        assert_eq!(next_step(Some(&stored("finished"))), None);
+        assert_eq!(next_step(Some(&stored("from-the-future"))), Some(Step::Set));
         for step in [Step::Create, Step::Set, Step::Test, Step::Finish] {
-            let resumed = next_step(Some(&attempt(step.done_name())));
+            let resumed = next_step(Some(&attempt(step.done())));
             assert!(resumed.is_none_or(|next| next > step), "{step:?}");
+            // A step that stops is where its attempt resumes (Create's resumes at Set).
+            let retried = next_step(Some(&attempt(step.last_done_before())));
+            assert_eq!(retried, Some(step.max(Step::Set)), "{step:?}");
         }
     }
 

@@ -14,8 +14,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::JobOutcome;
+use crate::engine::Engine;
 use crate::error::Result;
-use crate::{Engine, JobOutcome};
 use store::rotations::control::CHANNEL;
 
 /// Leases of jobs in flight, so a drain that times out can hand them back.

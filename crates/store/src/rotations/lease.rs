@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
-use super::{Attempt, Rotation, attempt_columns, columns};
+use super::{Attempt, AttemptStep, Rotation, attempt_columns, columns};
 use crate::connections::Sealed;
 use crate::{AttemptId, ConnectionId, CredentialId, Result, RotationId};
 
@@ -149,9 +149,10 @@ pub async fn begin_attempt(
              and current_attempt_id is null \
            returning id), \
          a as ( \
-           insert into rotation_attempts (id, rotation_id, attempt_no, is_manual, tries, worker) \
+           insert into rotation_attempts (id, rotation_id, attempt_no, is_manual, tries, worker, \
+             step) \
            select $4, r.id, (select coalesce(max(attempt_no), 0) + 1 from rotation_attempts \
-                             where rotation_id = $1), $5, 1, $2 from r \
+                             where rotation_id = $1), $5, 1, $2, $10 from r \
            returning ",
         attempt_columns!(),
         "), \
@@ -171,6 +172,7 @@ pub async fn begin_attempt(
         .bind(new.sealed)
         .bind(new.domain)
         .bind(new.client_id)
+        .bind(AttemptStep::Created)
         .fetch_optional(conn)
         .await?)
 }
@@ -279,7 +281,7 @@ pub async fn finish_success(
              and exists (select 1 from r) \
            returning c.state), \
          a as ( \
-           update rotation_attempts set step = 'finished', outcome = 'succeeded', \
+           update rotation_attempts set step = $12, outcome = 'succeeded', \
              finished_at = now(), updated_at = now() \
            where id = $4 and exists (select 1 from r)), \
          own as ( \
@@ -304,6 +306,7 @@ pub async fn finish_success(
     .bind(own.map(|o| o.sealed))
     .bind(own.map(|o| o.client_id))
     .bind(own.map(|o| o.domain))
+    .bind(AttemptStep::Finished)
     .fetch_one(conn)
     .await?;
     match row {
@@ -342,7 +345,8 @@ pub async fn destination_unchanged(conn: &mut PgConnection, attempt_id: AttemptI
 #[derive(Debug)]
 pub struct Retry<'a> {
     pub attempt_id: AttemptId,
-    pub step: &'a str,
+    /// The last step done: where the next try resumes.
+    pub step: AttemptStep,
     pub message: &'a str,
     /// Rate limiting is Auth0 asking us to slow down, not a failure: it does not use up the
     /// attempt's retry budget.
@@ -388,7 +392,8 @@ pub async fn record_retry(
 #[derive(Debug)]
 pub struct Failure<'a> {
     pub attempt_id: AttemptId,
-    pub step: &'a str,
+    /// The last step done before the attempt stopped.
+    pub step: AttemptStep,
     /// What went wrong and what to fix; becomes `last_rotation_message`.
     pub message: &'a str,
     pub next_rotation_at: Option<OffsetDateTime>,

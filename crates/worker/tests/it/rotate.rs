@@ -7,7 +7,7 @@ use std::time::Duration;
 use auth0_emulator::Fault;
 use sqlx::PgPool;
 use store::rotations::schedule::{self, LastRotation, Schedule};
-use store::rotations::{self, RotateNow};
+use store::rotations::{self, AttemptStep, RotateNow};
 use worker::{JobOutcome, WorkerConfig};
 
 use crate::support::*;
@@ -98,7 +98,7 @@ async fn rotates_and_keeps_the_previous_generation(pool: PgPool) {
     assert!(
         attempts
             .iter()
-            .all(|a| a.outcome == "succeeded" && a.step == "finished")
+            .all(|a| a.outcome == "succeeded" && a.step == AttemptStep::Finished)
     );
     let (older, _) = rotations::list_attempts(&fx.pool, rotation.id, 2, next)
         .await

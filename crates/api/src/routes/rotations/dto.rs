@@ -156,7 +156,7 @@ pub struct AttemptOut {
     pub attempt_number: i32,
     pub is_manual: bool,
     /// The last step known done: created, set, tested, finished.
-    pub step: String,
+    pub step: &'static str,
     /// running, retrying, succeeded, failed.
     pub outcome: String,
     pub tries: i32,
@@ -175,7 +175,7 @@ impl From<store::rotations::Attempt> for AttemptOut {
             id: a.id.0,
             attempt_number: a.attempt_no,
             is_manual: a.is_manual,
-            step: a.step,
+            step: a.step.as_str(),
             outcome: a.outcome,
             tries: a.tries,
             failures: a.failures,

@@ -1,46 +1,22 @@
-//! Performs one claimed rotation: create → set → test → finish, each step idempotent and the
-//! new secret durable (sealed, as the attempt's pending generation) before Auth0 hears of it.
-//!
-//! The planner decides; this module acts. Every write is fenced by the lease (owner and epoch),
-//! a heartbeat extends the lease while the job runs, and a job whose lease is lost stops without
-//! writing. A step that stops hands a [`Stop`] to the `failure` module, which decides between
-//! a retry of the same attempt and a final failure.
+//! The four steps of an attempt, and picking an open attempt up again. Each returns why it
+//! stopped ([`Cause`]); the engine's loop names the step ([`crate::attempt::StopAt`]).
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use auth0::{Auth0Error, ClientCredentials, Domain};
-use crypto::{ExposeSecret, SecretString};
+use broker::Destination;
+use crypto::ExposeSecret;
 use store::connections::Connection;
-use store::rotations::lease::{self, Claim, Finish, Lease, NewAttempt, OwnConnection, Success};
+use store::rotations::lease::{self, Finish, Lease, NewAttempt, OwnConnection, Success};
 use store::rotations::schedule::{self, LastRotation, Schedule};
-use store::rotations::{Attempt, Rotation};
+use store::rotations::{AttemptStep, Rotation};
 use store::{AttemptId, CredentialId};
 use time::OffsetDateTime;
 
-use crate::failure::{Cause, Stop, stop};
-use crate::planner::{self, Step};
-use crate::{Engine, JobOutcome, JobReport};
-use broker::{Broker, Destination};
-
-/// The attempt being worked on, once it exists.
-pub(crate) struct AttemptCtx {
-    pub(crate) attempt: Attempt,
-    /// `None` when the pending secret was issued for another tenant or client than the rotation
-    /// now names: it is not opened, and the attempt fails keeping it for recovery.
-    pub(crate) secret: Option<SecretString>,
-    /// Auth0 may have received the pending secret (an earlier try, or a `PATCH` this try sent
-    /// that was not refused outright). Decides whether a final failure keeps it as `abandoned`.
-    pub(crate) maybe_applied: bool,
-}
-
-impl AttemptCtx {
-    fn secret(&self) -> Result<&SecretString, Cause> {
-        self.secret.as_ref().ok_or_else(|| {
-            Cause::Invalid("the pending secret was issued for another tenant or client".into())
-        })
-    }
-}
+use super::Engine;
+use crate::JobOutcome;
+use crate::attempt::{AttemptCtx, Cause, audit_event};
 
 /// Where a rotation's new secret goes: the connection's tenant, the rotated client.
 fn destination<'a>(rotation: &'a Rotation, connection: &'a Connection) -> Destination<'a> {
@@ -50,138 +26,25 @@ fn destination<'a>(rotation: &'a Rotation, connection: &'a Connection) -> Destin
     }
 }
 
-const MOVED: &str = "the connection's tenant or the rotation's client changed during this attempt, so its new secret was not sent there; the secret stays stored (abandoned) for recovery. Start a new rotation to rotate the client the rotation names now";
+/// The final failure of an attempt whose destination was re-pointed while it ran.
+pub(super) const MOVED: &str = "the connection's tenant or the rotation's client changed during this attempt, so its new secret was not sent there; the secret stays stored (abandoned) for recovery. Start a new rotation to rotate the client the rotation names now";
 
 impl Engine {
-    /// Runs one claimed rotation to its next resting point, heartbeating its lease meanwhile.
-    pub(crate) async fn run_claim(&self, claim: Claim) -> JobReport {
-        let lease = claim.lease();
-        let rotation_id = claim.rotation.id;
-        let outcome = tokio::select! {
-            outcome = self.execute(claim) => outcome,
-            () = self.heartbeat(&lease) => JobOutcome::LeaseLost,
-        };
-        let label = match &outcome {
-            JobOutcome::Rotated { .. } => "rotated",
-            JobOutcome::Retrying { .. } => "retrying",
-            JobOutcome::Failed { .. } => "failed",
-            JobOutcome::LeaseLost => "lease_lost",
-        };
-        metrics::counter!("keyhold_rotations_total", "outcome" => label).increment(1);
-        if matches!(outcome, JobOutcome::LeaseLost) {
-            self.stats.lease_lost.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(rotation.id = %rotation_id, "lease lost; another worker continues this rotation");
-        }
-        JobReport {
-            rotation_id,
-            outcome,
-        }
-    }
-
-    /// Extends the lease until it is lost (never returns while it is held).
-    async fn heartbeat(&self, lease: &Lease) {
-        let held = [(lease.rotation_id, lease.epoch)];
-        loop {
-            tokio::time::sleep(self.config.heartbeat).await;
-            match lease::heartbeat(&self.broker.pool, &lease.owner, self.config.lease, &held).await
-            {
-                Ok(ids) if ids.contains(&lease.rotation_id) => {}
-                Ok(_) => return,
-                // The database may be back before the lease runs out; fenced writes catch the
-                // case where it is not.
-                Err(err) => tracing::warn!(error = %err, "lease heartbeat failed"),
-            }
-        }
-    }
-
-    async fn execute(&self, claim: Claim) -> JobOutcome {
-        let lease = claim.lease();
-        let rotation = claim.rotation;
-        let mut ctx = None;
-        match self
-            .drive(&lease, &rotation, claim.previous_owner.as_deref(), &mut ctx)
-            .await
-        {
-            Ok(outcome) => outcome,
-            Err(stop) => {
-                self.handle_stop(&lease, &rotation, ctx.as_ref(), stop)
-                    .await
-            }
-        }
-    }
-
-    async fn drive(
-        &self,
-        lease: &Lease,
-        rotation: &Rotation,
-        previous_owner: Option<&str>,
-        ctx: &mut Option<AttemptCtx>,
-    ) -> Result<JobOutcome, Stop> {
-        let connection =
-            store::connections::get(&self.broker.pool, rotation.org_id, rotation.connection_id)
-                .await
-                .map_err(|e| stop(Step::Create, "created")(e.into()))?;
-        let domain =
-            Broker::domain(&connection).map_err(|e| stop(Step::Create, "created")(e.into()))?;
-        let current = match rotation.current_attempt_id {
-            None => self.create(lease, rotation, &connection).await?,
-            Some(id) => {
-                self.resume(lease, id, previous_owner, rotation, &connection)
-                    .await?
-            }
-        };
-        let ctx = ctx.insert(current);
-        if ctx.secret.is_none() {
-            return Err(stop(Step::Set, "created")(Cause::Invalid(MOVED.into())));
-        }
-        let mut next = planner::next_step(Some(&ctx.attempt));
-        while let Some(step) = next {
-            next = match step {
-                Step::Create | Step::Set => {
-                    self.set(ctx, rotation, &connection, &domain)
-                        .await
-                        .map_err(stop(Step::Set, "created"))?;
-                    Some(Step::Test)
-                }
-                Step::Test => {
-                    self.test(ctx, rotation, &connection, &domain).await?;
-                    Some(Step::Finish)
-                }
-                Step::Finish => {
-                    return self
-                        .finish(lease, rotation, &connection, ctx)
-                        .await
-                        .map_err(stop(Step::Finish, "tested"));
-                }
-            };
-        }
-        Err(stop(Step::Finish, "finished")(Cause::Invalid(
-            "the open attempt is already finished".into(),
-        )))
-    }
-
     /// Step 1: generate the secret and store it sealed, with the attempt row, in one commit.
-    async fn create(
+    pub(super) async fn create(
         &self,
         lease: &Lease,
         rotation: &Rotation,
         connection: &Connection,
-    ) -> Result<AttemptCtx, Stop> {
-        let fail = || stop(Step::Create, "created");
+    ) -> Result<AttemptCtx, Cause> {
         let secret = crypto::random_secret(self.config.secret_length);
         let attempt_id = AttemptId::new();
         let credential_id = CredentialId::new();
         let to = destination(rotation, connection);
         let sealed = self
             .broker
-            .seal_generated_secret(credential_id, rotation, to, &secret)
-            .map_err(|e| fail()(e.into()))?;
-        let mut conn = self
-            .broker
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| fail()(e.into()))?;
+            .seal_generated_secret(credential_id, rotation, to, &secret)?;
+        let mut conn = self.broker.pool.acquire().await?;
         let new = NewAttempt {
             attempt_id,
             credential_id,
@@ -192,9 +55,8 @@ impl Engine {
         };
         // One statement, committed on its own: durable before Auth0 hears of the secret.
         let attempt = lease::begin_attempt(&mut conn, lease, &new)
-            .await
-            .map_err(|e| fail()(e.into()))?
-            .ok_or_else(|| fail()(Cause::LeaseLost))?;
+            .await?
+            .ok_or(Cause::LeaseLost)?;
         tracing::info!(rotation.id = %rotation.id, attempt = attempt.attempt_no, "rotation started; new secret stored as pending");
         Ok(AttemptCtx {
             attempt,
@@ -205,35 +67,27 @@ impl Engine {
 
     /// Picks the open attempt up again (a retry, or a takeover after a crash) with its pending
     /// secret: never a second secret for the same attempt.
-    async fn resume(
+    pub(super) async fn resume(
         &self,
         lease: &Lease,
         attempt_id: AttemptId,
         previous_owner: Option<&str>,
         rotation: &Rotation,
         connection: &Connection,
-    ) -> Result<AttemptCtx, Stop> {
-        let fail = || stop(Step::Set, "created");
+    ) -> Result<AttemptCtx, Cause> {
         let note = previous_owner
             .filter(|owner| *owner != lease.owner)
             .map(|owner| format!("resumed after the lease of worker {owner} expired"));
-        let mut conn = self
-            .broker
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| fail()(e.into()))?;
+        let mut conn = self.broker.pool.acquire().await?;
         let attempt = lease::resume_attempt(&mut conn, lease, attempt_id, note.as_deref())
-            .await
-            .map_err(|e| fail()(e.into()))?
-            .ok_or_else(|| fail()(Cause::LeaseLost))?;
+            .await?
+            .ok_or(Cause::LeaseLost)?;
         let pending = store::rotations::pending_credential(&mut conn, attempt_id)
-            .await
-            .map_err(|e| fail()(e.into()))?
+            .await?
             .ok_or_else(|| {
-                fail()(Cause::Invalid(
+                Cause::Invalid(
                     "the attempt's pending secret is missing; a new attempt will start".into(),
-                ))
+                )
             })?;
         // Opened for where it would be sent now: if the connection or the rotation was
         // re-pointed since the attempt began, the secret stays sealed and the attempt fails.
@@ -244,12 +98,12 @@ impl Engine {
         ) {
             Ok(secret) => Some(secret),
             Err(broker::Error::IssuedElsewhere) => None,
-            Err(err) => return Err(fail()(err.into())),
+            Err(err) => return Err(err.into()),
         };
         if let Some(note) = &note {
             tracing::warn!(rotation.id = %lease.rotation_id, attempt = attempt.attempt_no, "{note}");
         }
-        let maybe_applied = attempt.tries > 1 || attempt.step != "created";
+        let maybe_applied = attempt.tries > 1 || attempt.step != AttemptStep::Created;
         Ok(AttemptCtx {
             attempt,
             secret,
@@ -258,7 +112,7 @@ impl Engine {
     }
 
     /// Step 2: `PATCH` the client with the pending secret (paced per tenant).
-    async fn set(
+    pub(super) async fn set(
         &self,
         ctx: &mut AttemptCtx,
         rotation: &Rotation,
@@ -298,13 +152,13 @@ impl Engine {
     }
 
     /// Step 3: wait until Auth0 accepts the new secret (propagation can take up to ~30 s).
-    async fn test(
+    pub(super) async fn test(
         &self,
         ctx: &AttemptCtx,
         rotation: &Rotation,
         connection: &Connection,
         domain: &Domain,
-    ) -> Result<(), Stop> {
+    ) -> Result<(), Cause> {
         let started = Instant::now();
         loop {
             match self.probe(ctx, rotation, connection, domain).await {
@@ -314,12 +168,10 @@ impl Engine {
                     // slower than we waited. Test again later; setting it again would restart
                     // the propagation. (If someone replaced it meanwhile, the attempt fails after
                     // its retries and says so; the next rotation sets a fresh one.)
-                    return Err(stop(Step::Test, "set")(Cause::NotAccepted(
-                        started.elapsed(),
-                    )));
+                    return Err(Cause::NotAccepted(started.elapsed()));
                 }
                 Ok(false) => tokio::time::sleep(self.config.propagation_poll).await,
-                Err(cause) => return Err(stop(Step::Test, "set")(cause)),
+                Err(cause) => return Err(cause),
             }
         }
     }
@@ -368,7 +220,7 @@ impl Engine {
 
     /// Step 4: one transaction promotes pending to current, finishes the attempt, reschedules,
     /// releases the lease and, for a self-rotation, replaces the connection's secret.
-    async fn finish(
+    pub(super) async fn finish(
         &self,
         lease: &Lease,
         rotation: &Rotation,
@@ -436,7 +288,8 @@ impl Engine {
         };
         store::audit::record(
             &mut tx,
-            &self.audit_event(
+            &audit_event(
+                &self.config.worker_id,
                 rotation,
                 &ctx.attempt,
                 "success",

@@ -13,7 +13,7 @@ use crate::support::*;
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn definitions_follow_the_api_rules(pool: PgPool) {
-    let fx = Fixture::new(pool, 2).await;
+    let fx = Fixture::new(pool).await;
     let a = fx.rotation("alpha", &target(0)).await;
     let mut conn = fx.pool.acquire().await.expect("conn");
 
@@ -163,7 +163,7 @@ async fn definitions_follow_the_api_rules(pool: PgPool) {
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn a_lost_lease_cannot_write(pool: PgPool) {
-    let fx = Fixture::new(pool, 1).await;
+    let fx = Fixture::new(pool).await;
     let rotation = fx.rotation("rot", &target(0)).await;
     let short = Duration::from_millis(200);
     let a = lease::claim_due(&fx.pool, "worker-a", short, 10)
@@ -215,7 +215,7 @@ async fn a_lost_lease_cannot_write(pool: PgPool) {
     let mut conn = fx.pool.acquire().await.expect("conn");
     let retry = Retry {
         attempt_id: attempt.id,
-        step: "created",
+        step: rotations::AttemptStep::Created,
         message: "x",
         counts_as_failure: true,
         retry_in: Duration::ZERO,
@@ -303,7 +303,7 @@ async fn the_shared_budget_spaces_requests_across_callers(pool: PgPool) {
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn finding_due_work_is_an_index_scan(pool: PgPool) {
-    let fx = Fixture::new(pool, 0).await;
+    let fx = Fixture::new(pool).await;
     // Mostly idle rows scheduled over the next year, a few due: the claim must not read them all.
     sqlx::query(
         "insert into secret_rotations (id, org_id, project_id, connection_id, name, client_id, \
@@ -335,4 +335,76 @@ async fn finding_due_work_is_an_index_scan(pool: PgPool) {
         "{plan}"
     );
     assert!(!plan.contains("Seq Scan"), "{plan}");
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn attempt_steps_are_stored_by_name(pool: PgPool) {
+    use store::rotations::AttemptStep;
+    let all = [
+        AttemptStep::Created,
+        AttemptStep::Set,
+        AttemptStep::Tested,
+        AttemptStep::Finished,
+    ];
+    for step in all {
+        let text: String = sqlx::query_scalar("select $1")
+            .bind(step)
+            .fetch_one(&pool)
+            .await
+            .expect("encode");
+        assert_eq!(text, step.as_str());
+        let back: AttemptStep = sqlx::query_scalar("select $1::text")
+            .bind(step.as_str())
+            .fetch_one(&pool)
+            .await
+            .expect("decode");
+        assert_eq!(back, step);
+    }
+    // A name a newer version wrote reads as the safe restart point, never as an error.
+    let unknown: AttemptStep = sqlx::query_scalar("select 'from-the-future'::text")
+        .fetch_one(&pool)
+        .await
+        .expect("decode");
+    assert_eq!(unknown, AttemptStep::Created);
+
+    // Through the column: a new attempt is `created`, a retry records the step it resumes from.
+    let fx = Fixture::new(pool).await;
+    let rotation = fx.rotation("rot", &target(0)).await;
+    let claim = lease::claim_due(&fx.pool, "worker-a", Duration::from_secs(30), 1)
+        .await
+        .expect("claim");
+    let held = claim[0].lease();
+    let mut conn = fx.pool.acquire().await.expect("conn");
+    let attempt = lease::begin_attempt(
+        &mut conn,
+        &held,
+        &NewAttempt {
+            attempt_id: AttemptId::new(),
+            credential_id: CredentialId::new(),
+            sealed: &Sealed(vec![1, 2, 3]),
+            domain: DOMAIN,
+            client_id: &rotation.client_id,
+            is_manual: false,
+        },
+    )
+    .await
+    .expect("query")
+    .expect("begun");
+    assert_eq!(attempt.step, AttemptStep::Created);
+    let retry = Retry {
+        attempt_id: attempt.id,
+        step: AttemptStep::Set,
+        message: "x",
+        counts_as_failure: false,
+        retry_in: Duration::ZERO,
+    };
+    assert!(
+        lease::record_retry(&mut conn, &held, &retry)
+            .await
+            .expect("query")
+    );
+    let stored = rotations::get_attempt(&mut conn, attempt.id)
+        .await
+        .expect("attempt");
+    assert_eq!(stored.step, AttemptStep::Set);
 }
