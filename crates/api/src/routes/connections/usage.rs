@@ -258,7 +258,7 @@ impl<'a> Session<'a> {
         );
         if let Err(problem) = &outcome {
             event.outcome = "failure".to_owned();
-            metadata["error"] = json!(problem_slug(problem));
+            metadata["error"] = json!(audit_slug(problem));
         }
         metadata["connectionVersion"] = json!(self.connection.version);
         event.metadata = metadata;
@@ -274,17 +274,19 @@ impl<'a> Session<'a> {
     }
 }
 
-/// A short, secret-free word for the audit row of a failed call.
-fn problem_slug(problem: &ApiError) -> &'static str {
+/// The secret-free word an audit row of a failed call records: the problem's own slug for the
+/// failures a caller or Auth0 caused, and "error" for failures on our side (database, a bug), which
+/// the audit log has always lumped together — the log is for who did what, the request log for why.
+fn audit_slug(problem: &ApiError) -> &'static str {
     match problem {
-        ApiError::Auth0MissingScope { .. } => "auth0-missing-scope",
-        ApiError::NotFound { .. } => "not-found",
-        ApiError::Conflict { .. } => "conflict",
-        ApiError::Auth0Refused { .. } => "auth0-refused",
-        ApiError::Auth0Rejected { .. } => "auth0-rejected",
-        ApiError::Validation(_) => "validation",
-        ApiError::TooManyRequests { .. } => "too-many-requests",
-        ApiError::Upstream { .. } => "auth0-unavailable",
+        ApiError::Auth0MissingScope { .. }
+        | ApiError::NotFound { .. }
+        | ApiError::Conflict { .. }
+        | ApiError::Auth0Refused { .. }
+        | ApiError::Auth0Rejected { .. }
+        | ApiError::Validation(_)
+        | ApiError::TooManyRequests { .. }
+        | ApiError::Upstream { .. } => problem.slug(),
         _ => "error",
     }
 }
