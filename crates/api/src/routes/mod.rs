@@ -2,6 +2,7 @@
 
 pub mod audit_logs;
 pub mod auth;
+pub mod auth0_problems;
 pub mod connections;
 pub mod health;
 pub mod identities;

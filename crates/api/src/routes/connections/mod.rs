@@ -26,8 +26,8 @@ use crate::auth::{Caller, Role};
 use crate::extract::{IfMatch, PathId, ValidJson, ValidQuery, etag};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::problem::{ApiError, ApiResult, FieldError};
-use crate::routes::page_request;
 use crate::routes::table::Routes;
+use crate::routes::{auth0_problems, page_request};
 use dto::{ByNameQuery, ConnectionIn, ConnectionOut, ConnectionPatch, ListQuery};
 
 pub fn routes() -> Routes {
@@ -175,7 +175,7 @@ async fn create(
             Err(store::Error::NotFound) => {}
             Err(other) => return Err(other.into()),
         }
-        let token = state.auth0.client_credentials_token(&credentials).await.map_err(validate::auth0_refusal)?;
+        let token = state.auth0.client_credentials_token(&credentials).await.map_err(auth0_problems::credentials)?;
 
         let id = ConnectionId::new();
         let sealed = seal(&state, id, project_id, &credentials)?;
@@ -410,7 +410,7 @@ async fn update(
                 .auth0
                 .client_credentials_token(credentials)
                 .await
-                .map_err(validate::auth0_refusal)?;
+                .map_err(auth0_problems::credentials)?;
             (
                 Some(seal(&state, id, current.project_id, credentials)?),
                 Some(capabilities::diagnose(&token.scopes, None)),

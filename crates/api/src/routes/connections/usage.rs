@@ -14,7 +14,6 @@ use std::time::Duration;
 use auth0::{AccessToken, Auth0Error, ClientQuery, Domain, SecretString};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use broker::Admission;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -22,92 +21,12 @@ use store::ConnectionId;
 use store::connections as db;
 
 use super::capabilities::{self, Diagnostics};
-use super::validate;
 use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::extract::{PathId, ValidQuery};
 use crate::problem::{ApiError, ApiResult};
-
-/// What an Auth0 404 means for the call that got it, as our `NotFound`.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Subject {
-    pub what: &'static str,
-    pub field: Option<&'static str>,
-}
-
-/// Why a call through a connection failed before the caller's error mapping.
-#[derive(Debug)]
-pub(super) enum CallError {
-    /// Auth0 refused or could not be reached; the route decides what a 404 means.
-    Auth0(Auth0Error),
-    /// Already a problem (pacing refused, database down, a secret that cannot be opened).
-    Api(ApiError),
-}
-
-impl From<ApiError> for CallError {
-    fn from(err: ApiError) -> Self {
-        CallError::Api(err)
-    }
-}
-
-impl CallError {
-    /// The problem for this failure. Auth0's own meanings are kept: 404 → 404, 409 → 409, 400 →
-    /// 422, a missing scope → 403 naming it, 429 → 429 with `Retry-After`.
-    pub(super) fn problem(self, subject: Subject) -> ApiError {
-        let err = match self {
-            CallError::Api(err) => return err,
-            CallError::Auth0(err) => err,
-        };
-        match err {
-            Auth0Error::MissingScope { ref needed } => ApiError::Auth0MissingScope {
-                missing_scopes: needed.clone(),
-                detail: err.reason(),
-            },
-            Auth0Error::ClientNotFound { .. } | Auth0Error::Upstream { status: 404, .. } => {
-                ApiError::NotFound {
-                    what: subject.what,
-                    field: subject.field,
-                }
-            }
-            Auth0Error::Upstream {
-                status: 409,
-                ref description,
-                ..
-            } => ApiError::Conflict {
-                detail: format!("Auth0 refused it as a conflict: {description}"),
-                field: None,
-            },
-            Auth0Error::Upstream {
-                status: 400..=499,
-                ref description,
-                ref error,
-                ..
-            } => ApiError::Auth0Refused {
-                detail: if description.is_empty() {
-                    format!("Auth0 refused the request ({error})")
-                } else {
-                    format!("Auth0 refused the request: {description}")
-                },
-            },
-            Auth0Error::RateLimited { retry_after } => ApiError::TooManyRequests {
-                detail: format!(
-                    "{}; Keyhold paces this tenant and will queue the next calls",
-                    err.reason()
-                ),
-                retry_after_secs: whole_seconds(retry_after.unwrap_or(Duration::from_secs(1))),
-            },
-            Auth0Error::TokenRejected => ApiError::Upstream {
-                status: StatusCode::BAD_GATEWAY,
-                detail: "Auth0 refused a freshly issued Management API token; try again later"
-                    .to_owned(),
-                retry_after_secs: None,
-            },
-            // Token-endpoint refusals (the stored credentials stopped working, a custom domain)
-            // and transport failures read as they do when a connection is created.
-            other => validate::auth0_refusal(other),
-        }
-    }
-}
+use crate::routes::auth0_problems::whole_seconds;
+pub(super) use crate::routes::auth0_problems::{CallError, Subject};
 
 /// An Auth0 client ID as Keyhold accepts one: 1-128 of `A-Z a-z 0-9 - _ .`.
 pub(super) fn is_client_id(raw: &str) -> bool {
@@ -115,10 +34,6 @@ pub(super) fn is_client_id(raw: &str) -> bool {
         && raw
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-}
-
-fn whole_seconds(wait: Duration) -> u64 {
-    wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
 /// A connection loaded for use by a project member.
@@ -152,7 +67,7 @@ impl<'a> Session<'a> {
             .broker
             .management_token(&self.connection)
             .await
-            .map_err(broker_error)
+            .map_err(CallError::from)
     }
 
     /// One Management API request made with the connection's token, paced for the tenant; after
@@ -288,15 +203,6 @@ fn audit_slug(problem: &ApiError) -> &'static str {
         | ApiError::TooManyRequests { .. }
         | ApiError::Upstream { .. } => problem.slug(),
         _ => "error",
-    }
-}
-
-/// Errors of the broker (the worker crate's `Auth0Access`) as call failures.
-pub(super) fn broker_error(err: broker::Error) -> CallError {
-    match err {
-        broker::Error::Auth0(err) => CallError::Auth0(err),
-        broker::Error::Store(err) => CallError::Api(err.into()),
-        other => CallError::Api(ApiError::internal(other)),
     }
 }
 

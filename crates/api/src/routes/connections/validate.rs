@@ -1,13 +1,11 @@
-//! Checks on connection input, collected so one response names every field at fault, and the
-//! mapping of Auth0's refusals to the field a user must fix.
+//! Checks on connection input, collected so one response names every field at fault.
 
-use auth0::{Auth0Error, ClientCredentials, Domain};
-use axum::http::StatusCode;
+use auth0::{ClientCredentials, Domain};
 use crypto::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::dto::{CredentialsIn, METHOD_CLIENT_CREDENTIALS};
-use crate::problem::{ApiError, FieldError};
+use crate::problem::FieldError;
 
 pub const NAME_MAX: usize = 64;
 pub const DESCRIPTION_MAX: usize = 256;
@@ -126,43 +124,4 @@ pub fn credentials(
         client_secret: SecretString::from(secret.to_owned()),
         audience,
     })
-}
-
-/// Auth0's refusal, pointed at the field the user has to change.
-pub fn auth0_refusal(err: Auth0Error) -> ApiError {
-    let detail = err.reason();
-    let rejected = |field| ApiError::Auth0Rejected {
-        detail: detail.clone(),
-        field,
-    };
-    match err {
-        Auth0Error::WrongCredentials => rejected("credentials.clientSecret"),
-        Auth0Error::NoGrantForAudience { .. } | Auth0Error::UnknownAudience { .. } => {
-            rejected("credentials.audience")
-        }
-        Auth0Error::GrantTypeNotAllowed => rejected("credentials.clientId"),
-        Auth0Error::UnknownTenant | Auth0Error::CustomDomain { .. } => {
-            rejected("credentials.domain")
-        }
-        Auth0Error::BlockedAddress { .. } => ApiError::field("credentials.domain", detail),
-        Auth0Error::Upstream { status, .. } if (400..500).contains(&status) => {
-            rejected("credentials")
-        }
-        Auth0Error::Timeout => ApiError::Upstream {
-            status: StatusCode::GATEWAY_TIMEOUT,
-            detail,
-            retry_after_secs: None,
-        },
-        Auth0Error::RateLimited { retry_after } => ApiError::Upstream {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            detail,
-            retry_after_secs: Some(retry_after.map_or(1, |d| d.as_secs().max(1))),
-        },
-        Auth0Error::Config { .. } => ApiError::internal(detail),
-        _ => ApiError::Upstream {
-            status: StatusCode::BAD_GATEWAY,
-            detail,
-            retry_after_secs: None,
-        },
-    }
 }

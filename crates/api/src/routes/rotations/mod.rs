@@ -22,8 +22,8 @@ use crate::auth::{Caller, Role};
 use crate::extract::{IfMatch, PathId, ValidJson, ValidQuery, etag};
 use crate::problem::{ApiError, ApiResult, FieldError};
 use crate::routes::connections::validate as connection_validate;
-use crate::routes::page_request;
 use crate::routes::table::Routes;
+use crate::routes::{auth0_problems, page_request};
 use dto::{
     AttemptOut, AttemptsQuery, ByNameQuery, DeleteQuery, ListQuery, RotationIn, RotationOut,
     RotationPatch,
@@ -160,40 +160,6 @@ fn client_id(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     Some(id.to_owned())
 }
 
-/// Auth0's answer to "can this connection see that application", as the field to fix.
-fn visibility_error(err: broker::Error) -> ApiError {
-    match err {
-        broker::Error::Auth0(auth0::Auth0Error::ClientNotFound { .. }) => ApiError::Auth0Rejected {
-            detail: "Auth0 has no application with this client ID in the connection's tenant"
-                .to_owned(),
-            field: "parameters.clientId",
-        },
-        broker::Error::Auth0(err @ auth0::Auth0Error::MissingScope { .. }) => {
-            ApiError::Auth0Rejected {
-                detail: format!(
-                    "{}; grant it to the connection's application in Auth0",
-                    err.reason()
-                ),
-                field: "connectionId",
-            }
-        }
-        broker::Error::Auth0(err) => connection_validate::auth0_refusal(err),
-        other => worker_error(other),
-    }
-}
-
-fn worker_error(err: broker::Error) -> ApiError {
-    match err {
-        broker::Error::Store(err) => err.into(),
-        broker::Error::Auth0(err) => connection_validate::auth0_refusal(err),
-        broker::Error::RevokeOwnClient => ApiError::field(
-            "revokeGeneratedCredentials",
-            broker::Error::RevokeOwnClient.to_string(),
-        ),
-        other => ApiError::internal(other),
-    }
-}
-
 fn store_error(err: store::Error, name: &str) -> ApiError {
     match err {
         store::Error::Duplicate { constraint }
@@ -262,7 +228,7 @@ async fn create(
         .broker
         .get_client(&connection, &target)
         .await
-        .map_err(visibility_error)?;
+        .map_err(auth0_problems::client_lookup)?;
 
     let auto = input.is_auto_rotation_enabled.unwrap_or(true);
     let now = OffsetDateTime::now_utc();
@@ -459,7 +425,7 @@ async fn update(
             .broker
             .get_client(&connection, target)
             .await
-            .map_err(visibility_error)?;
+            .map_err(auth0_problems::client_lookup)?;
     }
     let auto = patch
         .is_auto_rotation_enabled
@@ -546,7 +512,7 @@ async fn remove(
             .broker
             .revoke_generated_credentials(&connection, &current)
             .await
-            .map_err(worker_error)?;
+            .map_err(auth0_problems::broker)?;
     }
     let mut tx = state.db.begin().await?;
     // Locked and re-checked: a rotation queued meanwhile must not lose its pending secret.
