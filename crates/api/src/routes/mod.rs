@@ -4,12 +4,14 @@ pub mod audit_logs;
 pub mod auth;
 pub mod auth0_problems;
 pub mod connections;
+pub mod fields;
 pub mod health;
 pub mod identities;
 pub mod memberships;
 pub mod projects;
 pub mod rotations;
 pub mod table;
+pub mod unique;
 
 use serde::Deserialize;
 

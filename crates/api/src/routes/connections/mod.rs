@@ -4,11 +4,11 @@
 //! connection (clients, users, Token Vault set-up, scope diagnostics) lives in the submodules.
 
 mod capabilities;
+mod credentials;
 pub mod dto;
 mod token_vault;
 mod usage;
 pub mod users;
-pub(crate) mod validate;
 
 use auth0::ClientCredentials;
 use axum::Json;
@@ -27,7 +27,8 @@ use crate::extract::{IfMatch, PathId, ValidJson, ValidQuery, etag};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::problem::{ApiError, ApiResult, FieldError};
 use crate::routes::table::Routes;
-use crate::routes::{auth0_problems, page_request};
+use crate::routes::unique::Unique;
+use crate::routes::{auth0_problems, fields, page_request};
 use dto::{ByNameQuery, ConnectionIn, ConnectionOut, ConnectionPatch, ListQuery};
 
 pub fn routes() -> Routes {
@@ -140,10 +141,10 @@ async fn create(
     let hash = body.body_hash;
     let input = body.value;
     let mut errors = Vec::new();
-    let name = validate::name(&input.name, &mut errors);
-    let description = validate::description(input.description.as_deref(), &mut errors);
-    validate::method(&input.method, &mut errors);
-    let project_id = validate::uuid("projectId", &input.project_id, &mut errors).map(ProjectId);
+    let name = fields::slug_name(&input.name, &mut errors);
+    let description = fields::description(input.description.as_deref(), &mut errors);
+    fields::method(&input.method, dto::METHOD_CLIENT_CREDENTIALS, &mut errors);
+    let project_id = fields::uuid("projectId", &input.project_id, &mut errors).map(ProjectId);
     if input.is_platform_managed_credentials == Some(true) {
         errors.push(FieldError::new(
             "isPlatformManagedCredentials",
@@ -156,7 +157,7 @@ async fn create(
             "gateways are not supported; omit it or send null",
         ));
     }
-    let credentials = validate::credentials(input.credentials, &mut errors);
+    let credentials = credentials::check(input.credentials, &mut errors);
     let (Some(name), Some(project_id), Some(credentials), true) =
         (name, project_id, credentials, errors.is_empty())
     else {
@@ -171,7 +172,7 @@ async fn create(
     idempotency::once(&state, key, &scope, &hash, render, || async {
         // Cheap check before calling Auth0; the unique constraint still decides under races.
         match db::get_by_name(&state.db, project_id, &name).await {
-            Ok(_) => return Err(duplicate_name(&name)),
+            Ok(_) => return Err(NAME_TAKEN.conflict(&name)),
             Err(store::Error::NotFound) => {}
             Err(other) => return Err(other.into()),
         }
@@ -254,20 +255,15 @@ fn stored_credentials<'a>(
     }
 }
 
-fn duplicate_name(name: &str) -> ApiError {
-    ApiError::Conflict {
-        detail: format!("an app connection named \"{name}\" already exists in this project"),
-        field: Some("name"),
-    }
-}
+const NAME_TAKEN: Unique = Unique {
+    constraint: "app_connections_project_name_key",
+    field: "name",
+    taken: |name| format!("an app connection named \"{name}\" already exists in this project"),
+};
 
+/// What a store failure means for a connection write (`name` is the one being written).
 fn store_error(err: store::Error, name: &str) -> ApiError {
-    match err {
-        store::Error::Duplicate { constraint }
-            if constraint == "app_connections_project_name_key" =>
-        {
-            duplicate_name(name)
-        }
+    NAME_TAKEN.or(err, name, |other| match other {
         store::Error::MissingReference { constraint }
             if constraint == "secret_rotations_connection_id_fkey" =>
         {
@@ -279,7 +275,7 @@ fn store_error(err: store::Error, name: &str) -> ApiError {
         store::Error::MissingReference { .. } => project_not_found(),
         store::Error::NotFound => connection_not_found(),
         other => other.into(),
-    }
+    })
 }
 
 async fn list(
@@ -291,23 +287,9 @@ async fn list(
     let project_id = query
         .project_id
         .as_deref()
-        .and_then(|raw| validate::uuid("projectId", raw, &mut errors))
+        .and_then(|raw| fields::uuid("projectId", raw, &mut errors))
         .map(ProjectId);
-    let search = query
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    // No name holds a control character, and Postgres errors on NUL instead of matching nothing.
-    if search.is_some_and(|s| s.len() > validate::NAME_MAX || s.chars().any(char::is_control)) {
-        errors.push(FieldError::new(
-            "search",
-            format!(
-                "must be at most {} characters without control characters",
-                validate::NAME_MAX
-            ),
-        ));
-    }
+    let search = fields::search(query.search.as_deref(), &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -346,7 +328,7 @@ async fn fetch_by_name(
     ValidQuery(query): ValidQuery<ByNameQuery>,
 ) -> ApiResult<Response> {
     let mut errors = Vec::new();
-    let project_id = validate::uuid("projectId", &query.project_id, &mut errors).map(ProjectId);
+    let project_id = fields::uuid("projectId", &query.project_id, &mut errors).map(ProjectId);
     let Some(project_id) = project_id else {
         return Err(ApiError::Validation(errors));
     };
@@ -360,7 +342,7 @@ async fn fetch_by_name(
     let Ok(Path(name)) = path else {
         return Err(connection_not_found());
     };
-    if validate::name(&name, &mut Vec::new()).as_deref() != Some(name.as_str()) {
+    if fields::slug_name(&name, &mut Vec::new()).as_deref() != Some(name.as_str()) {
         return Err(connection_not_found());
     }
     let connection = db::get_by_name(&state.db, project_id, &name)
@@ -381,17 +363,17 @@ async fn update(
     let name = patch
         .name
         .as_deref()
-        .and_then(|n| validate::name(n, &mut errors));
+        .and_then(|n| fields::slug_name(n, &mut errors));
     let description = patch
         .description
         .as_ref()
-        .map(|d| validate::description(d.as_deref(), &mut errors));
+        .map(|d| fields::description(d.as_deref(), &mut errors));
     if let Some(method) = &patch.method {
-        validate::method(method, &mut errors);
+        fields::method(method, dto::METHOD_CLIENT_CREDENTIALS, &mut errors);
     }
     let credentials = patch
         .credentials
-        .and_then(|c| validate::credentials(c, &mut errors));
+        .and_then(|c| credentials::check(c, &mut errors));
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }

@@ -28,14 +28,6 @@ use crate::problem::{ApiError, ApiResult};
 use crate::routes::auth0_problems::whole_seconds;
 pub(super) use crate::routes::auth0_problems::{CallError, Subject};
 
-/// An Auth0 client ID as Keyhold accepts one: 1-128 of `A-Z a-z 0-9 - _ .`.
-pub(super) fn is_client_id(raw: &str) -> bool {
-    (1..=128).contains(&raw.len())
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-}
-
 /// A connection loaded for use by a project member.
 pub(super) struct Session<'a> {
     state: &'a AppState,

@@ -21,9 +21,9 @@ use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::extract::{IfMatch, PathId, ValidJson, ValidQuery, etag};
 use crate::problem::{ApiError, ApiResult, FieldError};
-use crate::routes::connections::validate as connection_validate;
 use crate::routes::table::Routes;
-use crate::routes::{auth0_problems, page_request};
+use crate::routes::unique::Unique;
+use crate::routes::{auth0_problems, fields, page_request};
 use dto::{
     AttemptOut, AttemptsQuery, ByNameQuery, DeleteQuery, ListQuery, RotationIn, RotationOut,
     RotationPatch,
@@ -143,38 +143,18 @@ fn schedule(
     }
 }
 
-fn client_id(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
-    let id = raw.trim();
-    if id.is_empty()
-        || id.len() > 128
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-    {
-        errors.push(FieldError::new(
-            "parameters.clientId",
-            "must be an Auth0 client ID (1 to 128 of A-Z a-z 0-9 - _ .)",
-        ));
-        return None;
-    }
-    Some(id.to_owned())
-}
+const NAME_TAKEN: Unique = Unique {
+    constraint: "secret_rotations_project_name_key",
+    field: "name",
+    taken: |name| format!("a secret rotation named \"{name}\" already exists in this project"),
+};
 
+/// What a store failure means for a rotation write (`name` is the one being written).
 fn store_error(err: store::Error, name: &str) -> ApiError {
-    match err {
-        store::Error::Duplicate { constraint }
-            if constraint == "secret_rotations_project_name_key" =>
-        {
-            ApiError::Conflict {
-                detail: format!(
-                    "a secret rotation named \"{name}\" already exists in this project"
-                ),
-                field: Some("name"),
-            }
-        }
+    NAME_TAKEN.or(err, name, |other| match other {
         store::Error::NotFound => not_found(),
         other => other.into(),
-    }
+    })
 }
 
 async fn create(
@@ -184,19 +164,21 @@ async fn create(
 ) -> ApiResult<Response> {
     let input = body.value;
     let mut errors = Vec::new();
-    let name = connection_validate::name(&input.name, &mut errors);
-    let description = connection_validate::description(input.description.as_deref(), &mut errors);
-    let project_id =
-        connection_validate::uuid("projectId", &input.project_id, &mut errors).map(ProjectId);
+    let name = fields::slug_name(&input.name, &mut errors);
+    let description = fields::description(input.description.as_deref(), &mut errors);
+    let project_id = fields::uuid("projectId", &input.project_id, &mut errors).map(ProjectId);
     let connection_id =
-        connection_validate::uuid("connectionId", &input.connection_id, &mut errors)
-            .map(ConnectionId);
+        fields::uuid("connectionId", &input.connection_id, &mut errors).map(ConnectionId);
     let at = input.rotate_at_utc.unwrap_or(dto::RotateAt {
         hours: 0,
         minutes: 0,
     });
     let schedule = schedule(input.rotation_interval, at.hours, at.minutes, &mut errors);
-    let target = client_id(&input.parameters.client_id, &mut errors);
+    let target = fields::client_id(
+        "parameters.clientId",
+        &input.parameters.client_id,
+        &mut errors,
+    );
     let (Some(name), Some(project_id), Some(connection_id), Some(schedule), Some(target), true) = (
         name,
         project_id,
@@ -280,30 +262,14 @@ async fn list(
     let project_id = query
         .project_id
         .as_deref()
-        .and_then(|raw| connection_validate::uuid("projectId", raw, &mut errors))
+        .and_then(|raw| fields::uuid("projectId", raw, &mut errors))
         .map(ProjectId);
     let connection_id = query
         .connection_id
         .as_deref()
-        .and_then(|raw| connection_validate::uuid("connectionId", raw, &mut errors))
+        .and_then(|raw| fields::uuid("connectionId", raw, &mut errors))
         .map(ConnectionId);
-    let search = query
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    // As for connections: names are short slugs, and Postgres errors on NUL.
-    if search
-        .is_some_and(|s| s.len() > connection_validate::NAME_MAX || s.chars().any(char::is_control))
-    {
-        errors.push(FieldError::new(
-            "search",
-            format!(
-                "must be at most {} characters without control characters",
-                connection_validate::NAME_MAX
-            ),
-        ));
-    }
+    let search = fields::search(query.search.as_deref(), &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -356,8 +322,7 @@ async fn fetch_by_name(
     ValidQuery(query): ValidQuery<ByNameQuery>,
 ) -> ApiResult<Response> {
     let mut errors = Vec::new();
-    let Some(project_id) =
-        connection_validate::uuid("projectId", &query.project_id, &mut errors).map(ProjectId)
+    let Some(project_id) = fields::uuid("projectId", &query.project_id, &mut errors).map(ProjectId)
     else {
         return Err(ApiError::Validation(errors));
     };
@@ -370,7 +335,7 @@ async fn fetch_by_name(
     let Ok(Path(name)) = path else {
         return Err(not_found());
     };
-    if connection_validate::name(&name, &mut Vec::new()).as_deref() != Some(name.as_str()) {
+    if fields::slug_name(&name, &mut Vec::new()).as_deref() != Some(name.as_str()) {
         return Err(not_found());
     }
     let rotation = db::get_by_name(&state.db, project_id, &name)
@@ -400,11 +365,11 @@ async fn update(
     let name = patch
         .name
         .as_deref()
-        .and_then(|n| connection_validate::name(n, &mut errors));
+        .and_then(|n| fields::slug_name(n, &mut errors));
     let description = patch
         .description
         .as_ref()
-        .map(|d| connection_validate::description(d.as_deref(), &mut errors));
+        .map(|d| fields::description(d.as_deref(), &mut errors));
     let at = patch.rotate_at_utc.map(|a| (a.hours, a.minutes));
     let (hours, minutes) = at.unwrap_or((current.rotate_at_hours, current.rotate_at_minutes));
     let interval = patch
@@ -414,7 +379,7 @@ async fn update(
     let target = patch
         .parameters
         .as_ref()
-        .and_then(|p| client_id(&p.client_id, &mut errors));
+        .and_then(|p| fields::client_id("parameters.clientId", &p.client_id, &mut errors));
     let Some(schedule) = schedule.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
