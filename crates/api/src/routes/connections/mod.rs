@@ -1,14 +1,11 @@
 //! `/api/v1/app-connections/auth0` (and the all-apps list and options): create, list, get, get by
 //! name, update and delete Auth0 connections. Credentials are checked with Auth0 before they are
-//! stored; the secret is sealed before it reaches the store and never leaves it again. Using a
-//! connection (clients, users, Token Vault set-up, scope diagnostics) lives in the submodules.
+//! stored; the secret is sealed before it reaches the store and never leaves it again. What is
+//! done *through* a stored connection (clients, users, Token Vault set-up, validate) lives in
+//! `routes::connection_calls`.
 
-mod capabilities;
 mod credentials;
 pub mod dto;
-mod token_vault;
-mod usage;
-pub mod users;
 
 use auth0::ClientCredentials;
 use axum::Json;
@@ -26,6 +23,7 @@ use crate::auth::{Caller, Role};
 use crate::extract::{IfMatch, PathId, ValidJson, ValidQuery, etag};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::problem::{ApiError, ApiResult, FieldError};
+use crate::routes::connection_calls::capabilities;
 use crate::routes::table::Routes;
 use crate::routes::unique::Unique;
 use crate::routes::{auth0_problems, fields, page_request};
@@ -44,34 +42,6 @@ pub fn routes() -> Routes {
             "/api/v1/app-connections/auth0/connection-name/{connectionName}",
             fetch_by_name,
         )
-        .get(
-            "/api/v1/app-connections/auth0/{connectionId}/clients",
-            usage::clients,
-        )
-        .post(
-            "/api/v1/app-connections/auth0/{connectionId}/validate",
-            usage::validate_connection,
-        )
-        .post(
-            "/api/v1/app-connections/auth0/{connectionId}/users",
-            users::create,
-        )
-        .get(
-            "/api/v1/app-connections/auth0/{connectionId}/users/{userId}",
-            users::get,
-        )
-        .patch(
-            "/api/v1/app-connections/auth0/{connectionId}/users/{userId}",
-            users::update,
-        )
-        .post(
-            "/api/v1/app-connections/auth0/{connectionId}/token-vault/refresh-token-exchange",
-            token_vault::refresh_token_exchange,
-        )
-        .post(
-            "/api/v1/app-connections/auth0/{connectionId}/token-vault/access-token-exchange",
-            token_vault::access_token_exchange,
-        )
 }
 
 fn project_not_found() -> ApiError {
@@ -82,7 +52,7 @@ fn project_not_found() -> ApiError {
 }
 
 /// Loads a connection the caller may act on with `min`: 404 when its project is not theirs.
-async fn load(
+pub(in crate::routes) async fn load(
     state: &AppState,
     caller: &Caller,
     id: ConnectionId,
@@ -202,7 +172,7 @@ async fn create(
 }
 
 /// Stores what a scope check found on the connection (and on `connection`, for the response).
-pub(super) async fn keep_scope_check(
+pub(in crate::routes) async fn keep_scope_check(
     conn: &mut sqlx::PgConnection,
     connection: &mut db::Connection,
     diagnostics: &capabilities::Diagnostics,

@@ -1,9 +1,8 @@
-//! Using a connection without revealing it: the per-call machinery every "through a connection"
-//! route shares, and the client-list and validate routes.
+//! The per-call machinery every route through a connection shares.
 //!
 //! A [`Session`] loads the connection for a member of its project, then runs each Management API
-//! request through the shared broker (`AppState.access`: one cached token per connection version,
-//! single-flight) and the tenant's pacing (`AppState.pacer`, the budget the worker shares through
+//! request through the shared broker (`AppState.broker`: one cached token per connection version,
+//! single-flight) and the tenant's pacing (`broker.pacer`, the budget the worker shares through
 //! Postgres): a burst queues up to the configured wait, past which the caller gets 429 with
 //! `Retry-After`. A 401 drops the cached token and retries once with a fresh one. Every call is
 //! audited, successful or not, with ids and field names only — never a body value.
@@ -11,26 +10,21 @@
 use std::future::Future;
 use std::time::Duration;
 
-use auth0::{AccessToken, Auth0Error, ClientQuery, Domain, SecretString};
-use axum::Json;
-use axum::extract::State;
+use auth0::{AccessToken, Auth0Error, Domain, SecretString};
 use broker::Admission;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use store::ConnectionId;
 use store::connections as db;
 
-use super::capabilities::{self, Diagnostics};
 use crate::AppState;
 use crate::auth::{Caller, Role};
-use crate::extract::{PathId, ValidQuery};
 use crate::problem::{ApiError, ApiResult};
-use crate::routes::auth0_problems::whole_seconds;
-pub(super) use crate::routes::auth0_problems::{CallError, Subject};
+use crate::routes::auth0_problems::{CallError, Subject, whole_seconds};
+use crate::routes::connections;
 
 /// A connection loaded for use by a project member.
 pub(super) struct Session<'a> {
-    state: &'a AppState,
+    pub state: &'a AppState,
     caller: &'a Caller,
     pub connection: db::Connection,
     pub domain: Domain,
@@ -43,7 +37,7 @@ impl<'a> Session<'a> {
         caller: &'a Caller,
         id: ConnectionId,
     ) -> ApiResult<Session<'a>> {
-        let connection = super::load(state, caller, id, Role::Member).await?;
+        let connection = connections::load(state, caller, id, Role::Member).await?;
         let domain = Domain::parse(&connection.domain).map_err(ApiError::internal)?;
         Ok(Session {
             state,
@@ -54,7 +48,7 @@ impl<'a> Session<'a> {
     }
 
     /// The connection's Management API token from the shared cache.
-    async fn token(&self) -> Result<AccessToken, CallError> {
+    pub(super) async fn token(&self) -> Result<AccessToken, CallError> {
         self.state
             .broker
             .management_token(&self.connection)
@@ -203,101 +197,4 @@ fn best_effort<E: std::fmt::Display>(what: &str, result: Result<(), E>) {
     if let Err(err) = result {
         tracing::warn!(%err, "could not {what}; continuing");
     }
-}
-
-const APPLICATIONS: Subject = Subject {
-    what: "Auth0 application",
-    field: None,
-};
-
-/// `GET /api/v1/app-connections/auth0/{connectionId}/clients`: every application of the tenant
-/// (all of Auth0's pages), for pickers such as the rotation form.
-pub(super) async fn clients(
-    State(state): State<AppState>,
-    caller: Caller,
-    PathId(id): PathId,
-) -> ApiResult<Json<Value>> {
-    let session = Session::open(&state, &caller, ConnectionId(id)).await?;
-    let outcome = list_all(&session).await;
-    let count = outcome.as_ref().map_or(0, Vec::len);
-    let clients = session
-        .finish_read(
-            "app_connection.clients.list",
-            json!({ "count": count }),
-            outcome,
-            APPLICATIONS,
-        )
-        .await?;
-    Ok(Json(json!({ "clients": clients })))
-}
-
-async fn list_all(session: &Session<'_>) -> Result<Vec<Value>, CallError> {
-    let auth0 = &session.state.auth0;
-    let domain = &session.domain;
-    let mut clients = Vec::new();
-    let mut page = Some(0);
-    while let Some(number) = page {
-        let got = session
-            .call(|token| async move {
-                auth0
-                    .list_clients_page(domain, &token, number, ClientQuery::SUMMARY)
-                    .await
-            })
-            .await?;
-        clients.extend(got.clients.into_iter().map(|c| {
-            json!({
-                "clientId": c.client_id,
-                "name": c.name.unwrap_or_default(),
-                "appType": c.app_type,
-            })
-        }));
-        page = got.next_page;
-    }
-    Ok(clients)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct ValidateQuery {
-    /// Comma-separated capability keys to judge the scopes against (default: all).
-    #[serde(default)]
-    capabilities: Option<String>,
-}
-
-/// `POST /api/v1/app-connections/auth0/{connectionId}/validate`: a *fresh* token (a cached one
-/// keeps the scopes it was issued with), and what its scopes allow.
-pub(super) async fn validate_connection(
-    State(state): State<AppState>,
-    caller: Caller,
-    PathId(id): PathId,
-    ValidQuery(query): ValidQuery<ValidateQuery>,
-) -> ApiResult<Json<Value>> {
-    let enabled = match query.capabilities.as_deref() {
-        None => None,
-        Some(raw) => Some(
-            capabilities::parse_list(raw).map_err(|why| ApiError::field("capabilities", why))?,
-        ),
-    };
-    let session = Session::open(&state, &caller, ConnectionId(id)).await?;
-    // Dropping the entry first makes the broker fetch a new token, which also refreshes the
-    // cache for the calls that follow.
-    state.broker.forget_connection(&session.connection);
-    let outcome = session.token().await.map(|token| {
-        let diagnostics: Diagnostics = capabilities::diagnose(&token.scopes, enabled.as_deref());
-        (diagnostics, token.expires_in)
-    });
-    let metadata = match &outcome {
-        Ok((d, _)) => json!({ "grantedScopes": d.granted_scopes }),
-        Err(_) => json!({}),
-    };
-    let (diagnostics, expires_in) = session
-        .finish("app_connection.validate", metadata, outcome, APPLICATIONS)
-        .await?;
-    let mut connection = session.connection.clone();
-    let mut conn = state.db.acquire().await?;
-    super::keep_scope_check(&mut conn, &mut connection, &diagnostics).await?;
-    Ok(Json(json!({
-        "diagnostics": diagnostics,
-        "tokenExpiresIn": expires_in,
-    })))
 }

@@ -16,11 +16,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};
 use store::ConnectionId;
 
-use super::usage::{Session, Subject};
+use super::session::Session;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::extract::ValidJson;
 use crate::problem::{ApiError, ApiResult, FieldError};
+use crate::routes::auth0_problems::Subject;
 use crate::routes::fields;
 
 const USER: Subject = Subject {

@@ -19,11 +19,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use store::ConnectionId;
 
-use super::usage::{CallError, Session, Subject};
+use super::session::Session;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::extract::{PathId, ValidJson};
 use crate::problem::{ApiError, ApiResult, FieldError};
+use crate::routes::auth0_problems::{CallError, Subject};
 use crate::routes::fields;
 
 const REFRESH_EXCHANGE_GRANTS: [&str; 3] =
