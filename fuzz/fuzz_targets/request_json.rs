@@ -16,7 +16,7 @@ use std::sync::LazyLock;
 use api::extract::parse_json;
 use api::problem::ApiError;
 use api::routes::connections::dto::{ConnectionIn, ConnectionPatch};
-use api::routes::connections::users::UserIn;
+use api::routes::connection_calls::users::UserIn;
 use api::routes::identities::IdentityIn;
 use api::routes::projects::ProjectIn;
 use api::routes::rotations::dto::RotationIn;

@@ -161,17 +161,41 @@ impl ApiError {
         }
     }
 
+    /// The stable word for this kind of failure: the end of the problem's `type`
+    /// (`urn:keyhold:problem:{slug}`), and the `error` an audit row of a failed call records.
+    /// One table, so an audit row and the answer it records always say the same thing.
+    pub fn slug(&self) -> &'static str {
+        match self {
+            ApiError::Validation(_) => "validation",
+            ApiError::BadRequest { .. } => "malformed-request",
+            ApiError::UnsupportedMediaType => "unsupported-media-type",
+            ApiError::PayloadTooLarge => "payload-too-large",
+            ApiError::RequestTimeout { .. } => "request-timeout",
+            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::Forbidden { .. } => "forbidden",
+            ApiError::TooManyRequests { .. } => "too-many-requests",
+            ApiError::NotFound { .. } | ApiError::NoRoute => "not-found",
+            ApiError::MethodNotAllowed => "method-not-allowed",
+            ApiError::Conflict { .. } => "conflict",
+            ApiError::PreconditionFailed { .. } => "precondition-failed",
+            ApiError::Auth0Rejected { .. } => "auth0-rejected",
+            ApiError::Auth0MissingScope { .. } => "auth0-missing-scope",
+            ApiError::Auth0Refused { .. } => "auth0-refused",
+            ApiError::Upstream { .. } => "auth0-unavailable",
+            ApiError::Unavailable { .. } => "unavailable",
+            ApiError::Internal { .. } => "internal",
+        }
+    }
+
     fn problem(&self) -> Problem {
         let status = self.status();
-        let (slug, title, detail, errors) = match self {
+        let (title, detail, errors) = match self {
             ApiError::Validation(errors) => (
-                "validation",
                 "Request validation failed",
                 summarize(errors),
                 errors.clone(),
             ),
             ApiError::BadRequest { detail, field } => (
-                "malformed-request",
                 "Malformed request",
                 detail.clone(),
                 field
@@ -180,13 +204,11 @@ impl ApiError {
                     .collect(),
             ),
             ApiError::UnsupportedMediaType => (
-                "unsupported-media-type",
                 "Unsupported media type",
                 "send the body as JSON with `Content-Type: application/json`".to_owned(),
                 vec![],
             ),
             ApiError::PayloadTooLarge => (
-                "payload-too-large",
                 "Request body too large",
                 format!(
                     "the request body is larger than {} bytes",
@@ -195,7 +217,6 @@ impl ApiError {
                 vec![],
             ),
             ApiError::RequestTimeout { limit_ms } => (
-                "request-timeout",
                 "Request timeout",
                 if limit_ms % 1000 == 0 {
                     format!("the request body did not arrive within {} seconds", limit_ms / 1000)
@@ -205,15 +226,13 @@ impl ApiError {
                 vec![],
             ),
             ApiError::Unauthenticated => (
-                "unauthenticated",
                 "Authentication required",
                 "send a valid access token as `Authorization: Bearer <token>` (log in at /api/v1/auth/...)".to_owned(),
                 vec![],
             ),
-            ApiError::Forbidden { detail } => ("forbidden", "Forbidden", detail.clone(), vec![]),
-            ApiError::TooManyRequests { detail, .. } => ("too-many-requests", "Too many requests", detail.clone(), vec![]),
+            ApiError::Forbidden { detail } => ("Forbidden", detail.clone(), vec![]),
+            ApiError::TooManyRequests { detail, .. } => ("Too many requests", detail.clone(), vec![]),
             ApiError::NotFound { what, field } => (
-                "not-found",
                 "Not found",
                 format!("{what} not found"),
                 field
@@ -221,15 +240,13 @@ impl ApiError {
                     .map(|f| FieldError::new(*f, format!("{what} not found")))
                     .collect(),
             ),
-            ApiError::NoRoute => ("not-found", "Not found", "no such route".to_owned(), vec![]),
+            ApiError::NoRoute => ("Not found", "no such route".to_owned(), vec![]),
             ApiError::MethodNotAllowed => (
-                "method-not-allowed",
                 "Method not allowed",
                 "this route does not accept that method".to_owned(),
                 vec![],
             ),
             ApiError::Conflict { detail, field } => (
-                "conflict",
                 "Conflict",
                 detail.clone(),
                 field
@@ -238,7 +255,6 @@ impl ApiError {
                     .collect(),
             ),
             ApiError::PreconditionFailed { current } => (
-                "precondition-failed",
                 "Precondition failed",
                 format!(
                     "If-Match does not match the current version ({current}); fetch it again and retry"
@@ -246,37 +262,31 @@ impl ApiError {
                 vec![],
             ),
             ApiError::Auth0Rejected { detail, field } => (
-                "auth0-rejected",
                 "Auth0 rejected the credentials",
                 detail.clone(),
                 vec![FieldError::new(*field, detail.clone())],
             ),
             ApiError::Auth0MissingScope { detail, .. } => (
-                "auth0-missing-scope",
                 "Auth0 scope missing",
                 detail.clone(),
                 vec![],
             ),
             ApiError::Auth0Refused { detail } => (
-                "auth0-refused",
                 "Auth0 refused the request",
                 detail.clone(),
                 vec![],
             ),
             ApiError::Upstream { detail, .. } => (
-                "auth0-unavailable",
                 "Auth0 unavailable",
                 detail.clone(),
                 vec![],
             ),
             ApiError::Unavailable { .. } => (
-                "unavailable",
                 "Service unavailable",
                 "the database is unavailable; retry shortly".to_owned(),
                 vec![],
             ),
             ApiError::Internal { .. } => (
-                "internal",
                 "Internal error",
                 "something went wrong on our side; quote the requestId when reporting it"
                     .to_owned(),
@@ -284,7 +294,7 @@ impl ApiError {
             ),
         };
         Problem {
-            kind: format!("urn:keyhold:problem:{slug}"),
+            kind: format!("urn:keyhold:problem:{}", self.slug()),
             title,
             status: status.as_u16(),
             detail,

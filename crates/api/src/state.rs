@@ -30,7 +30,7 @@ pub struct AppState {
     /// answered 429 with `Retry-After`.
     pub pacing_max_wait: std::time::Duration,
     /// The same database, through connections whose commits do not wait for the WAL flush: only
-    /// for the audit rows of reads made through a connection (see `routes::connections::usage`).
+    /// for the audit rows of reads made through a connection (see `routes::connection_calls::session`).
     /// Opened lazily, a few at most.
     pub audit_reads: PgPool,
     /// How long a request's whole body may take to arrive (408 after that); see `body_deadline`.

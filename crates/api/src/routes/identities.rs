@@ -17,10 +17,13 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::extract::{PathId, ValidJson, ValidQuery};
 use crate::problem::{ApiError, ApiResult, FieldError};
+use crate::routes::fields;
 use crate::routes::table::Routes;
+use crate::routes::unique::Unique;
 use crate::routes::{PageQuery, page_request};
 
 const MIN_PASSWORD: usize = 12;
+const NAME_MAX: usize = 128;
 
 pub fn routes() -> Routes {
     Routes::default()
@@ -102,14 +105,11 @@ fn not_found() -> ApiError {
     }
 }
 
-fn validate_name(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 128 {
-        errors.push(FieldError::new("name", "must be 1 to 128 characters"));
-        return None;
-    }
-    crate::text::one_line("name", name, errors).then(|| name.to_owned())
-}
+const EMAIL_TAKEN: Unique = Unique {
+    constraint: "identities_email_key",
+    field: "email",
+    taken: |_| "an identity with this email already exists".to_owned(),
+};
 
 async fn create(
     State(state): State<AppState>,
@@ -119,7 +119,7 @@ async fn create(
     caller.require_instance_admin()?;
     let input = body.value;
     let mut errors = Vec::new();
-    let name = validate_name(&input.name, &mut errors);
+    let name = fields::display_name(&input.name, NAME_MAX, &mut errors);
     let kind = match input.kind.as_str() {
         "user" => Some(Kind::User),
         "machine" => Some(Kind::Machine),
@@ -201,13 +201,9 @@ async fn create(
         is_instance_admin: input.is_instance_admin,
     };
     let mut tx = state.db.begin().await?;
-    let identity = db::insert(&mut tx, &new).await.map_err(|err| match err {
-        store::Error::Duplicate { .. } => ApiError::Conflict {
-            detail: "an identity with this email already exists".to_owned(),
-            field: Some("email"),
-        },
-        other => other.into(),
-    })?;
+    let identity = db::insert(&mut tx, &new)
+        .await
+        .map_err(|err| EMAIL_TAKEN.or(err, "", ApiError::from))?;
     let event = caller.event(
         "identity.create",
         "identity",
@@ -266,7 +262,7 @@ async fn update(
     let name = patch
         .name
         .as_deref()
-        .and_then(|n| validate_name(n, &mut errors));
+        .and_then(|n| fields::display_name(n, NAME_MAX, &mut errors));
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }

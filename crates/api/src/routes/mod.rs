@@ -2,13 +2,17 @@
 
 pub mod audit_logs;
 pub mod auth;
+pub mod auth0_problems;
+pub mod connection_calls;
 pub mod connections;
+pub mod fields;
 pub mod health;
 pub mod identities;
 pub mod memberships;
 pub mod projects;
 pub mod rotations;
 pub mod table;
+pub mod unique;
 
 use serde::Deserialize;
 
@@ -57,6 +61,7 @@ pub fn all() -> table::Routes {
         .merge(projects::routes())
         .merge(memberships::routes())
         .merge(connections::routes())
+        .merge(connection_calls::routes())
         .merge(rotations::routes())
         .merge(audit_logs::routes())
 }

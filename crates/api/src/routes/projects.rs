@@ -12,8 +12,10 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::extract::{PathId, ValidJson, ValidQuery};
-use crate::problem::{ApiError, ApiResult, FieldError};
+use crate::problem::{ApiError, ApiResult};
+use crate::routes::fields;
 use crate::routes::table::Routes;
+use crate::routes::unique::Unique;
 use crate::routes::{PageQuery, page_request};
 
 pub fn routes() -> Routes {
@@ -60,46 +62,35 @@ impl ProjectOut {
     }
 }
 
+const NAME_MAX: usize = 64;
+
+const NAME_TAKEN: Unique = Unique {
+    constraint: "projects_org_name_key",
+    field: "name",
+    taken: |name| format!("a project named \"{name}\" already exists"),
+};
+
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
     body: ValidJson<ProjectIn>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let input = body.value;
-    let name = input.name.trim();
     let mut errors = Vec::new();
-    if name.is_empty() || name.chars().count() > 64 {
-        errors.push(FieldError::new("name", "must be 1 to 64 characters"));
-    } else {
-        crate::text::one_line("name", name, &mut errors);
-    }
-    let description = input.description.as_deref().map(str::trim);
-    if description.is_some_and(|d| d.chars().count() > 256) {
-        errors.push(FieldError::new(
-            "description",
-            "must be at most 256 characters",
-        ));
-    } else if let Some(d) = description {
-        crate::text::plain_text("description", d, &mut errors);
-    }
-    if !errors.is_empty() {
+    let name = fields::display_name(&input.name, NAME_MAX, &mut errors);
+    let description = fields::description(input.description.as_deref(), &mut errors);
+    let (Some(name), true) = (name, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
-    }
+    };
     let new = store::projects::NewProject {
         org_id: caller.org_id,
-        name,
-        description,
+        name: &name,
+        description: description.as_deref(),
     };
     let mut tx = state.db.begin().await?;
     let project = store::projects::create(&mut tx, &new)
         .await
-        .map_err(|err| match err {
-            store::Error::Duplicate { .. } => ApiError::Conflict {
-                detail: format!("a project named \"{name}\" already exists"),
-                field: Some("name"),
-            },
-            other => other.into(),
-        })?;
+        .map_err(|err| NAME_TAKEN.or(err, &name, ApiError::from))?;
     // The creator administers what they created.
     store::memberships::insert(
         &mut tx,

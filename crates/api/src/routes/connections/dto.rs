@@ -1,5 +1,6 @@
 //! Wire shapes of `/api/v1/app-connections/auth0`, following Infisical's. Request DTOs take strings
-//! and are checked in `validate` so every problem names its field; response DTOs have no secret field.
+//! and are checked in `credentials` and `routes::fields` so every problem names its field; response
+//! DTOs have no secret field.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

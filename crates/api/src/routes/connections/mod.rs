@@ -1,14 +1,11 @@
 //! `/api/v1/app-connections/auth0` (and the all-apps list and options): create, list, get, get by
 //! name, update and delete Auth0 connections. Credentials are checked with Auth0 before they are
-//! stored; the secret is sealed before it reaches the store and never leaves it again. Using a
-//! connection (clients, users, Token Vault set-up, scope diagnostics) lives in the submodules.
+//! stored; the secret is sealed before it reaches the store and never leaves it again. What is
+//! done *through* a stored connection (clients, users, Token Vault set-up, validate) lives in
+//! `routes::connection_calls`.
 
-mod capabilities;
+mod credentials;
 pub mod dto;
-mod token_vault;
-mod usage;
-pub mod users;
-pub(crate) mod validate;
 
 use auth0::ClientCredentials;
 use axum::Json;
@@ -26,8 +23,10 @@ use crate::auth::{Caller, Role};
 use crate::extract::{IfMatch, PathId, ValidJson, ValidQuery, etag};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::problem::{ApiError, ApiResult, FieldError};
-use crate::routes::page_request;
+use crate::routes::connection_calls::capabilities;
 use crate::routes::table::Routes;
+use crate::routes::unique::Unique;
+use crate::routes::{auth0_problems, fields, page_request};
 use dto::{ByNameQuery, ConnectionIn, ConnectionOut, ConnectionPatch, ListQuery};
 
 pub fn routes() -> Routes {
@@ -43,34 +42,6 @@ pub fn routes() -> Routes {
             "/api/v1/app-connections/auth0/connection-name/{connectionName}",
             fetch_by_name,
         )
-        .get(
-            "/api/v1/app-connections/auth0/{connectionId}/clients",
-            usage::clients,
-        )
-        .post(
-            "/api/v1/app-connections/auth0/{connectionId}/validate",
-            usage::validate_connection,
-        )
-        .post(
-            "/api/v1/app-connections/auth0/{connectionId}/users",
-            users::create,
-        )
-        .get(
-            "/api/v1/app-connections/auth0/{connectionId}/users/{userId}",
-            users::get,
-        )
-        .patch(
-            "/api/v1/app-connections/auth0/{connectionId}/users/{userId}",
-            users::update,
-        )
-        .post(
-            "/api/v1/app-connections/auth0/{connectionId}/token-vault/refresh-token-exchange",
-            token_vault::refresh_token_exchange,
-        )
-        .post(
-            "/api/v1/app-connections/auth0/{connectionId}/token-vault/access-token-exchange",
-            token_vault::access_token_exchange,
-        )
 }
 
 fn project_not_found() -> ApiError {
@@ -81,7 +52,7 @@ fn project_not_found() -> ApiError {
 }
 
 /// Loads a connection the caller may act on with `min`: 404 when its project is not theirs.
-async fn load(
+pub(in crate::routes) async fn load(
     state: &AppState,
     caller: &Caller,
     id: ConnectionId,
@@ -140,10 +111,10 @@ async fn create(
     let hash = body.body_hash;
     let input = body.value;
     let mut errors = Vec::new();
-    let name = validate::name(&input.name, &mut errors);
-    let description = validate::description(input.description.as_deref(), &mut errors);
-    validate::method(&input.method, &mut errors);
-    let project_id = validate::uuid("projectId", &input.project_id, &mut errors).map(ProjectId);
+    let name = fields::slug_name(&input.name, &mut errors);
+    let description = fields::description(input.description.as_deref(), &mut errors);
+    fields::method(&input.method, dto::METHOD_CLIENT_CREDENTIALS, &mut errors);
+    let project_id = fields::uuid("projectId", &input.project_id, &mut errors).map(ProjectId);
     if input.is_platform_managed_credentials == Some(true) {
         errors.push(FieldError::new(
             "isPlatformManagedCredentials",
@@ -156,7 +127,7 @@ async fn create(
             "gateways are not supported; omit it or send null",
         ));
     }
-    let credentials = validate::credentials(input.credentials, &mut errors);
+    let credentials = credentials::check(input.credentials, &mut errors);
     let (Some(name), Some(project_id), Some(credentials), true) =
         (name, project_id, credentials, errors.is_empty())
     else {
@@ -171,11 +142,11 @@ async fn create(
     idempotency::once(&state, key, &scope, &hash, render, || async {
         // Cheap check before calling Auth0; the unique constraint still decides under races.
         match db::get_by_name(&state.db, project_id, &name).await {
-            Ok(_) => return Err(duplicate_name(&name)),
+            Ok(_) => return Err(NAME_TAKEN.conflict(&name)),
             Err(store::Error::NotFound) => {}
             Err(other) => return Err(other.into()),
         }
-        let token = state.auth0.client_credentials_token(&credentials).await.map_err(validate::auth0_refusal)?;
+        let token = state.auth0.client_credentials_token(&credentials).await.map_err(auth0_problems::credentials)?;
 
         let id = ConnectionId::new();
         let sealed = seal(&state, id, project_id, &credentials)?;
@@ -201,7 +172,7 @@ async fn create(
 }
 
 /// Stores what a scope check found on the connection (and on `connection`, for the response).
-pub(super) async fn keep_scope_check(
+pub(in crate::routes) async fn keep_scope_check(
     conn: &mut sqlx::PgConnection,
     connection: &mut db::Connection,
     diagnostics: &capabilities::Diagnostics,
@@ -254,20 +225,15 @@ fn stored_credentials<'a>(
     }
 }
 
-fn duplicate_name(name: &str) -> ApiError {
-    ApiError::Conflict {
-        detail: format!("an app connection named \"{name}\" already exists in this project"),
-        field: Some("name"),
-    }
-}
+const NAME_TAKEN: Unique = Unique {
+    constraint: "app_connections_project_name_key",
+    field: "name",
+    taken: |name| format!("an app connection named \"{name}\" already exists in this project"),
+};
 
+/// What a store failure means for a connection write (`name` is the one being written).
 fn store_error(err: store::Error, name: &str) -> ApiError {
-    match err {
-        store::Error::Duplicate { constraint }
-            if constraint == "app_connections_project_name_key" =>
-        {
-            duplicate_name(name)
-        }
+    NAME_TAKEN.or(err, name, |other| match other {
         store::Error::MissingReference { constraint }
             if constraint == "secret_rotations_connection_id_fkey" =>
         {
@@ -279,7 +245,7 @@ fn store_error(err: store::Error, name: &str) -> ApiError {
         store::Error::MissingReference { .. } => project_not_found(),
         store::Error::NotFound => connection_not_found(),
         other => other.into(),
-    }
+    })
 }
 
 async fn list(
@@ -291,23 +257,9 @@ async fn list(
     let project_id = query
         .project_id
         .as_deref()
-        .and_then(|raw| validate::uuid("projectId", raw, &mut errors))
+        .and_then(|raw| fields::uuid("projectId", raw, &mut errors))
         .map(ProjectId);
-    let search = query
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    // No name holds a control character, and Postgres errors on NUL instead of matching nothing.
-    if search.is_some_and(|s| s.len() > validate::NAME_MAX || s.chars().any(char::is_control)) {
-        errors.push(FieldError::new(
-            "search",
-            format!(
-                "must be at most {} characters without control characters",
-                validate::NAME_MAX
-            ),
-        ));
-    }
+    let search = fields::search(query.search.as_deref(), &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -346,7 +298,7 @@ async fn fetch_by_name(
     ValidQuery(query): ValidQuery<ByNameQuery>,
 ) -> ApiResult<Response> {
     let mut errors = Vec::new();
-    let project_id = validate::uuid("projectId", &query.project_id, &mut errors).map(ProjectId);
+    let project_id = fields::uuid("projectId", &query.project_id, &mut errors).map(ProjectId);
     let Some(project_id) = project_id else {
         return Err(ApiError::Validation(errors));
     };
@@ -360,7 +312,7 @@ async fn fetch_by_name(
     let Ok(Path(name)) = path else {
         return Err(connection_not_found());
     };
-    if validate::name(&name, &mut Vec::new()).as_deref() != Some(name.as_str()) {
+    if fields::slug_name(&name, &mut Vec::new()).as_deref() != Some(name.as_str()) {
         return Err(connection_not_found());
     }
     let connection = db::get_by_name(&state.db, project_id, &name)
@@ -381,17 +333,17 @@ async fn update(
     let name = patch
         .name
         .as_deref()
-        .and_then(|n| validate::name(n, &mut errors));
+        .and_then(|n| fields::slug_name(n, &mut errors));
     let description = patch
         .description
         .as_ref()
-        .map(|d| validate::description(d.as_deref(), &mut errors));
+        .map(|d| fields::description(d.as_deref(), &mut errors));
     if let Some(method) = &patch.method {
-        validate::method(method, &mut errors);
+        fields::method(method, dto::METHOD_CLIENT_CREDENTIALS, &mut errors);
     }
     let credentials = patch
         .credentials
-        .and_then(|c| validate::credentials(c, &mut errors));
+        .and_then(|c| credentials::check(c, &mut errors));
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -410,7 +362,7 @@ async fn update(
                 .auth0
                 .client_credentials_token(credentials)
                 .await
-                .map_err(validate::auth0_refusal)?;
+                .map_err(auth0_problems::credentials)?;
             (
                 Some(seal(&state, id, current.project_id, credentials)?),
                 Some(capabilities::diagnose(&token.scopes, None)),

@@ -1,4 +1,5 @@
-//! Wire shapes of `/api/v2/secret-rotations`, following Infisical's `auth0-client-secret` rotation.
+//! Wire shapes of rotation definitions under `/api/v2/secret-rotations`, following Infisical's
+//! `auth0-client-secret` rotation (attempts are shaped in `runs`).
 
 use serde::{Deserialize, Serialize};
 use store::rotations::Rotation;
@@ -149,46 +150,6 @@ impl RotationOut {
     }
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AttemptOut {
-    pub id: Uuid,
-    pub attempt_number: i32,
-    pub is_manual: bool,
-    /// The last step known done: created, set, tested, finished.
-    pub step: &'static str,
-    /// running, retrying, succeeded, failed.
-    pub outcome: String,
-    pub tries: i32,
-    pub failures: i32,
-    pub message: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub started_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub finished_at: Option<OffsetDateTime>,
-    pub duration_ms: Option<i64>,
-}
-
-impl From<store::rotations::Attempt> for AttemptOut {
-    fn from(a: store::rotations::Attempt) -> Self {
-        AttemptOut {
-            id: a.id.0,
-            attempt_number: a.attempt_no,
-            is_manual: a.is_manual,
-            step: a.step.as_str(),
-            outcome: a.outcome,
-            tries: a.tries,
-            failures: a.failures,
-            message: a.message,
-            started_at: a.started_at,
-            finished_at: a.finished_at,
-            duration_ms: a
-                .finished_at
-                .map(|f| (f - a.started_at).whole_milliseconds() as i64),
-        }
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListQuery {
@@ -219,13 +180,4 @@ pub struct DeleteQuery {
     /// to delete; only `false` (or absent) is meaningful.
     #[serde(default)]
     pub delete_secrets: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AttemptsQuery {
-    #[serde(default)]
-    pub limit: Option<u32>,
-    #[serde(default)]
-    pub cursor: Option<String>,
 }

@@ -1,96 +1,84 @@
-//! `/api/v2/secret-rotations`: Auth0 client-secret rotations with Infisical's shapes. Definitions
-//! are checked against Auth0 through their connection before they are stored; rotating itself is
-//! the worker's job — "rotate now" only queues an attempt and wakes the workers. Generated secrets
-//! are revealed to project admins only, and every reveal is audited.
+//! `/api/v2/secret-rotations`: Auth0 client-secret rotations with Infisical's shapes, in three
+//! parts: `definitions` (what to rotate and when: create, list, get, update, delete), `runs`
+//! (rotate now, and the attempts the worker made) and `reveal` (the generated secrets). Rotating
+//! itself is the worker's job; the API only queues it.
 
+mod definitions;
 pub mod dto;
+mod reveal;
+mod runs;
 
 use axum::Json;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use crypto::ExposeSecret;
 use serde_json::json;
-use store::rotations::schedule::{self, LastRotation, Schedule};
-use store::rotations::{self as db, RotateNow, Rotation};
-use store::{ConnectionId, ProjectId, RotationId};
+use store::rotations::{self as db, Rotation};
+use store::{ConnectionId, RotationId};
 use time::OffsetDateTime;
 
 use crate::AppState;
 use crate::auth::{Caller, Role};
-use crate::extract::{IfMatch, PathId, ValidJson, ValidQuery, etag};
-use crate::problem::{ApiError, ApiResult, FieldError};
-use crate::routes::connections::validate as connection_validate;
-use crate::routes::page_request;
+use crate::extract::etag;
+use crate::problem::{ApiError, ApiResult};
 use crate::routes::table::Routes;
-use dto::{
-    AttemptOut, AttemptsQuery, ByNameQuery, DeleteQuery, ListQuery, RotationIn, RotationOut,
-    RotationPatch,
-};
+use dto::RotationOut;
 
 pub fn routes() -> Routes {
     Routes::default()
-        .get("/api/v2/secret-rotations/options", options)
-        .get("/api/v2/secret-rotations", list)
-        .get("/api/v2/secret-rotations/auth0-client-secret", list)
-        .post("/api/v2/secret-rotations/auth0-client-secret", create)
+        .get("/api/v2/secret-rotations/options", definitions::options)
+        .get("/api/v2/secret-rotations", definitions::list)
+        .get(
+            "/api/v2/secret-rotations/auth0-client-secret",
+            definitions::list,
+        )
+        .post(
+            "/api/v2/secret-rotations/auth0-client-secret",
+            definitions::create,
+        )
         .get(
             "/api/v2/secret-rotations/auth0-client-secret/{rotationId}",
-            fetch,
+            definitions::fetch,
         )
         .patch(
             "/api/v2/secret-rotations/auth0-client-secret/{rotationId}",
-            update,
+            definitions::update,
         )
         .delete(
             "/api/v2/secret-rotations/auth0-client-secret/{rotationId}",
-            remove,
+            definitions::remove,
         )
         .get(
             "/api/v2/secret-rotations/auth0-client-secret/rotation-name/{rotationName}",
-            fetch_by_name,
+            definitions::fetch_by_name,
         )
         .post(
             "/api/v2/secret-rotations/auth0-client-secret/{rotationId}/rotate-secrets",
-            rotate_now,
+            runs::rotate_now,
         )
         .get(
             "/api/v2/secret-rotations/auth0-client-secret/{rotationId}/generated-credentials",
-            reveal,
+            reveal::reveal,
         )
         .get(
             "/api/v2/secret-rotations/auth0-client-secret/{rotationId}/attempts",
-            attempts,
+            runs::attempts,
         )
 }
 
-fn not_found() -> ApiError {
+pub(super) fn not_found() -> ApiError {
     ApiError::NotFound {
         what: "secret rotation",
         field: None,
     }
 }
 
-fn project_not_found() -> ApiError {
-    ApiError::NotFound {
-        what: "project",
-        field: Some("projectId"),
-    }
-}
-
-async fn options(_caller: Caller) -> Json<serde_json::Value> {
-    Json(json!({
-        "secretRotationOptions": [{
-            "name": "Auth0 Client Secret",
-            "type": store::rotations::TYPE_AUTH0_CLIENT_SECRET,
-            "connection": "auth0",
-        }]
-    }))
-}
-
 /// A rotation the caller may act on with `min`; 404 when its project is not theirs.
-async fn load(state: &AppState, caller: &Caller, id: RotationId, min: Role) -> ApiResult<Rotation> {
+pub(super) async fn load(
+    state: &AppState,
+    caller: &Caller,
+    id: RotationId,
+    min: Role,
+) -> ApiResult<Rotation> {
     let rotation = db::get(&state.db, caller.org_id, id)
         .await
         .map_err(|err| match err {
@@ -108,7 +96,12 @@ async fn connection_name(state: &AppState, id: ConnectionId) -> ApiResult<String
         .unwrap_or_default())
 }
 
-async fn one(state: &AppState, status: StatusCode, rotation: Rotation) -> ApiResult<Response> {
+/// One rotation as every route answers it, with its `ETag`.
+pub(super) async fn one(
+    state: &AppState,
+    status: StatusCode,
+    rotation: Rotation,
+) -> ApiResult<Response> {
     let name = connection_name(state, rotation.connection_id).await?;
     let version = rotation.version;
     let body =
@@ -118,561 +111,10 @@ async fn one(state: &AppState, status: StatusCode, rotation: Rotation) -> ApiRes
     Ok(response)
 }
 
-fn schedule(
-    interval: i32,
-    hours: i16,
-    minutes: i16,
-    errors: &mut Vec<FieldError>,
-) -> Option<Schedule> {
-    match Schedule::new(interval, hours, minutes) {
-        Ok(schedule) => Some(schedule),
-        Err(schedule::ScheduleError::Interval) => {
-            errors.push(FieldError::new(
-                "rotationInterval",
-                "must be a whole number of days from 1 to 3650",
-            ));
-            None
-        }
-        Err(schedule::ScheduleError::TimeOfDay) => {
-            errors.push(FieldError::new(
-                "rotateAtUtc",
-                "hours must be 0-23 and minutes 0-59",
-            ));
-            None
-        }
-    }
-}
-
-fn client_id(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
-    let id = raw.trim();
-    if id.is_empty()
-        || id.len() > 128
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-    {
-        errors.push(FieldError::new(
-            "parameters.clientId",
-            "must be an Auth0 client ID (1 to 128 of A-Z a-z 0-9 - _ .)",
-        ));
-        return None;
-    }
-    Some(id.to_owned())
-}
-
-/// Auth0's answer to "can this connection see that application", as the field to fix.
-fn visibility_error(err: broker::Error) -> ApiError {
-    match err {
-        broker::Error::Auth0(auth0::Auth0Error::ClientNotFound { .. }) => ApiError::Auth0Rejected {
-            detail: "Auth0 has no application with this client ID in the connection's tenant"
-                .to_owned(),
-            field: "parameters.clientId",
-        },
-        broker::Error::Auth0(err @ auth0::Auth0Error::MissingScope { .. }) => {
-            ApiError::Auth0Rejected {
-                detail: format!(
-                    "{}; grant it to the connection's application in Auth0",
-                    err.reason()
-                ),
-                field: "connectionId",
-            }
-        }
-        broker::Error::Auth0(err) => connection_validate::auth0_refusal(err),
-        other => worker_error(other),
-    }
-}
-
-fn worker_error(err: broker::Error) -> ApiError {
-    match err {
-        broker::Error::Store(err) => err.into(),
-        broker::Error::Auth0(err) => connection_validate::auth0_refusal(err),
-        broker::Error::RevokeOwnClient => ApiError::field(
-            "revokeGeneratedCredentials",
-            broker::Error::RevokeOwnClient.to_string(),
-        ),
-        other => ApiError::internal(other),
-    }
-}
-
-fn store_error(err: store::Error, name: &str) -> ApiError {
-    match err {
-        store::Error::Duplicate { constraint }
-            if constraint == "secret_rotations_project_name_key" =>
-        {
-            ApiError::Conflict {
-                detail: format!(
-                    "a secret rotation named \"{name}\" already exists in this project"
-                ),
-                field: Some("name"),
-            }
-        }
-        store::Error::NotFound => not_found(),
-        other => other.into(),
-    }
-}
-
-async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    body: ValidJson<RotationIn>,
-) -> ApiResult<Response> {
-    let input = body.value;
-    let mut errors = Vec::new();
-    let name = connection_validate::name(&input.name, &mut errors);
-    let description = connection_validate::description(input.description.as_deref(), &mut errors);
-    let project_id =
-        connection_validate::uuid("projectId", &input.project_id, &mut errors).map(ProjectId);
-    let connection_id =
-        connection_validate::uuid("connectionId", &input.connection_id, &mut errors)
-            .map(ConnectionId);
-    let at = input.rotate_at_utc.unwrap_or(dto::RotateAt {
-        hours: 0,
-        minutes: 0,
-    });
-    let schedule = schedule(input.rotation_interval, at.hours, at.minutes, &mut errors);
-    let target = client_id(&input.parameters.client_id, &mut errors);
-    let (Some(name), Some(project_id), Some(connection_id), Some(schedule), Some(target), true) = (
-        name,
-        project_id,
-        connection_id,
-        schedule,
-        target,
-        errors.is_empty(),
-    ) else {
-        return Err(ApiError::Validation(errors));
-    };
-    caller
-        .require_project(&state.db, project_id, Role::Member, project_not_found())
-        .await?;
-    let connection_missing = || ApiError::NotFound {
-        what: "app connection",
-        field: Some("connectionId"),
-    };
-    let connection = store::connections::get(&state.db, caller.org_id, connection_id)
-        .await
-        .map_err(|err| match err {
-            store::Error::NotFound => connection_missing(),
-            other => other.into(),
-        })?;
-    if connection.project_id != project_id {
-        return Err(connection_missing());
-    }
-    // The connection must be able to see the application it will rotate.
-    state
-        .broker
-        .get_client(&connection, &target)
-        .await
-        .map_err(visibility_error)?;
-
-    let auto = input.is_auto_rotation_enabled.unwrap_or(true);
-    let now = OffsetDateTime::now_utc();
-    let id = RotationId::new();
-    let new = db::NewRotation {
-        id,
-        org_id: caller.org_id,
-        project_id,
-        connection_id,
-        name: &name,
-        description: description.as_deref(),
-        client_id: &target,
-        rotation_interval_days: input.rotation_interval,
-        rotate_at_hours: at.hours,
-        rotate_at_minutes: at.minutes,
-        is_auto_rotation_enabled: auto,
-        next_rotation_at: auto.then(|| schedule::next_rotation_at(&schedule, None, now)),
-        // As Infisical does: the first generated secret is issued at once, so there is a known
-        // current secret to reveal from the start.
-        rotate_immediately: true,
-    };
-    let mut tx = state.db.begin().await?;
-    let rotation = db::insert(&mut tx, &new)
-        .await
-        .map_err(|err| store_error(err, &name))?;
-    let metadata = json!({ "name": name, "clientId": target, "connectionId": connection_id, "rotationInterval": input.rotation_interval });
-    store::audit::record(
-        &mut tx,
-        &caller.event(
-            "secret_rotation.create",
-            "secret_rotation",
-            id,
-            Some(project_id),
-            metadata,
-        ),
-    )
-    .await?;
-    store::rotations::control::notify(&mut tx, id).await?;
-    tx.commit().await?;
-    one(&state, StatusCode::CREATED, rotation).await
-}
-
-async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    ValidQuery(query): ValidQuery<ListQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let mut errors = Vec::new();
-    let project_id = query
-        .project_id
-        .as_deref()
-        .and_then(|raw| connection_validate::uuid("projectId", raw, &mut errors))
-        .map(ProjectId);
-    let connection_id = query
-        .connection_id
-        .as_deref()
-        .and_then(|raw| connection_validate::uuid("connectionId", raw, &mut errors))
-        .map(ConnectionId);
-    let search = query
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    // As for connections: names are short slugs, and Postgres errors on NUL.
-    if search
-        .is_some_and(|s| s.len() > connection_validate::NAME_MAX || s.chars().any(char::is_control))
-    {
-        errors.push(FieldError::new(
-            "search",
-            format!(
-                "must be at most {} characters without control characters",
-                connection_validate::NAME_MAX
-            ),
-        ));
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    match project_id {
-        Some(project) => {
-            caller
-                .require_project(&state.db, project, Role::Viewer, project_not_found())
-                .await?;
-        }
-        None if caller.is_instance_admin => {}
-        None => return Err(ApiError::field("projectId", "is required")),
-    }
-    let page = page_request(query.limit, query.cursor.as_deref())?;
-    let filter = db::ListFilter {
-        org_id: caller.org_id,
-        project_id,
-        connection_id,
-        search: search.map(str::to_owned),
-    };
-    let page = db::list(&state.db, &filter, &page).await?;
-    let ids: Vec<ConnectionId> = page.items.iter().map(|r| r.connection_id).collect();
-    let names = store::connections::names(&state.db, &ids).await?;
-    let now = OffsetDateTime::now_utc();
-    let items: Vec<RotationOut> = page
-        .items
-        .into_iter()
-        .map(|r| {
-            let name = names.get(&r.connection_id).cloned().unwrap_or_default();
-            RotationOut::new(r, name, now)
-        })
-        .collect();
-    Ok(Json(
-        json!({ "secretRotations": items, "nextCursor": page.next.map(|c| c.encode()) }),
-    ))
-}
-
-async fn fetch(
-    State(state): State<AppState>,
-    caller: Caller,
-    PathId(id): PathId,
-) -> ApiResult<Response> {
-    let rotation = load(&state, &caller, RotationId(id), Role::Viewer).await?;
-    one(&state, StatusCode::OK, rotation).await
-}
-
-async fn fetch_by_name(
-    State(state): State<AppState>,
-    caller: Caller,
-    path: Result<Path<String>, PathRejection>,
-    ValidQuery(query): ValidQuery<ByNameQuery>,
-) -> ApiResult<Response> {
-    let mut errors = Vec::new();
-    let Some(project_id) =
-        connection_validate::uuid("projectId", &query.project_id, &mut errors).map(ProjectId)
-    else {
-        return Err(ApiError::Validation(errors));
-    };
-    caller
-        .require_project(&state.db, project_id, Role::Viewer, project_not_found())
-        .await?;
-    // As for connections: a name no create could have accepted cannot exist (and NUL would make
-    // Postgres fail rather than find nothing).
-    // Bytes that are not UTF-8 are no name either (axum's own rejection is plain text).
-    let Ok(Path(name)) = path else {
-        return Err(not_found());
-    };
-    if connection_validate::name(&name, &mut Vec::new()).as_deref() != Some(name.as_str()) {
-        return Err(not_found());
-    }
-    let rotation = db::get_by_name(&state.db, project_id, &name)
-        .await
-        .map_err(|err| store_error(err, &name))?;
-    one(&state, StatusCode::OK, rotation).await
-}
-
-async fn update(
-    State(state): State<AppState>,
-    caller: Caller,
-    PathId(id): PathId,
-    IfMatch(expected): IfMatch,
-    body: ValidJson<RotationPatch>,
-) -> ApiResult<Response> {
-    let patch = body.value;
-    let id = RotationId(id);
-    let current = load(&state, &caller, id, Role::Member).await?;
-    if let Some(expected) = expected
-        && expected != current.version
-    {
-        return Err(ApiError::PreconditionFailed {
-            current: current.version,
-        });
-    }
-    let mut errors = Vec::new();
-    let name = patch
-        .name
-        .as_deref()
-        .and_then(|n| connection_validate::name(n, &mut errors));
-    let description = patch
-        .description
-        .as_ref()
-        .map(|d| connection_validate::description(d.as_deref(), &mut errors));
-    let at = patch.rotate_at_utc.map(|a| (a.hours, a.minutes));
-    let (hours, minutes) = at.unwrap_or((current.rotate_at_hours, current.rotate_at_minutes));
-    let interval = patch
-        .rotation_interval
-        .unwrap_or(current.rotation_interval_days);
-    let schedule = schedule(interval, hours, minutes, &mut errors);
-    let target = patch
-        .parameters
-        .as_ref()
-        .and_then(|p| client_id(&p.client_id, &mut errors));
-    let Some(schedule) = schedule.filter(|_| errors.is_empty()) else {
-        return Err(ApiError::Validation(errors));
-    };
-    if let Some(target) = target.as_deref().filter(|t| *t != current.client_id) {
-        let connection =
-            store::connections::get(&state.db, caller.org_id, current.connection_id).await?;
-        state
-            .broker
-            .get_client(&connection, target)
-            .await
-            .map_err(visibility_error)?;
-    }
-    let auto = patch
-        .is_auto_rotation_enabled
-        .unwrap_or(current.is_auto_rotation_enabled);
-    let schedule_changed = patch.rotation_interval.is_some()
-        || at.is_some()
-        || patch.is_auto_rotation_enabled.is_some();
-    let next = schedule_changed.then(|| {
-        auto.then(|| {
-            let last = current.last_rotated_at.map(|at| LastRotation {
-                at,
-                manual: current.is_last_rotation_manual,
-            });
-            schedule::next_rotation_at(&schedule, last, OffsetDateTime::now_utc())
-        })
-    });
-    let change = db::Change {
-        name: name.as_deref(),
-        description: description.as_ref().map(|d| d.as_deref()),
-        client_id: target.as_deref(),
-        is_auto_rotation_enabled: patch.is_auto_rotation_enabled,
-        rotation_interval_days: patch.rotation_interval,
-        rotate_at: at,
-        next_rotation_at: next,
-    };
-    let mut tx = state.db.begin().await?;
-    if change.client_id.is_some() {
-        // The open attempt's pending secret belongs to the client it was issued for: the target
-        // cannot move under it. The row lock keeps an attempt from starting meanwhile.
-        let locked = db::lock(&mut tx, caller.org_id, id).await?;
-        if locked.current_attempt_id.is_some() {
-            return Err(ApiError::Conflict {
-                detail: "an attempt of this rotation is in progress; change parameters.clientId after it finishes".to_owned(),
-                field: Some("parameters.clientId"),
-            });
-        }
-    }
-    let updated = db::update(&mut tx, caller.org_id, id, current.version, &change)
-        .await
-        .map_err(|err| {
-            ApiError::fenced(err, expected, "rotation", |other| {
-                store_error(other, name.as_deref().unwrap_or_default())
-            })
-        })?;
-    let metadata = json!({ "version": updated.version, "clientId": updated.client_id, "isAutoRotationEnabled": updated.is_auto_rotation_enabled });
-    store::audit::record(
-        &mut tx,
-        &caller.event(
-            "secret_rotation.update",
-            "secret_rotation",
-            id,
-            Some(updated.project_id),
-            metadata,
-        ),
-    )
-    .await?;
-    tx.commit().await?;
-    one(&state, StatusCode::OK, updated).await
-}
-
-async fn remove(
-    State(state): State<AppState>,
-    caller: Caller,
-    PathId(id): PathId,
-    IfMatch(expected): IfMatch,
-    ValidQuery(query): ValidQuery<DeleteQuery>,
-) -> ApiResult<Response> {
-    if query.delete_secrets == Some(true) {
-        return Err(ApiError::field(
-            "deleteSecrets",
-            "Keyhold writes rotated secrets nowhere else, so there are none to delete",
-        ));
-    }
-    let id = RotationId(id);
-    let current = load(&state, &caller, id, Role::Member).await?;
-    if current.is_in_progress(OffsetDateTime::now_utc()) {
-        return Err(in_progress());
-    }
-    let revoke = query.revoke_generated_credentials.unwrap_or(false);
-    if revoke {
-        let connection =
-            store::connections::get(&state.db, caller.org_id, current.connection_id).await?;
-        state
-            .broker
-            .revoke_generated_credentials(&connection, &current)
-            .await
-            .map_err(worker_error)?;
-    }
-    let mut tx = state.db.begin().await?;
-    // Locked and re-checked: a rotation queued meanwhile must not lose its pending secret.
-    let locked = db::lock(&mut tx, caller.org_id, id)
-        .await
-        .map_err(|err| store_error(err, ""))?;
-    if locked.is_in_progress(OffsetDateTime::now_utc()) {
-        return Err(in_progress());
-    }
-    let removed = db::delete(&mut tx, caller.org_id, id, expected)
-        .await
-        .map_err(|err| store_error(err, ""))?;
-    let metadata = json!({ "name": removed.name, "clientId": removed.client_id, "revokedGeneratedCredentials": revoke });
-    store::audit::record(
-        &mut tx,
-        &caller.event(
-            "secret_rotation.delete",
-            "secret_rotation",
-            id,
-            Some(removed.project_id),
-            metadata,
-        ),
-    )
-    .await?;
-    tx.commit().await?;
-    one(&state, StatusCode::OK, removed).await
-}
-
-fn in_progress() -> ApiError {
+/// The answer while an attempt runs: deleting or queueing another would race it.
+pub(super) fn in_progress() -> ApiError {
     ApiError::Conflict {
         detail: "A rotation is already in progress. Please try again shortly.".to_owned(),
         field: None,
     }
-}
-
-async fn rotate_now(
-    State(state): State<AppState>,
-    caller: Caller,
-    PathId(id): PathId,
-) -> ApiResult<Response> {
-    let id = RotationId(id);
-    let current = load(&state, &caller, id, Role::Member).await?;
-    let mut tx = state.db.begin().await?;
-    let queued = match store::rotations::control::rotate_now(&mut tx, caller.org_id, id).await? {
-        RotateNow::Queued(rotation) => rotation,
-        RotateNow::InProgress(_) => return Err(in_progress()),
-    };
-    store::audit::record(
-        &mut tx,
-        &caller.event(
-            "secret_rotation.rotate",
-            "secret_rotation",
-            id,
-            Some(current.project_id),
-            json!({ "manual": true }),
-        ),
-    )
-    .await?;
-    tx.commit().await?;
-    one(&state, StatusCode::OK, queued).await
-}
-
-/// The generated secrets: admins only, and the reveal is audited in the same transaction that
-/// reads them, so there is no reveal without its record.
-async fn reveal(
-    State(state): State<AppState>,
-    caller: Caller,
-    PathId(id): PathId,
-) -> ApiResult<Json<serde_json::Value>> {
-    let id = RotationId(id);
-    let rotation = load(&state, &caller, id, Role::Admin).await?;
-    let mut tx = state.db.begin().await?;
-    store::audit::record(
-        &mut tx,
-        &caller.event(
-            "secret_rotation.reveal",
-            "secret_rotation",
-            id,
-            Some(rotation.project_id),
-            json!({ "clientId": rotation.client_id }),
-        ),
-    )
-    .await?;
-    let credentials = db::generated_credentials(&state.db, id).await?;
-    let mut generated = Vec::with_capacity(credentials.len());
-    for credential in credentials {
-        let secret = state
-            .broker
-            .reveal_generated_secret(&credential, &rotation)
-            .map_err(ApiError::internal)?;
-        // The client the secret was issued for, even if the rotation names another one now.
-        generated.push(
-            json!({ "clientId": credential.client_id, "clientSecret": secret.expose_secret() }),
-        );
-    }
-    tx.commit().await?;
-    Ok(Json(json!({
-        "generatedCredentials": generated,
-        "activeIndex": rotation.active_index,
-        "rotationId": rotation.id,
-        "type": rotation.kind,
-    })))
-}
-
-async fn attempts(
-    State(state): State<AppState>,
-    caller: Caller,
-    PathId(id): PathId,
-    ValidQuery(query): ValidQuery<AttemptsQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let id = RotationId(id);
-    load(&state, &caller, id, Role::Viewer).await?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 500"));
-    }
-    let before = match query.cursor.as_deref() {
-        None | Some("") => None,
-        Some(raw) => Some(
-            raw.parse::<i32>()
-                .map_err(|_| ApiError::field("cursor", "is not a cursor this server issued"))?,
-        ),
-    };
-    let (rows, next) = db::list_attempts(&state.db, id, limit, before).await?;
-    let items: Vec<AttemptOut> = rows.into_iter().map(AttemptOut::from).collect();
-    Ok(Json(
-        json!({ "attempts": items, "nextCursor": next.map(|n| n.to_string()) }),
-    ))
 }

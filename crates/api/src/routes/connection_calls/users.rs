@@ -16,12 +16,13 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};
 use store::ConnectionId;
 
-use super::usage::{Session, Subject};
-use super::validate;
+use super::session::Session;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::extract::ValidJson;
 use crate::problem::{ApiError, ApiResult, FieldError};
+use crate::routes::auth0_problems::Subject;
+use crate::routes::fields;
 
 const USER: Subject = Subject {
     what: "Auth0 user",
@@ -331,12 +332,9 @@ impl UserPatch {
         c.picture(self.picture.as_deref());
         c.text("connection", self.connection.as_deref(), 128);
         if let Some(client_id) = &self.client_id
-            && !super::usage::is_client_id(client_id)
+            && !fields::is_client_id(client_id)
         {
-            c.0.push(FieldError::new(
-                "client_id",
-                "must be an Auth0 client ID (1 to 128 of A-Z a-z 0-9 - _ .)",
-            ));
+            c.0.push(FieldError::new("client_id", fields::CLIENT_ID_RULE));
         }
         c.metadata(
             "app_metadata",
@@ -375,7 +373,7 @@ fn user_id(raw: &str) -> ApiResult<&str> {
 
 fn connection_id(raw: &str) -> ApiResult<ConnectionId> {
     let mut errors = Vec::new();
-    match validate::uuid("connectionId", raw, &mut errors) {
+    match fields::uuid("connectionId", raw, &mut errors) {
         Some(id) => Ok(ConnectionId(id)),
         None => Err(ApiError::Validation(errors)),
     }

@@ -19,11 +19,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use store::ConnectionId;
 
-use super::usage::{CallError, Session, Subject, is_client_id};
+use super::session::Session;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::extract::{PathId, ValidJson};
 use crate::problem::{ApiError, ApiResult, FieldError};
+use crate::routes::auth0_problems::{CallError, Subject};
+use crate::routes::fields;
 
 const REFRESH_EXCHANGE_GRANTS: [&str; 3] =
     ["authorization_code", "refresh_token", TOKEN_VAULT_GRANT];
@@ -92,13 +94,10 @@ pub(super) async fn refresh_token_exchange(
     PathId(id): PathId,
     body: ValidJson<RefreshExchangeIn>,
 ) -> ApiResult<Json<Value>> {
-    let client_id = body.value.client_id.trim().to_owned();
-    if !is_client_id(&client_id) {
-        return Err(ApiError::field(
-            "clientId",
-            "must be an Auth0 client ID (1 to 128 of A-Z a-z 0-9 - _ .)",
-        ));
-    }
+    let mut errors = Vec::new();
+    let Some(client_id) = fields::client_id("clientId", &body.value.client_id, &mut errors) else {
+        return Err(ApiError::Validation(errors));
+    };
     let session = Session::open(&state, &caller, ConnectionId(id)).await?;
     let outcome = configure_refresh_exchange(&state, &session, &client_id).await;
     let metadata = match &outcome {

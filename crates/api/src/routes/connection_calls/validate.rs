@@ -1,0 +1,63 @@
+//! `POST /api/v1/app-connections/auth0/{connectionId}/validate`: checks a stored connection with a
+//! fresh token and reports what its scopes allow (see `capabilities`).
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use store::ConnectionId;
+
+use super::capabilities::{self, Diagnostics};
+use super::clients::APPLICATIONS;
+use super::session::Session;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::extract::{PathId, ValidQuery};
+use crate::problem::{ApiError, ApiResult};
+use crate::routes::connections;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct ValidateQuery {
+    /// Comma-separated capability keys to judge the scopes against (default: all).
+    #[serde(default)]
+    capabilities: Option<String>,
+}
+
+/// `POST /api/v1/app-connections/auth0/{connectionId}/validate`: a *fresh* token (a cached one
+/// keeps the scopes it was issued with), and what its scopes allow.
+pub(super) async fn validate(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    ValidQuery(query): ValidQuery<ValidateQuery>,
+) -> ApiResult<Json<Value>> {
+    let enabled = match query.capabilities.as_deref() {
+        None => None,
+        Some(raw) => Some(
+            capabilities::parse_list(raw).map_err(|why| ApiError::field("capabilities", why))?,
+        ),
+    };
+    let session = Session::open(&state, &caller, ConnectionId(id)).await?;
+    // Dropping the entry first makes the broker fetch a new token, which also refreshes the
+    // cache for the calls that follow.
+    state.broker.forget_connection(&session.connection);
+    let outcome = session.token().await.map(|token| {
+        let diagnostics: Diagnostics = capabilities::diagnose(&token.scopes, enabled.as_deref());
+        (diagnostics, token.expires_in)
+    });
+    let metadata = match &outcome {
+        Ok((d, _)) => json!({ "grantedScopes": d.granted_scopes }),
+        Err(_) => json!({}),
+    };
+    let (diagnostics, expires_in) = session
+        .finish("app_connection.validate", metadata, outcome, APPLICATIONS)
+        .await?;
+    let mut connection = session.connection.clone();
+    let mut conn = state.db.acquire().await?;
+    connections::keep_scope_check(&mut conn, &mut connection, &diagnostics).await?;
+    Ok(Json(json!({
+        "diagnostics": diagnostics,
+        "tokenExpiresIn": expires_in,
+    })))
+}
