@@ -91,6 +91,22 @@ impl TokenCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<AccessToken, Auth0Error>>,
     {
+        self.get_or_fetch_within(key, version, None, fetch).await
+    }
+
+    /// As [`TokenCache::get_or_fetch`], treating a cached token fetched `max_age` or longer ago
+    /// as stale: callers that need grants as Auth0 states them now share one fresh fetch.
+    pub async fn get_or_fetch_within<F, Fut>(
+        &self,
+        key: &str,
+        version: u64,
+        max_age: Option<Duration>,
+        fetch: F,
+    ) -> Result<AccessToken, Auth0Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<AccessToken, Auth0Error>>,
+    {
         let Some(slot) = self.slot(key, version) else {
             // A caller still holding an older version: serve it, but never let it evict the
             // newer credentials' entry.
@@ -100,6 +116,7 @@ impl TokenCache {
         let mut cell = slot.cell.lock().await;
         if let Some(cached) = cell.as_ref()
             && Instant::now() < cached.refresh_at
+            && max_age.is_none_or(|age| cached.fetched_at.elapsed() < age)
         {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(cached.token.clone());
@@ -132,16 +149,20 @@ impl TokenCache {
         })
     }
 
-    /// The Management API token for `creds`, from the cache or the token endpoint.
+    /// The Management API token for `creds`, from the cache (if fetched less than `max_age`
+    /// ago, when given) or the token endpoint.
     pub async fn token(
         &self,
         client: &Auth0Client,
         key: &str,
         version: u64,
+        max_age: Option<Duration>,
         creds: &ClientCredentials,
     ) -> Result<AccessToken, Auth0Error> {
-        self.get_or_fetch(key, version, || client.client_credentials_token(creds))
-            .await
+        self.get_or_fetch_within(key, version, max_age, || {
+            client.client_credentials_token(creds)
+        })
+        .await
     }
 
     /// Drops `key`'s entry (a 401 from the Management API, or credentials that changed).

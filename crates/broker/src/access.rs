@@ -162,10 +162,24 @@ impl Broker {
     /// rotations of the connection's own client are tried before giving up, so the connection
     /// keeps working and the interrupted rotation can finish.
     pub async fn management_token(&self, connection: &Connection) -> Result<AccessToken> {
+        self.management_token_within(connection, None).await
+    }
+
+    /// As [`Broker::management_token`], with a cached token reused only if it was fetched less
+    /// than `max_age` ago (when given); concurrent callers share one fresh fetch.
+    pub async fn management_token_within(
+        &self,
+        connection: &Connection,
+        max_age: Option<std::time::Duration>,
+    ) -> Result<AccessToken> {
         let (key, version) = cache_key(connection);
         let secret = self.open_connection_secret(connection)?;
         let creds = self.credentials(connection, secret)?;
-        match self.tokens.token(&self.auth0, &key, version, &creds).await {
+        match self
+            .tokens
+            .token(&self.auth0, &key, version, max_age, &creds)
+            .await
+        {
             Err(Auth0Error::WrongCredentials) => {}
             other => return Ok(other?),
         }
@@ -194,7 +208,11 @@ impl Broker {
                 }
             };
             let creds = self.credentials(connection, secret)?;
-            match self.tokens.token(&self.auth0, &key, version, &creds).await {
+            match self
+                .tokens
+                .token(&self.auth0, &key, version, max_age, &creds)
+                .await
+            {
                 Ok(token) => {
                     tracing::warn!(
                         connection.id = %connection.id,

@@ -622,3 +622,32 @@ async fn only_read_audits_skip_the_wal_flush_wait(pool: PgPool) {
             .expect("server setting");
     assert_eq!(setting(&app.state.db).await, server);
 }
+
+/// Validation fetches its token in a paced slot of the tenant's budget like any Management call:
+/// checks of many connections on one tenant cannot spend its token quota in a burst.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn validations_are_paced_by_the_tenants_budget(pool: PgPool) {
+    let limit = RateLimitSeed {
+        burst: 1,
+        per_second: 0.2,
+    };
+    let app = paced(pool, limit, 0.2, Duration::ZERO).await;
+    let first = app.create_wide("first").await;
+    let second = app.create_wide("second").await;
+    let issued = counters(&app).tokens_issued;
+    let validate = |c: &Value| format!("{}/validate", base(c));
+    let ok = app.call(Method::POST, &validate(&first), None, &[]).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    let refused = app.call(Method::POST, &validate(&second), None, &[]).await;
+    refused.problem(StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers.get("retry-after").is_some());
+    assert_eq!(
+        counters(&app).tokens_issued - issued,
+        1,
+        "the refused check asked Auth0 for nothing"
+    );
+    // The first connection's check reuses its recent token: no slot, no token request.
+    let again = app.call(Method::POST, &validate(&first), None, &[]).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert_eq!(counters(&app).tokens_issued - issued, 1);
+}

@@ -32,7 +32,7 @@ async fn concurrent_callers_on_a_cold_cache_send_one_token_request(pool: PgPool)
         let client = fx.auth0.clone();
         tasks.push(tokio::spawn(async move {
             cache
-                .token(&client, "conn-1", 1, &creds(CONN_CLIENT, CONN_SECRET))
+                .token(&client, "conn-1", 1, None, &creds(CONN_CLIENT, CONN_SECRET))
                 .await
         }));
     }
@@ -43,7 +43,13 @@ async fn concurrent_callers_on_a_cold_cache_send_one_token_request(pool: PgPool)
     assert_eq!((cache.misses(), cache.hits()), (1, 19));
     // A new connection version (its credentials changed) gets its own token.
     cache
-        .token(&fx.auth0, "conn-1", 2, &creds(CONN_CLIENT, CONN_SECRET))
+        .token(
+            &fx.auth0,
+            "conn-1",
+            2,
+            None,
+            &creds(CONN_CLIENT, CONN_SECRET),
+        )
         .await
         .expect("token");
     assert_eq!(fx.counters().tokens_issued, 2);

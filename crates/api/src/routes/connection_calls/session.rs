@@ -56,6 +56,21 @@ impl<'a> Session<'a> {
             .map_err(CallError::from)
     }
 
+    /// A token whose scopes are Auth0's grants as of at most `max_age` ago: the cached one if it
+    /// is that recent, else a new one, fetched in a paced slot of the tenant's budget like any
+    /// other call (a burst of checks must not spend the tenant's token quota).
+    pub(super) async fn recent_token(&self, max_age: Duration) -> Result<AccessToken, CallError> {
+        if let Some(token) = self.state.broker.recent_token(&self.connection, max_age) {
+            return Ok(token);
+        }
+        self.pace().await?;
+        self.state
+            .broker
+            .management_token_within(&self.connection, Some(max_age))
+            .await
+            .map_err(CallError::from)
+    }
+
     /// One Management API request made with the connection's token, paced for the tenant; after
     /// a 401 the token is dropped and the request sent once more with a fresh one.
     pub(super) async fn call<T, F, Fut>(&self, request: F) -> Result<T, CallError>
@@ -92,7 +107,7 @@ impl<'a> Session<'a> {
     }
 
     /// Waits for the tenant's next request slot, up to the configured bound.
-    async fn pace(&self) -> Result<(), CallError> {
+    pub(super) async fn pace(&self) -> Result<(), CallError> {
         let admission = self
             .state
             .broker
