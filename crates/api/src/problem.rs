@@ -297,6 +297,12 @@ impl ApiError {
             kind: format!("urn:keyhold:problem:{}", self.slug()),
             title,
             status: status.as_u16(),
+            message: detail.clone(),
+            status_code: status.as_u16(),
+            error: status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .replace([' ', '-'], ""),
             detail,
             request_id: None,
             errors,
@@ -336,6 +342,12 @@ pub struct Problem {
     pub title: &'static str,
     pub status: u16,
     pub detail: String,
+    /// Infisical's error members, so its SDKs and tools show the reason instead of "Unknown
+    /// error": `message` repeats `detail`, `statusCode` the status, `error` names the status
+    /// (`NotFound`, `UnprocessableEntity`, ...). RFC 9457 allows such extension members.
+    pub message: String,
+    pub status_code: u16,
+    pub error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -435,7 +447,8 @@ pub async fn finish(request: axum::extract::Request, next: axum::middleware::Nex
         Ok(body) => body,
         Err(err) => {
             tracing::error!(%err, "could not serialise a problem body");
-            b"{\"type\":\"urn:keyhold:problem:internal\",\"status\":500}".to_vec()
+            b"{\"type\":\"urn:keyhold:problem:internal\",\"status\":500,\"statusCode\":500}"
+                .to_vec()
         }
     };
     let (mut parts, _) = response.into_parts();

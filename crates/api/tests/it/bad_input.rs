@@ -535,3 +535,34 @@ async fn bad_paths_queries_and_headers(pool: PgPool) {
     }
     assert_eq!(app.dump().await, before);
 }
+
+/// Infisical's SDKs print an error body's `message` (else "Unknown error"): every problem also
+/// carries Infisical's `message`, `statusCode` and `error` members beside RFC 9457's.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn problems_carry_infisicals_error_members(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let missing = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/app-connections/auth0/{}", uuid::Uuid::now_v7()),
+            None,
+            &[],
+        )
+        .await;
+    let problem = missing.problem(StatusCode::NOT_FOUND);
+    assert_eq!(problem["message"], problem["detail"]);
+    assert_eq!(problem["statusCode"], 404);
+    assert_eq!(problem["error"], "NotFound");
+    let invalid = app
+        .call(
+            Method::POST,
+            "/api/v1/app-connections/auth0",
+            Some(serde_json::json!({ "name": "" })),
+            &[],
+        )
+        .await;
+    let problem = invalid.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["message"], problem["detail"]);
+    assert_eq!(problem["statusCode"], 422);
+    assert_eq!(problem["error"], "UnprocessableEntity");
+}

@@ -485,7 +485,7 @@ fn the_check_refuses_answers_the_spec_does_not_describe() {
         "{errors}"
     );
 
-    let problem = |kind: &str, status: u16| json!({ "type": format!("urn:keyhold:problem:{kind}"), "title": "t", "status": status, "detail": "d", "requestId": "req-1" });
+    let problem = |kind: &str, status: u16| json!({ "type": format!("urn:keyhold:problem:{kind}"), "title": "t", "status": status, "detail": "d", "requestId": "req-1", "message": "d", "statusCode": status, "error": "E" });
     let problem_headers = headers("application/problem+json", None);
     assert_eq!(
         errors_for(
