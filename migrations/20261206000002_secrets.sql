@@ -34,7 +34,8 @@ create table secret_folders (
     updated_at     timestamptz not null default now(),
     constraint secret_folders_shape_check check (
         (parent_id is null and name = '' and path = '/')
-        or (parent_id is not null and name ~ '^[A-Za-z0-9_.-]{1,256}$' and name not in ('.', '..')
+        or (parent_id is not null and name ~ '^[A-Za-z0-9_.-]+$' and length(name) <= 256
+            and name not in ('.', '..')
             and path ~ '^(/[A-Za-z0-9_.-]+)+$')
     ),
     constraint secret_folders_description_check check (description is null or length(description) <= 256),
@@ -53,7 +54,8 @@ create table secrets (
     comment        text not null default '',
     created_at     timestamptz not null default now(),
     updated_at     timestamptz not null default now(),
-    constraint secrets_key_check check (key ~ '^[A-Za-z0-9_.-]{1,256}$'),
+    -- (PostgreSQL regular expressions repeat at most 255 times, hence the separate length.)
+    constraint secrets_key_check check (key ~ '^[A-Za-z0-9_.-]+$' and length(key) <= 256),
     constraint secrets_comment_check check (length(comment) <= 1024),
     constraint secrets_folder_key_key unique (folder_id, key)
 );
