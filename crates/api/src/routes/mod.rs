@@ -8,6 +8,7 @@ pub mod identities;
 pub mod memberships;
 pub mod projects;
 pub mod rotations;
+pub mod secrets;
 pub mod table;
 
 use serde::Deserialize;
@@ -59,4 +60,5 @@ pub fn all() -> table::Routes {
         .merge(connections::routes())
         .merge(rotations::routes())
         .merge(audit_logs::routes())
+        .merge(secrets::routes())
 }
