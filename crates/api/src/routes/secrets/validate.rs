@@ -52,6 +52,9 @@ pub fn path(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Opt
     let Some(rest) = raw.strip_prefix('/') else {
         return refuse(errors, "must start with `/`");
     };
+    if raw.contains("//") {
+        return refuse(errors, "must not contain empty segments (`//`)");
+    }
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.is_empty() {
         return Some("/".to_owned());
