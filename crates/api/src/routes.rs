@@ -11,6 +11,7 @@ pub mod identities;
 pub mod memberships;
 pub mod projects;
 pub mod rotations;
+pub mod secrets;
 pub mod table;
 pub mod unique;
 
@@ -64,4 +65,5 @@ pub fn all() -> table::Routes {
         .merge(connection_calls::routes())
         .merge(rotations::routes())
         .merge(audit_logs::routes())
+        .merge(secrets::routes())
 }

@@ -12,12 +12,17 @@
 use crypto::Aad;
 use store::connections::Connection;
 use store::rotations::{Credential, Rotation};
-use store::{ConnectionId, CredentialId, ProjectId, RotationId};
+use store::{
+    ConnectionId, CredentialId, EnvironmentId, ProjectId, RotationId, SecretId, SecretVersionId,
+};
 
 /// Table and field of a connection's own secret (also listed in `store::keyring::SEALED_COLUMNS`).
 pub const CONNECTION_PLACE: (&str, &str) = ("app_connections", "client_secret");
 /// Table and field of a generated secret (also listed in `store::keyring::SEALED_COLUMNS`).
 pub const GENERATED_PLACE: (&str, &str) = ("rotation_credentials", "client_secret");
+/// Table and field of a project secret's value, one row per version (also listed in
+/// `store::keyring::SEALED_COLUMNS`).
+pub const SECRET_VALUE_PLACE: (&str, &str) = ("secret_versions", "value");
 
 /// Where a secret may go: the Auth0 tenant and the client it authenticates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,13 +132,43 @@ pub fn generated_as_issued(credential: &Credential, rotation: &Rotation) -> Bind
     )
 }
 
+/// Where a project secret's value belongs: its project, environment, secret and version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SecretPlace {
+    pub project_id: ProjectId,
+    pub environment_id: EnvironmentId,
+    pub secret_id: SecretId,
+    pub version: i64,
+}
+
+/// The value of one version of a project secret, stored in the `secret_versions` row `id`. A
+/// value copied to another row, secret, version, environment or project does not open.
+pub fn secret_value(id: SecretVersionId, place: SecretPlace) -> Binding {
+    let (table, field) = SECRET_VALUE_PLACE;
+    Binding {
+        table,
+        record_id: id.to_string(),
+        field,
+        binding: encode(&[
+            "project",
+            &place.project_id.to_string(),
+            "environment",
+            &place.environment_id.to_string(),
+            "secret",
+            &place.secret_id.to_string(),
+            "version",
+            &place.version.to_string(),
+        ]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn places_are_the_sealed_columns_rewrap_walks() {
-        for (table, field) in [CONNECTION_PLACE, GENERATED_PLACE] {
+        for (table, field) in [CONNECTION_PLACE, GENERATED_PLACE, SECRET_VALUE_PLACE] {
             assert!(
                 store::keyring::SEALED_COLUMNS
                     .iter()
@@ -157,6 +192,52 @@ mod tests {
             connection_secret(id, project, to("a.auth0.com\",\"client", "c1")).binding,
         ] {
             assert_ne!(base, other);
+        }
+    }
+
+    #[test]
+    fn every_part_of_a_secret_values_place_is_bound() {
+        let id = SecretVersionId::new();
+        let place = SecretPlace {
+            project_id: ProjectId::new(),
+            environment_id: EnvironmentId::new(),
+            secret_id: SecretId::new(),
+            version: 3,
+        };
+        let base = secret_value(id, place);
+        let others = [
+            secret_value(SecretVersionId::new(), place),
+            secret_value(
+                id,
+                SecretPlace {
+                    project_id: ProjectId::new(),
+                    ..place
+                },
+            ),
+            secret_value(
+                id,
+                SecretPlace {
+                    environment_id: EnvironmentId::new(),
+                    ..place
+                },
+            ),
+            secret_value(
+                id,
+                SecretPlace {
+                    secret_id: SecretId::new(),
+                    ..place
+                },
+            ),
+            secret_value(
+                id,
+                SecretPlace {
+                    version: 4,
+                    ..place
+                },
+            ),
+        ];
+        for other in others {
+            assert!(other.record_id != base.record_id || other.binding != base.binding);
         }
     }
 }

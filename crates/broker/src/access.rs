@@ -99,6 +99,29 @@ impl Broker {
             .open_str(&connection.client_secret_sealed.0, &binding.aad())?)
     }
 
+    /// Seals the value of one version of a project secret for the `secret_versions` row `id`.
+    pub fn seal_secret_value(
+        &self,
+        id: store::SecretVersionId,
+        place: aad::SecretPlace,
+        value: &SecretString,
+    ) -> Result<Sealed> {
+        let binding = aad::secret_value(id, place);
+        Ok(Sealed(self.keyring.seal_str(value, &binding.aad())?))
+    }
+
+    /// Opens the value of one version of a project secret; fails if the row's sealed bytes
+    /// belong to another row, secret, version, environment or project.
+    pub fn open_secret_value(
+        &self,
+        id: store::SecretVersionId,
+        place: aad::SecretPlace,
+        sealed: &Sealed,
+    ) -> Result<SecretString> {
+        let binding = aad::secret_value(id, place);
+        Ok(self.keyring.open_str(&sealed.0, &binding.aad())?)
+    }
+
     /// Seals a newly generated secret of `rotation` for the tenant and client it is issued to.
     pub fn seal_generated_secret(
         &self,

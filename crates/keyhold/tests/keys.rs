@@ -429,9 +429,10 @@ async fn status_counts_records_per_key_id(pool: PgPool) {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    assert_eq!(line("k2"), "k2 active ok 2 1 3");
-    assert_eq!(line("k1"), "k1 configured ok 3 0 3");
-    assert_eq!(line("(unreadable)"), "(unreadable) - - 1 0 1");
+    // Columns: app_connections, rotation_credentials, secret_versions, total.
+    assert_eq!(line("k2"), "k2 active ok 2 1 0 3");
+    assert_eq!(line("k1"), "k1 configured ok 3 0 0 3");
+    assert_eq!(line("(unreadable)"), "(unreadable) - - 1 0 0 1");
     assert!(
         table.contains("3 records are not under the active key k2"),
         "{table}"
@@ -621,5 +622,82 @@ async fn rewrap_re_seals_secrets_stored_before_bindings(pool: PgPool) {
     assert!(
         keys.open_str(&now, &place.legacy_aad()).is_err(),
         "the place-only binding opens nothing any more"
+    );
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn project_secret_values_are_rewrapped_and_still_open_for_their_binding(pool: PgPool) {
+    let k1 = key("k1");
+    let k2 = key("k2");
+    let url = common::database_url(&pool, None).await;
+    let (_, project) = project(&pool).await;
+    // The project's `dev` environment and its root folder were made with it.
+    let (environment, folder): (Uuid, Uuid) = sqlx::query_as(
+        "select e.id, f.id from environments e join secret_folders f on f.environment_id = e.id \
+         where e.project_id = $1 and e.slug = 'dev' and f.path = '/'",
+    )
+    .bind(project)
+    .fetch_one(&pool)
+    .await
+    .expect("dev root");
+    let (secret, version) = (store::SecretId::new(), store::SecretVersionId::new());
+    let place = broker::aad::SecretPlace {
+        project_id: store::ProjectId(project),
+        environment_id: store::EnvironmentId(environment),
+        secret_id: secret,
+        version: 1,
+    };
+    let binding = broker::aad::secret_value(version, place);
+    let sealed = keyring(&k1)
+        .seal_str(&SecretString::from("project-secret-value"), &binding.aad())
+        .expect("seal");
+    sqlx::query(
+        "insert into secrets (id, project_id, environment_id, folder_id, key) \
+         values ($1, $2, $3, $4, 'DB_PASSWORD')",
+    )
+    .bind(secret)
+    .bind(project)
+    .bind(environment)
+    .bind(folder)
+    .execute(&pool)
+    .await
+    .expect("secret");
+    sqlx::query(
+        "insert into secret_versions (id, secret_id, version, value_sealed) values ($1, $2, 1, $3)",
+    )
+    .bind(version)
+    .bind(secret)
+    .bind(sealed)
+    .execute(&pool)
+    .await
+    .expect("version");
+
+    let status = run(&url, &k1, &["status"]).await;
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    assert!(
+        text(&status.stdout).contains("secret_versions"),
+        "{}",
+        text(&status.stdout)
+    );
+    let out = run(&url, &format!("{k2},{k1}"), &["rewrap"]).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("secret_versions 1"), "{stdout}");
+    let (key_id, sealed): (Option<String>, Vec<u8>) =
+        sqlx::query_as("select value_key_id, value_sealed from secret_versions")
+            .fetch_one(&pool)
+            .await
+            .expect("version");
+    assert_eq!(key_id.as_deref(), Some("k2"));
+    let opened = keyring(&k2)
+        .open_str(&sealed, &binding.aad())
+        .expect("opens with the new key and the same binding");
+    assert_eq!(opened.expose_secret(), "project-secret-value");
+    let check = run(&url, &k2, &["check"]).await;
+    assert!(
+        check.status.success(),
+        "{}{}",
+        text(&check.stdout),
+        text(&check.stderr)
     );
 }

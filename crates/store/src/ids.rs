@@ -50,3 +50,7 @@ id_type!(IdentityId);
 id_type!(RotationId);
 id_type!(AttemptId);
 id_type!(CredentialId);
+id_type!(EnvironmentId);
+id_type!(FolderId);
+id_type!(SecretId);
+id_type!(SecretVersionId);

@@ -102,6 +102,13 @@ pub static SEALED_COLUMNS: &[SealedColumn] = &[
         "client_secret_key_id",
         "client_secret"
     ),
+    sealed_column!(
+        "secret_versions",
+        "id",
+        "value_sealed",
+        "value_key_id",
+        "value"
+    ),
 ];
 
 /// How many records of one sealed column name one root key id.

@@ -4,7 +4,9 @@
 
 pub mod audit;
 pub mod connections;
+pub mod environments;
 mod error;
+pub mod folders;
 pub mod idempotency;
 pub mod identities;
 mod ids;
@@ -15,11 +17,15 @@ pub mod page;
 pub mod projects;
 pub mod readiness;
 pub mod rotations;
+pub mod secrets;
 pub mod tokens;
 pub mod unbound;
 
 pub use error::{Error, Result};
-pub use ids::{AttemptId, ConnectionId, CredentialId, IdentityId, OrgId, ProjectId, RotationId};
+pub use ids::{
+    AttemptId, ConnectionId, CredentialId, EnvironmentId, FolderId, IdentityId, OrgId, ProjectId,
+    RotationId, SecretId, SecretVersionId,
+};
 pub use sqlx::PgPool;
 
 /// Every migration under `migrations/`, embedded so the binary and tests need no sqlx-cli.

@@ -18,6 +18,7 @@ mod matrix;
 mod openapi;
 mod projects;
 mod rotations;
+mod secrets;
 mod support;
 mod token_vault;
 mod usage;

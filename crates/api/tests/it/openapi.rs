@@ -364,6 +364,12 @@ fn only_the_stated_responses_carry_secrets() {
         "getAuth0ClientSecretRotationGeneratedCredentials 200: {\"clientSecret\"}",
         "machineLogin 200: {\"accessToken\"}",
         "rotateIdentityClientSecret 200: {\"clientSecret\"}",
+        // Project secrets: every property named `secret...` is marked, values among them.
+        "createSecretRaw 200: {\"secret\", \"secretComment\", \"secretKey\", \"secretMetadata\", \"secretPath\", \"secretReminderNote\", \"secretReminderRepeatDays\", \"secretValue\", \"secretValueHidden\"}",
+        "deleteSecretRaw 200: {\"secret\", \"secretComment\", \"secretKey\", \"secretMetadata\", \"secretPath\", \"secretReminderNote\", \"secretReminderRepeatDays\", \"secretValue\", \"secretValueHidden\"}",
+        "getSecretRaw 200: {\"secret\", \"secretComment\", \"secretKey\", \"secretMetadata\", \"secretPath\", \"secretReminderNote\", \"secretReminderRepeatDays\", \"secretValue\", \"secretValueHidden\"}",
+        "listSecretsRaw 200: {\"secretComment\", \"secretKey\", \"secretMetadata\", \"secretPath\", \"secretReminderNote\", \"secretReminderRepeatDays\", \"secretValue\", \"secretValueHidden\", \"secrets\"}",
+        "updateSecretRaw 200: {\"secret\", \"secretComment\", \"secretKey\", \"secretMetadata\", \"secretPath\", \"secretReminderNote\", \"secretReminderRepeatDays\", \"secretValue\", \"secretValueHidden\"}",
         "userLogin 200: {\"accessToken\"}",
     ]
     .into_iter()
