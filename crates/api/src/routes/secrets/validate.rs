@@ -203,12 +203,13 @@ pub fn unsupported(field: &str, value: Option<&Value>, errors: &mut Vec<FieldErr
     }
 }
 
-/// A boolean query parameter as Infisical's SDKs send them (`"true"`/`"false"`).
+/// A boolean query parameter as Infisical's SDKs send them: `"true"`/`"false"`, and Python's
+/// `str(bool)` (`"True"`/`"False"`, which the Python SDK sends for `recursive` on folders).
 pub fn flag(field: &str, raw: Option<&str>, default: bool, errors: &mut Vec<FieldError>) -> bool {
     match raw {
         None | Some("") => default,
-        Some("true") => true,
-        Some("false") => false,
+        Some("true" | "True") => true,
+        Some("false" | "False") => false,
         Some(_) => {
             errors.push(FieldError::new(field, "must be \"true\" or \"false\""));
             default
