@@ -102,6 +102,13 @@ pub static SEALED_COLUMNS: &[SealedColumn] = &[
         "client_secret_key_id",
         "client_secret"
     ),
+    sealed_column!(
+        "webhook_signing_secrets",
+        "id",
+        "secret_sealed",
+        "secret_key_id",
+        "signing_secret"
+    ),
 ];
 
 /// How many records of one sealed column name one root key id.

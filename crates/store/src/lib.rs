@@ -17,6 +17,7 @@ pub mod readiness;
 pub mod rotations;
 pub mod tokens;
 pub mod unbound;
+pub mod webhooks;
 
 pub use error::{Error, Result};
 pub use ids::{AttemptId, ConnectionId, CredentialId, IdentityId, OrgId, ProjectId, RotationId};
