@@ -302,6 +302,14 @@ impl Engine {
             ),
         )
         .await?;
+        crate::webhooks::enqueue_rotation_event(
+            &mut tx,
+            "secret-rotation.succeeded",
+            rotation,
+            &ctx.attempt,
+            serde_json::json!({ "activeIndex": active_index }),
+        )
+        .await?;
         tx.commit().await?;
         if own {
             // The old secret is dead in Auth0 and the version moved on: drop the cached token
