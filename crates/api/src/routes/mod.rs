@@ -9,6 +9,7 @@ pub mod memberships;
 pub mod projects;
 pub mod rotations;
 pub mod table;
+pub mod webhooks;
 
 use serde::Deserialize;
 
@@ -59,4 +60,5 @@ pub fn all() -> table::Routes {
         .merge(connections::routes())
         .merge(rotations::routes())
         .merge(audit_logs::routes())
+        .merge(webhooks::routes())
 }
