@@ -93,7 +93,7 @@ struct WebhookOut {
     enabled: bool,
     version: i64,
     #[serde(with = "time::serde::rfc3339::option")]
-    previous_secret_valid_until: Option<OffsetDateTime>,
+    signature_overlap_until: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -110,7 +110,7 @@ impl From<Endpoint> for WebhookOut {
             event_types: e.event_types,
             enabled: e.enabled,
             version: e.version,
-            previous_secret_valid_until: e.previous_secret_expires_at,
+            signature_overlap_until: e.previous_secret_expires_at,
             created_at: e.created_at,
             updated_at: e.updated_at,
         }

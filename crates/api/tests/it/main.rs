@@ -21,3 +21,4 @@ mod rotations;
 mod support;
 mod token_vault;
 mod usage;
+mod webhooks;
