@@ -1359,6 +1359,9 @@ async fn other_projects_ids_are_unknown_on_every_route(pool: PgPool) {
                 body["projectId"] = json!(b);
                 Some(body)
             }
+            ("POST", "/api/v1/webhooks") => Some(json!({
+                "projectId": b, "url": "https://hooks.example.com/sneaky", "eventTypes": ["*"],
+            })),
             ("POST", "/api/v1/projects/{projectId}/memberships") => {
                 Some(json!({ "identityId": a_admin.id, "role": "admin" }))
             }
