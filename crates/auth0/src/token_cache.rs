@@ -229,7 +229,9 @@ mod tests {
             .expect("fetch");
         let recent = cache.fresh("conn", 1, Duration::from_secs(60));
         assert_eq!(
-            recent.map(|t| t.token.expose_secret().to_owned()).as_deref(),
+            recent
+                .map(|t| t.token.expose_secret().to_owned())
+                .as_deref(),
             Some("t1")
         );
         assert!(cache.fresh("conn", 2, Duration::from_secs(60)).is_none());
