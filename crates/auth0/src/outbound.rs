@@ -369,7 +369,8 @@ mod tests {
     fn httpdate_matches_a_known_instant() {
         let t = httpdate("Sun, 06 Nov 1994 08:49:37 GMT").expect("date");
         assert_eq!(
-            t.duration_since(std::time::UNIX_EPOCH).expect("after epoch"),
+            t.duration_since(std::time::UNIX_EPOCH)
+                .expect("after epoch"),
             Duration::from_secs(784_111_777)
         );
     }

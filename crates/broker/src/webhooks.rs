@@ -69,7 +69,10 @@ mod tests {
         let a = generate_signing_secret().expect("secret");
         let b = generate_signing_secret().expect("secret");
         assert_ne!(a.expose_secret(), b.expose_secret());
-        let raw = a.expose_secret().strip_prefix(SECRET_PREFIX).expect("prefix");
+        let raw = a
+            .expose_secret()
+            .strip_prefix(SECRET_PREFIX)
+            .expect("prefix");
         assert_eq!(STANDARD.decode(raw).expect("base64").len(), 32);
     }
 }

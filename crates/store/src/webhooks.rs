@@ -284,7 +284,11 @@ pub struct Enqueued {
 }
 
 /// The Standard Webhooks envelope of an event.
-pub fn envelope(event_type: &str, at: OffsetDateTime, data: serde_json::Value) -> serde_json::Value {
+pub fn envelope(
+    event_type: &str,
+    at: OffsetDateTime,
+    data: serde_json::Value,
+) -> serde_json::Value {
     let timestamp = at
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -319,7 +323,11 @@ async fn fan_out(
     only: Option<Uuid>,
 ) -> Result<Enqueued> {
     let event_id = Uuid::now_v7();
-    let payload = envelope(event.event_type, OffsetDateTime::now_utc(), event.data.clone());
+    let payload = envelope(
+        event.event_type,
+        OffsetDateTime::now_utc(),
+        event.data.clone(),
+    );
     let rows: Vec<(Uuid,)> = sqlx::query_as(
         "with targets as ( \
            select e.id from webhook_endpoints e \
@@ -459,7 +467,7 @@ pub async fn delivery(pool: &PgPool, endpoint_id: Uuid, id: Uuid) -> Result<Deli
 #[derive(Debug)]
 pub enum Redeliver {
     /// Queued again now, with a fresh 24 h of retries; the same event and `webhook-id`.
-    Queued(Delivery),
+    Queued(Box<Delivery>),
     /// It is still pending (waiting for a retry or being delivered); nothing changed.
     AlreadyPending,
 }
@@ -488,7 +496,7 @@ pub async fn redeliver(conn: &mut PgConnection, endpoint_id: Uuid, id: Uuid) -> 
         .await?;
     if done.rows_affected() == 1 {
         notify(conn).await?;
-        Ok(Redeliver::Queued(now))
+        Ok(Redeliver::Queued(Box::new(now)))
     } else {
         Ok(Redeliver::AlreadyPending)
     }

@@ -66,8 +66,15 @@ impl Default for WebhookConfig {
 }
 
 /// Signs `body` for `id` at `timestamp` with a `whsec_` secret: `v1,<base64 HMAC-SHA256>`.
-pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> std::result::Result<String, String> {
-    let encoded = secret.strip_prefix(broker::webhooks::SECRET_PREFIX).unwrap_or(secret);
+pub fn sign(
+    secret: &str,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> std::result::Result<String, String> {
+    let encoded = secret
+        .strip_prefix(broker::webhooks::SECRET_PREFIX)
+        .unwrap_or(secret);
     let key = zeroize::Zeroizing::new(
         STANDARD
             .decode(encoded)
@@ -79,7 +86,10 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> std::result:
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    Ok(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+    Ok(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 /// Delivers due webhooks. Cheap to share (`Arc`).
@@ -113,8 +123,7 @@ pub fn backoff(failures: u32, base: Duration, max: Duration, jitter: f64) -> Dur
 
 impl Dispatcher {
     pub fn new(broker: Broker, owner: String, config: WebhookConfig) -> Result<Dispatcher> {
-        if config.lease <= config.timeout || config.batch_size == 0 || config.retry_base.is_zero()
-        {
+        if config.lease <= config.timeout || config.batch_size == 0 || config.retry_base.is_zero() {
             return Err(Error::Config(
                 "webhook lease must exceed the timeout, and batch size and retry base be > 0"
                     .into(),
@@ -256,9 +265,8 @@ impl Dispatcher {
                             .into(),
                     )
                 })?;
-            signatures.push(
-                sign(opened.expose_secret(), &id, timestamp, &body).map_err(Failure::Final)?,
-            );
+            signatures
+                .push(sign(opened.expose_secret(), &id, timestamp, &body).map_err(Failure::Final)?);
         }
         if signatures.is_empty() {
             return Err(Failure::Final("the endpoint has no signing secret".into()));
@@ -375,7 +383,9 @@ async fn listen(pool: store::PgPool, wake: Arc<Notify>, cancel: CancellationToke
                     }
                 }
             }
-            Err(err) => tracing::warn!(error = %err, "cannot LISTEN for webhooks; polling meanwhile"),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot LISTEN for webhooks; polling meanwhile")
+            }
         }
         failures = failures.saturating_add(1);
         let pause = Duration::from_millis(100)
@@ -385,31 +395,6 @@ async fn listen(pool: store::PgPool, wake: Arc<Notify>, cancel: CancellationToke
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(pause) => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signature_matches_the_standard_webhooks_test_vector() {
-        // From the Standard Webhooks specification's reference implementations.
-        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-        let id = "msg_p5jXN8AQM9LWM0D4loKWxJek";
-        let body = br#"{"test": 2432232314}"#;
-        let got = sign(secret, id, 1614265330, body).expect("sign");
-        assert_eq!(got, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-    }
-
-    #[test]
-    fn backoff_doubles_caps_and_jitters() {
-        let base = Duration::from_secs(5);
-        let max = Duration::from_secs(3600);
-        assert_eq!(backoff(1, base, max, 1.0), Duration::from_secs(5));
-        assert_eq!(backoff(2, base, max, 1.0), Duration::from_secs(10));
-        assert_eq!(backoff(30, base, max, 1.0), max);
-        assert_eq!(backoff(1, base, max, 0.0), Duration::from_millis(2500));
     }
 }
 
@@ -442,4 +427,29 @@ pub(crate) async fn enqueue_rotation_event(
         data,
     };
     store::webhooks::enqueue(conn, &event).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_matches_the_standard_webhooks_test_vector() {
+        // From the Standard Webhooks specification's reference implementations.
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let id = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+        let body = br#"{"test": 2432232314}"#;
+        let got = sign(secret, id, 1614265330, body).expect("sign");
+        assert_eq!(got, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters() {
+        let base = Duration::from_secs(5);
+        let max = Duration::from_secs(3600);
+        assert_eq!(backoff(1, base, max, 1.0), Duration::from_secs(5));
+        assert_eq!(backoff(2, base, max, 1.0), Duration::from_secs(10));
+        assert_eq!(backoff(30, base, max, 1.0), max);
+        assert_eq!(backoff(1, base, max, 0.0), Duration::from_millis(2500));
+    }
 }

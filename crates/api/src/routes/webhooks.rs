@@ -533,7 +533,7 @@ async fn redeliver(
     let endpoint = load(&state, &caller, *id).await?;
     let mut tx = state.db.begin().await?;
     let delivery = match db::redeliver(&mut tx, *id, *delivery_id).await {
-        Ok(db::Redeliver::Queued(delivery)) => delivery,
+        Ok(db::Redeliver::Queued(delivery)) => *delivery,
         Ok(db::Redeliver::AlreadyPending) => {
             return Err(ApiError::Conflict {
                 detail: "the delivery is still pending; it is retried on its own".into(),

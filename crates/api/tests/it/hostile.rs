@@ -118,14 +118,20 @@ async fn connection_in(app: &TestApp, project: &str, name: &str) -> Value {
 /// A webhook endpoint in `project` with one (pending) delivery of a test event, made as the
 /// instance admin: (webhook id, delivery id).
 async fn webhook_in(app: &TestApp, project: &str) -> (String, String) {
-    let body = json!({ "projectId": project, "url": "https://hooks.example.com/k", "eventTypes": ["*"] });
+    let body =
+        json!({ "projectId": project, "url": "https://hooks.example.com/k", "eventTypes": ["*"] });
     let reply = app
         .call(Method::POST, "/api/v1/webhooks", Some(body), &[])
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     let id = reply.json["webhook"]["id"].as_str().expect("id").to_owned();
     let test = app
-        .call(Method::POST, &format!("/api/v1/webhooks/{id}/test"), None, &[])
+        .call(
+            Method::POST,
+            &format!("/api/v1/webhooks/{id}/test"),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(test.status, StatusCode::ACCEPTED, "{}", test.text);
     let delivery = test.json["delivery"]["id"].as_str().expect("id").to_owned();

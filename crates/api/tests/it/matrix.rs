@@ -254,7 +254,12 @@ fn matrix() -> Vec<(Method, &'static str, Access, StatusCode)> {
             ok,
         ),
         (Method::GET, "/api/v1/webhooks", Project(Role::Admin), ok),
-        (Method::POST, "/api/v1/webhooks", Project(Role::Admin), created),
+        (
+            Method::POST,
+            "/api/v1/webhooks",
+            Project(Role::Admin),
+            created,
+        ),
         (
             Method::GET,
             "/api/v1/webhooks/{webhookId}",
@@ -522,7 +527,9 @@ async fn request(
         }
         "/api/v1/webhooks" => (
             format!("{route}?projectId={project}"),
-            Some(json!({ "projectId": project, "url": "https://hooks.example.com/k", "eventTypes": ["*"] })),
+            Some(
+                json!({ "projectId": project, "url": "https://hooks.example.com/k", "eventTypes": ["*"] }),
+            ),
         ),
         r if r.starts_with("/api/v1/webhooks/{webhookId}") => {
             let made = app
@@ -534,14 +541,25 @@ async fn request(
                 )
                 .await;
             assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
-            let id = made.json["webhook"]["id"].as_str().unwrap_or_default().to_owned();
+            let id = made.json["webhook"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             let mut path = route.replace("{webhookId}", &id);
             if route.contains("{deliveryId}") {
                 // A delivery that failed, so it may be redelivered.
                 let test = app
-                    .call(Method::POST, &format!("/api/v1/webhooks/{id}/test"), None, &[])
+                    .call(
+                        Method::POST,
+                        &format!("/api/v1/webhooks/{id}/test"),
+                        None,
+                        &[],
+                    )
                     .await;
-                let delivery = test.json["delivery"]["id"].as_str().unwrap_or_default().to_owned();
+                let delivery = test.json["delivery"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
                 sqlx::query("update webhook_deliveries set status = 'failed' where id = $1::uuid")
                     .bind(&delivery)
                     .execute(&app.pool)

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use worker::webhooks::{Dispatcher, WebhookConfig};
 
-use crate::support::{TestApp, Identity};
+use crate::support::{Identity, TestApp};
 
 const HOOKS: &str = "/api/v1/webhooks";
 
@@ -48,9 +48,8 @@ impl Receiver {
                     });
                     let (status, retry_after) =
                         script.lock().expect("lock").next().unwrap_or((200, None));
-                    let mut response = axum::response::Response::new(axum::body::Body::from(
-                        "x".repeat(5000),
-                    ));
+                    let mut response =
+                        axum::response::Response::new(axum::body::Body::from("x".repeat(5000)));
                     *response.status_mut() = StatusCode::from_u16(status).expect("status");
                     if let Some(value) = retry_after {
                         response
@@ -102,7 +101,11 @@ fn dispatcher(app: &TestApp) -> Arc<Dispatcher> {
 async fn deliver_until(dispatcher: &Arc<Dispatcher>, receiver: &Receiver, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while receiver.received().len() < n {
-        assert!(Instant::now() < deadline, "only {} of {n} requests arrived", receiver.received().len());
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} requests arrived",
+            receiver.received().len()
+        );
         dispatcher.deliver_due().await.expect("deliver");
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
@@ -120,7 +123,10 @@ async fn create(app: &TestApp, url: &str, types: Value) -> (Value, String) {
         )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
-    let secret = reply.json["signingSecret"].as_str().expect("secret").to_owned();
+    let secret = reply.json["signingSecret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
     (reply.json["webhook"].clone(), secret)
 }
 
@@ -146,16 +152,26 @@ async fn deliveries(app: &TestApp, id: &str) -> Vec<Value> {
 async fn endpoints_are_created_listed_changed_and_deleted_by_admins(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let (hook, secret) = create(&app, "https://hooks.example.com:8443/k?x=1", json!(["*"])).await;
-    assert!(secret.starts_with("whsec_") && secret.len() == 50, "{secret}");
+    assert!(
+        secret.starts_with("whsec_") && secret.len() == 50,
+        "{secret}"
+    );
     let id = hook["id"].as_str().expect("id").to_owned();
     assert_eq!(hook["enabled"], true);
 
     // The secret is shown once: never in a read.
-    let one = app.call(Method::GET, &format!("{HOOKS}/{id}"), None, &[]).await;
+    let one = app
+        .call(Method::GET, &format!("{HOOKS}/{id}"), None, &[])
+        .await;
     assert_eq!(one.status, StatusCode::OK, "{}", one.text);
     assert!(!one.text.contains(&secret));
     let list = app
-        .call(Method::GET, &format!("{HOOKS}?projectId={}", app.project_id), None, &[])
+        .call(
+            Method::GET,
+            &format!("{HOOKS}?projectId={}", app.project_id),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(list.json["webhooks"].as_array().map(Vec::len), Some(1));
     assert!(!list.text.contains(&secret));
@@ -174,7 +190,12 @@ async fn endpoints_are_created_listed_changed_and_deleted_by_admins(pool: PgPool
     assert_eq!(changed.json["webhook"]["version"], 2);
 
     let rotated = app
-        .call(Method::POST, &format!("{HOOKS}/{id}/rotate-secret"), None, &[])
+        .call(
+            Method::POST,
+            &format!("{HOOKS}/{id}/rotate-secret"),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
     let new_secret = rotated.json["signingSecret"].as_str().expect("secret");
@@ -187,9 +208,13 @@ async fn endpoints_are_created_listed_changed_and_deleted_by_admins(pool: PgPool
         .await;
     test.problem(StatusCode::CONFLICT);
 
-    let gone = app.call(Method::DELETE, &format!("{HOOKS}/{id}"), None, &[]).await;
+    let gone = app
+        .call(Method::DELETE, &format!("{HOOKS}/{id}"), None, &[])
+        .await;
     assert_eq!(gone.status, StatusCode::OK, "{}", gone.text);
-    let again = app.call(Method::GET, &format!("{HOOKS}/{id}"), None, &[]).await;
+    let again = app
+        .call(Method::GET, &format!("{HOOKS}/{id}"), None, &[])
+        .await;
     again.problem(StatusCode::NOT_FOUND);
 
     // Every change is audited, naming the host only, never a secret.
@@ -202,10 +227,18 @@ async fn endpoints_are_created_listed_changed_and_deleted_by_admins(pool: PgPool
     let names: Vec<&str> = actions.iter().map(|(a, _)| a.as_str()).collect();
     assert_eq!(
         names,
-        ["webhook.create", "webhook.update", "webhook.rotate_secret", "webhook.delete"]
+        [
+            "webhook.create",
+            "webhook.update",
+            "webhook.rotate_secret",
+            "webhook.delete"
+        ]
     );
     for (_, metadata) in &actions {
-        assert!(!metadata.contains("whsec_") && !metadata.contains("x=1"), "{metadata}");
+        assert!(
+            !metadata.contains("whsec_") && !metadata.contains("x=1"),
+            "{metadata}"
+        );
     }
 }
 
@@ -332,7 +365,10 @@ async fn a_finished_rotation_is_delivered_signed_and_without_secrets(pool: PgPoo
         .to_owned();
     let text = String::from_utf8_lossy(&got[0].body).to_string();
     for secret_value in [generated.as_str(), app.secret.as_str(), secret.as_str()] {
-        assert!(!text.contains(secret_value), "a secret left in a webhook body: {text}");
+        assert!(
+            !text.contains(secret_value),
+            "a secret left in a webhook body: {text}"
+        );
     }
     let headers = format!("{:?}", got[0].headers);
     assert!(!headers.contains(&generated) && !headers.contains(&secret));
@@ -375,7 +411,10 @@ async fn a_failing_receiver_gets_the_same_webhook_id_again(pool: PgPool) {
     assert_eq!(log[0]["log"][0]["statusCode"], 500);
     // At most 1 KiB of the 5000-byte answer is read, and less is kept.
     let error = log[0]["log"][0]["error"].as_str().expect("error");
-    assert!(error.starts_with("HTTP 500") && error.len() < 300, "{error}");
+    assert!(
+        error.starts_with("HTTP 500") && error.len() < 300,
+        "{error}"
+    );
 
     // Redelivery sends the same event again, with the same id.
     let delivery_id = log[0]["id"].as_str().expect("delivery id");
@@ -416,7 +455,10 @@ async fn retry_after_on_429_is_honoured(pool: PgPool) {
     let got = receiver.received();
     let waited = got[1].at - got[0].at;
     // The backoff alone would be 50-100 ms.
-    assert!(waited >= Duration::from_millis(1900), "retried after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "retried after {waited:?}"
+    );
     verify(&secret, &got[1]);
     assert_eq!(got[0].headers["webhook-id"], got[1].headers["webhook-id"]);
 }
@@ -428,10 +470,18 @@ async fn after_a_secret_rotation_both_signatures_verify(pool: PgPool) {
     let (hook, old) = create(&app, &receiver.url, json!(["*"])).await;
     let id = hook["id"].as_str().expect("id");
     let rotated = app
-        .call(Method::POST, &format!("{HOOKS}/{id}/rotate-secret"), None, &[])
+        .call(
+            Method::POST,
+            &format!("{HOOKS}/{id}/rotate-secret"),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
-    let new = rotated.json["signingSecret"].as_str().expect("secret").to_owned();
+    let new = rotated.json["signingSecret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
     app.call(Method::POST, &format!("{HOOKS}/{id}/test"), None, &[])
         .await;
     let dispatcher = dispatcher(&app);
