@@ -161,8 +161,11 @@ impl Worker {
     /// The webhook dispatcher runs beside it until the same shutdown.
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
         let webhooks_stop = shutdown.child_token();
-        let webhooks = tokio::spawn(Arc::clone(&self.webhooks).run(webhooks_stop.clone()));
-        let result = runner::run(self.engine, shutdown).await;
+        let webhooks_wake = Arc::new(tokio::sync::Notify::new());
+        let webhooks = tokio::spawn(
+            Arc::clone(&self.webhooks).run(webhooks_stop.clone(), Arc::clone(&webhooks_wake)),
+        );
+        let result = runner::run(self.engine, shutdown, webhooks_wake).await;
         webhooks_stop.cancel();
         if let Err(err) = webhooks.await {
             tracing::warn!(error = %err, "webhook dispatcher ended abnormally");

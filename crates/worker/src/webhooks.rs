@@ -2,7 +2,7 @@
 //! workers share them, and a crashed worker's deliveries are retried elsewhere), POSTs each
 //! event to its endpoint signed the Standard Webhooks way, and records the outcome fenced by the
 //! lease. Runs beside the rotation loop in [`crate::Worker::run`], woken by
-//! `NOTIFY keyhold_webhooks` and a poll.
+//! `NOTIFY keyhold_webhooks` (through the rotation loop's LISTEN connection) and a poll.
 //!
 //! - Headers `webhook-id` (the event id: the same on every retry), `webhook-timestamp` (this
 //!   attempt, Unix seconds) and `webhook-signature`: `v1,<base64 HMAC-SHA256>` over
@@ -23,7 +23,6 @@ use broker::Broker;
 use crypto::ExposeSecret;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use sqlx::postgres::PgListener;
 use store::webhooks::{self as db, Attempted, Claim, Next};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -289,15 +288,10 @@ impl Dispatcher {
             })
     }
 
-    /// Runs until `shutdown`: delivers what is due, then sleeps until a `NOTIFY`, the poll
-    /// interval or, when a batch was full, not at all.
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let wake = Arc::new(Notify::new());
-        let listener = tokio::spawn(listen(
-            self.broker.pool.clone(),
-            Arc::clone(&wake),
-            shutdown.child_token(),
-        ));
+    /// Runs until `shutdown`: delivers what is due, then sleeps until `wake` (the rotation
+    /// loop's LISTEN connection forwards `NOTIFY keyhold_webhooks` there), the poll interval or,
+    /// when a batch was full, not at all.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken, wake: Arc<Notify>) {
         let mut errors: u32 = 0;
         loop {
             if shutdown.is_cancelled() {
@@ -326,9 +320,6 @@ impl Dispatcher {
                 () = tokio::time::sleep(pause) => {}
             }
         }
-        if let Err(err) = listener.await {
-            tracing::warn!(error = %err, "webhook listener ended abnormally");
-        }
     }
 }
 
@@ -349,52 +340,6 @@ fn describe(answer: &Answer) -> String {
         format!("HTTP {}", answer.status)
     } else {
         format!("HTTP {}: {text}", answer.status)
-    }
-}
-
-/// Forwards `NOTIFY keyhold_webhooks` to `wake`, reconnecting; wakes once after every connect
-/// (notifications sent while disconnected are lost, the poll catches them anyway).
-async fn listen(pool: store::PgPool, wake: Arc<Notify>, cancel: CancellationToken) {
-    let mut failures: u32 = 0;
-    loop {
-        let connected = async {
-            let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(db::CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        };
-        let outcome = tokio::select! {
-            () = cancel.cancelled() => return,
-            connected = connected => connected,
-        };
-        match outcome {
-            Ok(mut listener) => {
-                failures = 0;
-                wake.notify_one();
-                loop {
-                    tokio::select! {
-                        () = cancel.cancelled() => return,
-                        message = listener.try_recv() => match message {
-                            Ok(_) => wake.notify_one(),
-                            Err(err) => {
-                                tracing::warn!(error = %err, "webhook LISTEN failed; reconnecting");
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot LISTEN for webhooks; polling meanwhile")
-            }
-        }
-        failures = failures.saturating_add(1);
-        let pause = Duration::from_millis(100)
-            .saturating_mul(1u32 << failures.min(9))
-            .min(Duration::from_secs(30));
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            () = tokio::time::sleep(pause) => {}
-        }
     }
 }
 
