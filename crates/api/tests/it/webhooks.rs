@@ -529,3 +529,135 @@ async fn loopback_urls_are_refused_at_delivery_without_the_opt_in(pool: PgPool) 
         "{log:?}"
     );
 }
+
+/// Drives the rotation worker until no attempt is open (a retry falls due milliseconds later).
+async fn settle(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        app.run_worker().await;
+        let open: i64 = sqlx::query_scalar(
+            "select count(*) from secret_rotations where current_attempt_id is not null",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+        if open == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "rotations still open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn failures_and_retries_are_reported_retries_only_when_named(pool: PgPool) {
+    let app = app_allowing_loopback(pool).await;
+    let everything = Receiver::start(vec![]).await;
+    let (_, all_secret) = create(&app, &everything.url, json!(["*"])).await;
+    let retries = Receiver::start(vec![]).await;
+    let (_, retry_secret) = create(&app, &retries.url, json!(["secret-rotation.retrying"])).await;
+
+    // One 503 on the PATCH: the attempt is retried (a `retrying` event), then succeeds.
+    app.emulator
+        .admin()
+        .try_inject_fault(
+            crate::support::DOMAIN,
+            auth0_emulator::Fault::fail(Some("PATCH /api/v2/clients/{id}"), 503, 1),
+        )
+        .expect("fault");
+    app.rotation("flaky").await;
+    settle(&app).await;
+    // A 404 on the PATCH (the client is gone) fails the next rotation for good.
+    app.emulator
+        .admin()
+        .try_inject_fault(
+            crate::support::DOMAIN,
+            auth0_emulator::Fault::fail(Some("PATCH /api/v2/clients/{id}"), 404, 1),
+        )
+        .expect("fault");
+    app.rotation("broken").await;
+    settle(&app).await;
+
+    let dispatcher = dispatcher(&app);
+    deliver_until(&dispatcher, &everything, 2).await;
+    deliver_until(&dispatcher, &retries, 1).await;
+    let types: Vec<Value> = everything
+        .received()
+        .iter()
+        .inspect(|r| verify(&all_secret, r))
+        .map(|r| body(r)["type"].clone())
+        .collect();
+    assert!(
+        types.contains(&json!("secret-rotation.succeeded")),
+        "{types:?}"
+    );
+    assert!(
+        types.contains(&json!("secret-rotation.failed")),
+        "{types:?}"
+    );
+    assert!(
+        !types.contains(&json!("secret-rotation.retrying")),
+        "{types:?}"
+    );
+    let failed = everything
+        .received()
+        .iter()
+        .map(body)
+        .find(|b| b["type"] == "secret-rotation.failed")
+        .expect("failed event");
+    assert_eq!(failed["data"]["rotationName"], "broken");
+    assert!(
+        failed["data"]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{failed}"
+    );
+    let got = retries.received();
+    assert_eq!(got.len(), 1);
+    verify(&retry_secret, &got[0]);
+    let retrying = body(&got[0]);
+    assert_eq!(retrying["type"], "secret-rotation.retrying");
+    assert_eq!(retrying["data"]["rotationName"], "flaky");
+    assert!(retrying["data"]["retryInMs"].is_u64(), "{retrying}");
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_running_worker_delivers_when_notified(pool: PgPool) {
+    let app = app_allowing_loopback(pool).await;
+    let receiver = Receiver::start(vec![]).await;
+    let (hook, secret) = create(&app, &receiver.url, json!(["*"])).await;
+    // Polls far apart: only `NOTIFY keyhold_webhooks` can wake it in time.
+    let config = worker::WorkerConfig {
+        tenant_rate: None,
+        poll_interval: Duration::from_secs(120),
+        webhooks: WebhookConfig {
+            allow_private_networks: true,
+            poll_interval: Duration::from_secs(120),
+            ..WebhookConfig::default()
+        },
+        ..worker::WorkerConfig::default()
+    };
+    let worker = worker::Worker::new(config, app.state.broker.clone()).expect("worker");
+    let shutdown = worker::CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    // Let it connect and drain what is due at start.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let id = hook["id"].as_str().expect("id");
+    let queued = app
+        .call(Method::POST, &format!("{HOOKS}/{id}/test"), None, &[])
+        .await;
+    assert_eq!(queued.status, StatusCode::ACCEPTED, "{}", queued.text);
+    let sent = Instant::now();
+    while receiver.received().is_empty() {
+        assert!(sent.elapsed() < Duration::from_secs(10), "not delivered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        sent.elapsed()
+    );
+    verify(&secret, &receiver.received()[0]);
+    shutdown.cancel();
+    running.await.expect("join").expect("run");
+}
