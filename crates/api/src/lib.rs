@@ -156,6 +156,11 @@ const ROUTE_WORDS: &[&str] = &[
     "refresh-token-exchange",
     "access-token-exchange",
     "ui",
+    "webhooks",
+    "rotate-secret",
+    "test",
+    "deliveries",
+    "redeliver",
 ];
 
 /// The request path as logs may show it: route words and UUIDs are kept, any other segment is

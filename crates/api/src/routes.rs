@@ -14,6 +14,7 @@ pub mod rotations;
 pub mod secrets;
 pub mod table;
 pub mod unique;
+pub mod webhooks;
 
 use serde::Deserialize;
 
@@ -66,4 +67,5 @@ pub fn all() -> table::Routes {
         .merge(rotations::routes())
         .merge(audit_logs::routes())
         .merge(secrets::routes())
+        .merge(webhooks::routes())
 }

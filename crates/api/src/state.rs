@@ -35,6 +35,8 @@ pub struct AppState {
     pub audit_reads: PgPool,
     /// How long a request's whole body may take to arrive (408 after that); see `body_deadline`.
     pub body_read_timeout: std::time::Duration,
+    /// Webhook URLs may use `http`, IP literals and internal names (`KEYHOLD_WEBHOOK_ALLOW_PRIVATE_NETWORKS`).
+    pub webhook_allow_private_networks: bool,
 }
 
 /// Enough for thousands of single-row inserts a second; reads queue briefly past that.
@@ -70,7 +72,14 @@ impl AppState {
             body_read_timeout: crate::DEFAULT_BODY_READ_TIMEOUT,
             argon: ArgonQueue::default(),
             trusted_proxies: TrustedProxies::default(),
+            webhook_allow_private_networks: false,
         }
+    }
+
+    /// Sets [`AppState::webhook_allow_private_networks`].
+    pub fn with_webhook_allow_private_networks(mut self, allow: bool) -> Self {
+        self.webhook_allow_private_networks = allow;
+        self
     }
 
     /// How long a call through a connection may queue for its tenant's next slot.

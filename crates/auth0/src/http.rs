@@ -385,7 +385,7 @@ fn validate_override(url: &Url) -> Result<String, Auth0Error> {
 
 /// rustls with `rustls-no-provider` panics at client build time without a process-wide
 /// provider. Installing here (rather than in `main`) means tests and every binary get it.
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     if rustls::crypto::ring::default_provider()
         .install_default()
         .is_err()

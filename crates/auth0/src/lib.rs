@@ -36,6 +36,7 @@ mod dns;
 mod domain;
 mod error;
 mod http;
+pub mod outbound;
 mod retry;
 mod rotation_calls;
 mod ssrf;

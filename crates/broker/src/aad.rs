@@ -162,13 +162,38 @@ pub fn secret_value(id: SecretVersionId, place: SecretPlace) -> Binding {
     }
 }
 
+/// Table and field of a webhook endpoint's signing secret (also in `store::keyring::SEALED_COLUMNS`).
+pub const WEBHOOK_SECRET_PLACE: (&str, &str) = ("webhook_signing_secrets", "signing_secret");
+
+/// A webhook endpoint's signing secret: bound to its row, its project and its endpoint, so a row
+/// moved under another endpoint or project does not open (and signs nothing).
+pub fn webhook_secret(id: uuid::Uuid, project_id: ProjectId, endpoint_id: uuid::Uuid) -> Binding {
+    let (table, field) = WEBHOOK_SECRET_PLACE;
+    Binding {
+        table,
+        record_id: id.to_string(),
+        field,
+        binding: encode(&[
+            "project",
+            &project_id.to_string(),
+            "webhook",
+            &endpoint_id.to_string(),
+        ]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn places_are_the_sealed_columns_rewrap_walks() {
-        for (table, field) in [CONNECTION_PLACE, GENERATED_PLACE, SECRET_VALUE_PLACE] {
+        for (table, field) in [
+            CONNECTION_PLACE,
+            GENERATED_PLACE,
+            SECRET_VALUE_PLACE,
+            WEBHOOK_SECRET_PLACE,
+        ] {
             assert!(
                 store::keyring::SEALED_COLUMNS
                     .iter()

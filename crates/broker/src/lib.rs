@@ -17,6 +17,7 @@ mod access;
 mod error;
 pub mod pacer;
 pub mod reseal;
+pub mod webhooks;
 
 pub use crate::aad::Destination;
 pub use crate::access::Broker;

@@ -45,6 +45,8 @@ pub struct DevArgs {
     pub dev_dir: PathBuf,
     #[command(flatten)]
     pub http: crate::config::HttpArgs,
+    #[command(flatten)]
+    pub webhooks: crate::webhook_args::WebhookArgs,
 }
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
@@ -100,12 +102,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     // The emulator has no rate limits; the worker retries (and paces) itself, so its client does not.
     let worker_config = worker::WorkerConfig {
         tenant_rate: None,
+        webhooks: args.webhooks.config(),
         ..worker::WorkerConfig::default()
     };
     let broker = broker::Broker::new(pool, keyring, auth0, worker_config.tenant_rate);
     let worker = worker::Worker::new(worker_config, broker.with_client(client(0)?))?;
-    let state =
-        api::AppState::new(broker, ttl).with_body_read_timeout(args.http.body_read_timeout());
+    let state = api::AppState::new(broker, ttl)
+        .with_body_read_timeout(args.http.body_read_timeout())
+        .with_webhook_allow_private_networks(args.webhooks.webhook_allow_private_networks);
 
     let addr = listener.local_addr()?;
     print_welcome(addr, &emulator.base_url(), &project, &demo_secret, &admin)?;

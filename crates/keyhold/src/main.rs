@@ -9,6 +9,7 @@ mod http;
 mod keys;
 mod serve;
 mod telemetry;
+mod webhook_args;
 mod worker_cmd;
 
 use std::process::ExitCode;

@@ -32,6 +32,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .then(|| args.worker.build(&broker, &args.auth0))
         .transpose()?;
     let state = api::AppState::new(broker, ttl)
+        .with_webhook_allow_private_networks(args.worker.webhooks.webhook_allow_private_networks)
         .with_body_read_timeout(args.http.body_read_timeout())
         .with_trusted_proxies(args.trusted_proxies.unwrap_or_default());
     let listener = bind(args.listen).await?;

@@ -76,6 +76,8 @@ pub struct WorkerSettings {
     /// Each tenant's Management API burst (Auth0 free plan: 2).
     #[arg(long, env = "KEYHOLD_WORKER_TENANT_BURST", default_value_t = 2)]
     pub worker_tenant_burst: u32,
+    #[command(flatten)]
+    pub webhooks: crate::webhook_args::WebhookArgs,
 }
 
 /// The `KEYHOLD_WORKER_*` variables, for `config::KNOWN_VARS`.
@@ -94,6 +96,7 @@ pub const WORKER_VARS: &[&str] = &[
     "KEYHOLD_WORKER_TENANT_RPS",
     "KEYHOLD_WORKER_TENANT_BURST",
     "KEYHOLD_WORKER_METRICS_LISTEN",
+    crate::webhook_args::ALLOW_PRIVATE_NETWORKS_VAR,
 ];
 
 impl WorkerSettings {
@@ -115,6 +118,7 @@ impl WorkerSettings {
                 per_second: self.worker_tenant_rps,
                 burst: self.worker_tenant_burst,
             }),
+            webhooks: self.webhooks.config(),
             ..defaults
         }
     }

@@ -429,10 +429,11 @@ async fn status_counts_records_per_key_id(pool: PgPool) {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    // Columns: app_connections, rotation_credentials, secret_versions, total.
-    assert_eq!(line("k2"), "k2 active ok 2 1 0 3");
-    assert_eq!(line("k1"), "k1 configured ok 3 0 0 3");
-    assert_eq!(line("(unreadable)"), "(unreadable) - - 1 0 0 1");
+    // Columns: app_connections, rotation_credentials, secret_versions, webhook_signing_secrets,
+    // total.
+    assert_eq!(line("k2"), "k2 active ok 2 1 0 0 3");
+    assert_eq!(line("k1"), "k1 configured ok 3 0 0 0 3");
+    assert_eq!(line("(unreadable)"), "(unreadable) - - 1 0 0 0 1");
     assert!(
         table.contains("3 records are not under the active key k2"),
         "{table}"

@@ -109,6 +109,13 @@ pub static SEALED_COLUMNS: &[SealedColumn] = &[
         "value_key_id",
         "value"
     ),
+    sealed_column!(
+        "webhook_signing_secrets",
+        "id",
+        "secret_sealed",
+        "secret_key_id",
+        "signing_secret"
+    ),
 ];
 
 /// How many records of one sealed column name one root key id.

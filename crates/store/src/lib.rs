@@ -20,6 +20,7 @@ pub mod rotations;
 pub mod secrets;
 pub mod tokens;
 pub mod unbound;
+pub mod webhooks;
 
 pub use error::{Error, Result};
 pub use ids::{

@@ -40,6 +40,8 @@ pub struct WorkerConfig {
     pub tenant_rate: Option<TenantRate>,
     /// Length of generated secrets (alphanumeric; Auth0's own are 64).
     pub secret_length: usize,
+    /// How the webhook dispatcher running beside the rotation loop delivers events.
+    pub webhooks: crate::webhooks::WebhookConfig,
 }
 
 impl Default for WorkerConfig {
@@ -62,6 +64,7 @@ impl Default for WorkerConfig {
                 burst: 2,
             }),
             secret_length: 64,
+            webhooks: crate::webhooks::WebhookConfig::default(),
         }
     }
 }

@@ -169,9 +169,26 @@ impl Handler<'_> {
             counts_as_failure,
             retry_in,
         };
-        let written = async {
-            let mut conn = self.broker.pool.acquire().await?;
-            lease::record_retry(&mut conn, lease, &retry).await
+        let written: store::Result<bool> = async {
+            let mut tx = self.broker.pool.begin().await?;
+            if !lease::record_retry(&mut tx, lease, &retry).await? {
+                return Ok(false);
+            }
+            let data = serde_json::json!({
+                "step": stop.resume_from().as_str(),
+                "reason": reason,
+                "retryInMs": u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX),
+            });
+            crate::webhooks::enqueue_rotation_event(
+                &mut tx,
+                store::webhooks::RETRYING,
+                rotation,
+                &ctx.attempt,
+                data,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(true)
         }
         .await;
         match written {
@@ -233,6 +250,18 @@ impl Handler<'_> {
                 return Ok(false);
             }
             store::audit::record(&mut tx, &event).await?;
+            let data = serde_json::json!({
+                "step": stop.resume_from().as_str(),
+                "reason": message,
+            });
+            crate::webhooks::enqueue_rotation_event(
+                &mut tx,
+                "secret-rotation.failed",
+                rotation,
+                &ctx.attempt,
+                data,
+            )
+            .await?;
             tx.commit().await?;
             Ok(true)
         }

@@ -27,6 +27,7 @@ mod error;
 mod failure;
 pub mod planner;
 mod runner;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +45,7 @@ pub use tokio_util::sync::CancellationToken;
 /// job at a time with [`Worker::process_one`].
 pub struct Worker {
     engine: Arc<Engine>,
+    webhooks: Arc<webhooks::Dispatcher>,
 }
 
 /// Counters since start (plain atomics; a metrics exporter can read them).
@@ -106,7 +108,13 @@ impl Worker {
         for warning in config.validate().map_err(Error::Config)? {
             tracing::warn!("worker configuration: {warning}");
         }
+        let webhooks = Arc::new(webhooks::Dispatcher::new(
+            broker.clone(),
+            config.worker_id.clone(),
+            config.webhooks.clone(),
+        )?);
         Ok(Worker {
+            webhooks,
             engine: Arc::new(Engine {
                 broker,
                 stats: Stats::default(),
@@ -149,7 +157,24 @@ impl Worker {
     /// polls for due work as a fallback, works on up to `concurrency` rotations at once, and on
     /// shutdown lets in-flight rotations finish for up to `drain_timeout` before handing their
     /// leases back.
+    ///
+    /// The webhook dispatcher runs beside it until the same shutdown.
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
-        runner::run(self.engine, shutdown).await
+        let webhooks_stop = shutdown.child_token();
+        let webhooks_wake = Arc::new(tokio::sync::Notify::new());
+        let webhooks = tokio::spawn(
+            Arc::clone(&self.webhooks).run(webhooks_stop.clone(), Arc::clone(&webhooks_wake)),
+        );
+        let result = runner::run(self.engine, shutdown, webhooks_wake).await;
+        webhooks_stop.cancel();
+        if let Err(err) = webhooks.await {
+            tracing::warn!(error = %err, "webhook dispatcher ended abnormally");
+        }
+        result
+    }
+
+    /// The webhook dispatcher (tests drive it with [`webhooks::Dispatcher::deliver_due`]).
+    pub fn webhooks(&self) -> &Arc<webhooks::Dispatcher> {
+        &self.webhooks
     }
 }

@@ -22,7 +22,12 @@ use store::rotations::control::CHANNEL;
 /// Leases of jobs in flight, so a drain that times out can hand them back.
 type InFlight = Arc<Mutex<HashMap<RotationId, Lease>>>;
 
-pub(crate) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) -> Result<()> {
+/// `webhooks` is woken by `NOTIFY keyhold_webhooks`: one LISTEN connection serves both loops.
+pub(crate) async fn run(
+    engine: Arc<Engine>,
+    shutdown: CancellationToken,
+    webhooks: Arc<Notify>,
+) -> Result<()> {
     let config = &engine.config;
     tracing::info!(
         worker = %config.worker_id,
@@ -33,6 +38,7 @@ pub(crate) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) -> Res
     let listener = tokio::spawn(listen(
         engine.broker.pool.clone(),
         Arc::clone(&wake),
+        webhooks,
         shutdown.child_token(),
     ));
     let in_flight: InFlight = Arc::default();
@@ -156,14 +162,22 @@ fn backoff(failures: u32) -> Duration {
         .min(Duration::from_secs(30))
 }
 
-/// Forwards `NOTIFY keyhold_rotations` to `wake`, reconnecting with backoff. After every
-/// (re)connect it wakes the loop once, since notifications sent while disconnected are lost.
-async fn listen(pool: store::PgPool, wake: Arc<Notify>, cancel: CancellationToken) {
+/// Forwards `NOTIFY keyhold_rotations` to `wake` (and `keyhold_webhooks` to `webhooks`),
+/// reconnecting with backoff. After every (re)connect it wakes both loops once, since
+/// notifications sent while disconnected are lost.
+async fn listen(
+    pool: store::PgPool,
+    wake: Arc<Notify>,
+    webhooks: Arc<Notify>,
+    cancel: CancellationToken,
+) {
     let mut failures: u32 = 0;
     loop {
         let connected = async {
             let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(CHANNEL).await?;
+            listener
+                .listen_all([CHANNEL, store::webhooks::CHANNEL])
+                .await?;
             Ok::<_, sqlx::Error>(listener)
         };
         let outcome = tokio::select! {
@@ -174,14 +188,19 @@ async fn listen(pool: store::PgPool, wake: Arc<Notify>, cancel: CancellationToke
             Ok(mut listener) => {
                 failures = 0;
                 wake.notify_one();
+                webhooks.notify_one();
                 loop {
                     tokio::select! {
                         () = cancel.cancelled() => return,
                         message = listener.try_recv() => match message {
+                            Ok(Some(message)) if message.channel() == store::webhooks::CHANNEL => {
+                                webhooks.notify_one()
+                            }
                             Ok(Some(_)) => wake.notify_one(),
                             // The connection dropped; sqlx reconnects on the next call.
                             Ok(None) => {
                                 wake.notify_one();
+                                webhooks.notify_one();
                             }
                             Err(err) => {
                                 tracing::warn!(error = %err, "LISTEN connection failed; reconnecting");

@@ -32,6 +32,9 @@ const BODYLESS_POSTS: &[&str] = &[
     "/api/v1/identities/{identityId}/client-secret",
     "/api/v1/app-connections/auth0/{connectionId}/validate",
     "/api/v2/secret-rotations/auth0-client-secret/{rotationId}/rotate-secrets",
+    "/api/v1/webhooks/{webhookId}/rotate-secret",
+    "/api/v1/webhooks/{webhookId}/test",
+    "/api/v1/webhooks/{webhookId}/deliveries/{deliveryId}/redeliver",
 ];
 
 /// Routes that name no project's resource (instance-wide, the caller's own, or admin-only): the
@@ -55,6 +58,9 @@ struct Ids {
     project: String,
     connection: String,
     connection_name: String,
+    /// A webhook endpoint and one of its deliveries.
+    webhook: String,
+    delivery: String,
     rotation: String,
     rotation_name: String,
     /// A member of the project (for membership routes) and an identity (for identity routes).
@@ -79,7 +85,9 @@ impl Ids {
             .replace("{workspaceId}", &self.project)
             .replace("{envId}", &self.environment)
             .replace("{folderId}", &self.folder)
-            .replace("{secretName}", &self.secret_name);
+            .replace("{secretName}", &self.secret_name)
+            .replace("{webhookId}", &self.webhook)
+            .replace("{deliveryId}", &self.delivery);
         if route == "/api/v2/folders" {
             format!("{path}?projectId={}&environment=dev", self.project)
         } else if route.starts_with("/api/v3/secrets/raw") {
@@ -101,6 +109,7 @@ fn needs_project_query(route: &str) -> bool {
             "/api/v2/secret-rotations",
             ROTATIONS,
             "/api/v1/audit-logs",
+            "/api/v1/webhooks",
         ]
         .contains(&route)
 }
@@ -157,6 +166,29 @@ async fn connection_in(app: &TestApp, project: &str, name: &str) -> Value {
     reply.json["appConnection"].clone()
 }
 
+/// A webhook endpoint in `project` with one (pending) delivery of a test event, made as the
+/// instance admin: (webhook id, delivery id).
+async fn webhook_in(app: &TestApp, project: &str) -> (String, String) {
+    let body =
+        json!({ "projectId": project, "url": "https://hooks.example.com/k", "eventTypes": ["*"] });
+    let reply = app
+        .call(Method::POST, "/api/v1/webhooks", Some(body), &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let id = reply.json["webhook"]["id"].as_str().expect("id").to_owned();
+    let test = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/webhooks/{id}/test"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(test.status, StatusCode::ACCEPTED, "{}", test.text);
+    let delivery = test.json["delivery"]["id"].as_str().expect("id").to_owned();
+    (id, delivery)
+}
+
 /// The test project's resources: a connection, a rotation using it, and a member.
 async fn world(app: &TestApp) -> Ids {
     // Every scope the routes through a connection need, so Auth0's answers are about the input.
@@ -167,7 +199,10 @@ async fn world(app: &TestApp) -> Ids {
         .identity("home-member", Some((&app.project_id, "viewer")))
         .await;
     let (environment, folder, secret_name) = secrets_in(app, &app.project_id, "home-folder").await;
+    let (webhook, delivery) = webhook_in(app, &app.project_id).await;
     Ids {
+        webhook,
+        delivery,
         project: app.project_id.clone(),
         connection: connection_id,
         connection_name: "home-conn".to_owned(),
@@ -1353,7 +1388,10 @@ async fn other_projects_ids_are_unknown_on_every_route(pool: PgPool) {
     app.run_worker().await;
     let b_member = app.identity("b-member", Some((&b, "admin"))).await;
     let (b_env, b_folder, b_secret) = secrets_in(&app, &b, "b-folder").await;
+    let (b_webhook, b_delivery) = webhook_in(&app, &b).await;
     let theirs = Ids {
+        webhook: b_webhook,
+        delivery: b_delivery,
         project: b.clone(),
         connection: b_conn_id.clone(),
         connection_name: "b-conn".to_owned(),
@@ -1399,6 +1437,9 @@ async fn other_projects_ids_are_unknown_on_every_route(pool: PgPool) {
                 body["projectId"] = json!(b);
                 Some(body)
             }
+            ("POST", "/api/v1/webhooks") => Some(json!({
+                "projectId": b, "url": "https://hooks.example.com/sneaky", "eventTypes": ["*"],
+            })),
             ("POST", "/api/v1/projects/{projectId}/memberships") => {
                 Some(json!({ "identityId": a_admin.id, "role": "admin" }))
             }

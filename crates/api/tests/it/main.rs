@@ -22,3 +22,4 @@ mod secrets;
 mod support;
 mod token_vault;
 mod usage;
+mod webhooks;

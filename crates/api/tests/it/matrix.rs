@@ -333,6 +333,55 @@ fn matrix() -> Vec<(Method, &'static str, Access, StatusCode)> {
             Project(Role::Member),
             ok,
         ),
+        (Method::GET, "/api/v1/webhooks", Project(Role::Admin), ok),
+        (
+            Method::POST,
+            "/api/v1/webhooks",
+            Project(Role::Admin),
+            created,
+        ),
+        (
+            Method::GET,
+            "/api/v1/webhooks/{webhookId}",
+            Project(Role::Admin),
+            ok,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/webhooks/{webhookId}",
+            Project(Role::Admin),
+            ok,
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/webhooks/{webhookId}",
+            Project(Role::Admin),
+            ok,
+        ),
+        (
+            Method::POST,
+            "/api/v1/webhooks/{webhookId}/rotate-secret",
+            Project(Role::Admin),
+            ok,
+        ),
+        (
+            Method::POST,
+            "/api/v1/webhooks/{webhookId}/test",
+            Project(Role::Admin),
+            StatusCode::ACCEPTED,
+        ),
+        (
+            Method::GET,
+            "/api/v1/webhooks/{webhookId}/deliveries",
+            Project(Role::Admin),
+            ok,
+        ),
+        (
+            Method::POST,
+            "/api/v1/webhooks/{webhookId}/deliveries/{deliveryId}/redeliver",
+            Project(Role::Admin),
+            StatusCode::ACCEPTED,
+        ),
     ]
 }
 
@@ -596,6 +645,50 @@ async fn request(
                 format!("/api/v3/secrets/raw/{name}?workspaceId={project}&environment=dev"),
                 Some(body),
             )
+        }
+        "/api/v1/webhooks" => (
+            format!("{route}?projectId={project}"),
+            Some(
+                json!({ "projectId": project, "url": "https://hooks.example.com/k", "eventTypes": ["*"] }),
+            ),
+        ),
+        r if r.starts_with("/api/v1/webhooks/{webhookId}") => {
+            let made = app
+                .call(
+                    Method::POST,
+                    "/api/v1/webhooks",
+                    Some(json!({ "projectId": project, "url": format!("https://hooks{n}.example.com/"), "eventTypes": ["*"] })),
+                    &[],
+                )
+                .await;
+            assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+            let id = made.json["webhook"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let mut path = route.replace("{webhookId}", &id);
+            if route.contains("{deliveryId}") {
+                // A delivery that failed, so it may be redelivered.
+                let test = app
+                    .call(
+                        Method::POST,
+                        &format!("/api/v1/webhooks/{id}/test"),
+                        None,
+                        &[],
+                    )
+                    .await;
+                let delivery = test.json["delivery"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                sqlx::query("update webhook_deliveries set status = 'failed' where id = $1::uuid")
+                    .bind(&delivery)
+                    .execute(&app.pool)
+                    .await
+                    .expect("fail the delivery");
+                path = path.replace("{deliveryId}", &delivery);
+            }
+            (path, Some(json!({ "description": "changed" })))
         }
         other => (other.to_owned(), None),
     }

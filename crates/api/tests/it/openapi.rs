@@ -361,6 +361,8 @@ fn only_the_stated_responses_carry_secrets() {
     }
     let expected: BTreeSet<String> = [
         "createIdentity 201: {\"clientSecret\"}",
+        "createWebhook 201: {\"signingSecret\"}",
+        "rotateWebhookSecret 200: {\"signingSecret\"}",
         "getAuth0ClientSecretRotationGeneratedCredentials 200: {\"clientSecret\"}",
         "machineLogin 200: {\"accessToken\"}",
         "rotateIdentityClientSecret 200: {\"clientSecret\"}",

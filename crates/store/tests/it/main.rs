@@ -4,3 +4,4 @@
 
 mod rotations;
 mod support;
+mod webhooks;

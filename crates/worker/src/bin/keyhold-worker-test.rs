@@ -50,6 +50,7 @@ fn config() -> anyhow::Result<WorkerConfig> {
             burst,
         }),
         secret_length: d.secret_length,
+        webhooks: d.webhooks,
     })
 }
 

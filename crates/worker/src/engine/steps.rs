@@ -240,9 +240,6 @@ impl Engine {
             None
         };
         let mut tx = self.broker.pool.begin().await?;
-        if !lease::destination_unchanged(&mut tx, ctx.attempt.id).await? {
-            return Err(Cause::Invalid(MOVED.into()));
-        }
         // Schedule from the claimed row; if the definition was edited during the attempt, the
         // write is refused and repeated with the row as it is now (locked).
         let mut basis = rotation.clone();
@@ -277,6 +274,11 @@ impl Engine {
                     active_index,
                     connection_version,
                 } => break (active_index, connection_version),
+                // The finishing statement refuses a pending secret whose tenant or client the
+                // connection or rotation no longer names; asked only then, to say so clearly.
+                Finish::Stale if !lease::destination_unchanged(&mut tx, ctx.attempt.id).await? => {
+                    return Err(Cause::Invalid(MOVED.into()));
+                }
                 Finish::Stale if !refreshed => {
                     basis = lease::lock_leased(&mut tx, lease)
                         .await?
@@ -300,6 +302,14 @@ impl Engine {
                     "connectionUpdated": connection_version.is_some(),
                 }),
             ),
+        )
+        .await?;
+        crate::webhooks::enqueue_rotation_event(
+            &mut tx,
+            "secret-rotation.succeeded",
+            rotation,
+            &ctx.attempt,
+            serde_json::json!({ "activeIndex": active_index }),
         )
         .await?;
         tx.commit().await?;

@@ -1,0 +1,400 @@
+//! The webhook dispatcher: claims due deliveries from the outbox under a lease (so any number of
+//! workers share them, and a crashed worker's deliveries are retried elsewhere), POSTs each
+//! event to its endpoint signed the Standard Webhooks way, and records the outcome fenced by the
+//! lease. Runs beside the rotation loop in [`crate::Worker::run`], woken by
+//! `NOTIFY keyhold_webhooks` (through the rotation loop's LISTEN connection) and a poll.
+//!
+//! - Headers `webhook-id` (the event id: the same on every retry), `webhook-timestamp` (this
+//!   attempt, Unix seconds) and `webhook-signature`: `v1,<base64 HMAC-SHA256>` over
+//!   `id.timestamp.body` under each secret that signs now (the current one, and for 24 h after a
+//!   rotation the previous one too), space-separated.
+//! - 2xx is delivered. Anything else (redirects included: they are not followed), a timeout or a
+//!   refused connection is retried with exponential backoff and jitter; a 429 or 503 with
+//!   `Retry-After` waits that long instead. After 24 h (`give_up_at`) the delivery fails.
+//! - Every URL goes through `auth0::outbound`'s SSRF guard on every attempt.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use auth0::outbound::{Answer, GuardedHttp, SendError};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use broker::Broker;
+use crypto::ExposeSecret;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use store::webhooks::{self as db, Attempted, Claim, Next};
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+
+/// How webhooks are delivered. Production defaults; tests shorten the waits.
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    /// Operator opt-in: `http`, IP literals, internal names and private addresses allowed
+    /// (`KEYHOLD_WEBHOOK_ALLOW_PRIVATE_NETWORKS`); off, the SSRF guard refuses them.
+    pub allow_private_networks: bool,
+    /// Limit on one whole delivery attempt.
+    pub timeout: Duration,
+    /// First retry delay; doubles per failed attempt up to `retry_max`, with jitter.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Fallback poll for due deliveries (retries fall due without a `NOTIFY`).
+    pub poll_interval: Duration,
+    /// Lease on a claimed delivery; longer than `timeout`, so a live attempt is never taken over.
+    pub lease: Duration,
+    /// Deliveries claimed (and sent concurrently) at once.
+    pub batch_size: usize,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            allow_private_networks: false,
+            timeout: Duration::from_secs(10),
+            retry_base: Duration::from_secs(5),
+            retry_max: Duration::from_secs(3600),
+            poll_interval: Duration::from_secs(5),
+            lease: Duration::from_secs(60),
+            batch_size: 32,
+        }
+    }
+}
+
+/// Signs `body` for `id` at `timestamp` with a `whsec_` secret: `v1,<base64 HMAC-SHA256>`.
+pub fn sign(
+    secret: &str,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> std::result::Result<String, String> {
+    let encoded = secret
+        .strip_prefix(broker::webhooks::SECRET_PREFIX)
+        .unwrap_or(secret);
+    let key = zeroize::Zeroizing::new(
+        STANDARD
+            .decode(encoded)
+            .map_err(|_| "the signing secret is not base64".to_owned())?,
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|err| err.to_string())?;
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    Ok(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
+}
+
+/// Delivers due webhooks. Cheap to share (`Arc`).
+pub struct Dispatcher {
+    broker: Broker,
+    http: GuardedHttp,
+    config: WebhookConfig,
+    owner: String,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("owner", &self.owner)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A number in `[0, 1)` for jitter; spread, not secrecy, is what matters.
+fn jitter() -> f64 {
+    (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
+}
+
+/// The wait before retry number `failures + 1`: `base · 2^(failures-1)` capped at `max`, then
+/// scaled by a jitter factor in `[0.5, 1)`.
+pub fn backoff(failures: u32, base: Duration, max: Duration, jitter: f64) -> Duration {
+    let exp = base.saturating_mul(1u32 << failures.saturating_sub(1).min(20));
+    exp.min(max).mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
+}
+
+impl Dispatcher {
+    pub fn new(broker: Broker, owner: String, config: WebhookConfig) -> Result<Dispatcher> {
+        if config.lease <= config.timeout || config.batch_size == 0 || config.retry_base.is_zero() {
+            return Err(Error::Config(
+                "webhook lease must exceed the timeout, and batch size and retry base be > 0"
+                    .into(),
+            ));
+        }
+        let http = GuardedHttp::new(config.allow_private_networks, config.timeout)
+            .map_err(Error::Config)?;
+        Ok(Dispatcher {
+            broker,
+            http,
+            config,
+            owner,
+        })
+    }
+
+    pub fn config(&self) -> &WebhookConfig {
+        &self.config
+    }
+
+    /// Claims one batch of due deliveries and attempts each (concurrently); returns how many were
+    /// attempted.
+    pub async fn deliver_due(self: &Arc<Self>) -> Result<usize> {
+        let claims = db::claim_due(
+            &self.broker.pool,
+            &self.owner,
+            self.config.lease,
+            i64::try_from(self.config.batch_size).unwrap_or(32),
+        )
+        .await?;
+        let n = claims.len();
+        let mut tasks = JoinSet::new();
+        for claim in claims {
+            let me = Arc::clone(self);
+            tasks.spawn(async move { me.attempt(claim).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            if let Err(err) = done {
+                tracing::error!(error = %err, "webhook delivery task panicked");
+            }
+        }
+        Ok(n)
+    }
+
+    /// One attempt of one claimed delivery, recorded fenced by its lease.
+    async fn attempt(&self, claim: Claim) {
+        let started_at = OffsetDateTime::now_utc();
+        let clock = Instant::now();
+        let result = if claim.enabled {
+            self.send(&claim).await
+        } else {
+            Err(Failure::Final("the endpoint is disabled".into()))
+        };
+        let latency_ms = i32::try_from(clock.elapsed().as_millis()).unwrap_or(i32::MAX);
+        let failures = u32::try_from(claim.attempts).unwrap_or(0) + 1;
+        let (status_code, error, next) = match result {
+            Ok(answer) if (200..300).contains(&answer.status) => {
+                (Some(i32::from(answer.status)), None, Next::Delivered)
+            }
+            Ok(answer) => {
+                let wait = match (answer.status, answer.retry_after) {
+                    (429 | 503, Some(asked)) => asked,
+                    _ => self.backoff(failures),
+                };
+                (
+                    Some(i32::from(answer.status)),
+                    Some(describe(&answer)),
+                    self.retry_or_give_up(&claim, wait),
+                )
+            }
+            Err(Failure::Retry(reason)) => (
+                None,
+                Some(reason),
+                self.retry_or_give_up(&claim, self.backoff(failures)),
+            ),
+            Err(Failure::Final(reason)) => (None, Some(reason), Next::Failed),
+        };
+        let outcome = match next {
+            Next::Delivered => "delivered",
+            Next::RetryIn(_) => "retrying",
+            Next::Failed => "failed",
+        };
+        metrics::counter!("keyhold_webhook_deliveries_total", "outcome" => outcome).increment(1);
+        let attempted = Attempted {
+            started_at,
+            status_code,
+            latency_ms,
+            error: error.as_deref(),
+            next,
+        };
+        match db::record_attempt(&self.broker.pool, &claim, &attempted).await {
+            Ok(true) => {
+                tracing::debug!(delivery.id = %claim.id, event.id = %claim.event_id, outcome, "webhook attempt recorded")
+            }
+            Ok(false) => {
+                tracing::warn!(delivery.id = %claim.id, "webhook lease lost; another worker has this delivery")
+            }
+            // The lease expires and the delivery is attempted again: at least once, not lost.
+            Err(err) => {
+                tracing::warn!(error = %err, delivery.id = %claim.id, "could not record a webhook attempt")
+            }
+        }
+    }
+
+    fn backoff(&self, failures: u32) -> Duration {
+        backoff(
+            failures,
+            self.config.retry_base,
+            self.config.retry_max,
+            jitter(),
+        )
+    }
+
+    fn retry_or_give_up(&self, claim: &Claim, wait: Duration) -> Next {
+        let at = OffsetDateTime::now_utc() + wait;
+        if at > claim.give_up_at {
+            Next::Failed
+        } else {
+            Next::RetryIn(wait)
+        }
+    }
+
+    async fn send(&self, claim: &Claim) -> std::result::Result<Answer, Failure> {
+        let body = serde_json::to_vec(&claim.payload)
+            .map_err(|err| Failure::Final(format!("cannot encode the event: {err}")))?;
+        let id = claim.event_id.to_string();
+        let timestamp = OffsetDateTime::now_utc().unix_timestamp();
+        let secrets = db::signing_secrets(&self.broker.pool, claim.endpoint_id)
+            .await
+            .map_err(|err| Failure::Retry(format!("database: {err}")))?;
+        let mut signatures = Vec::with_capacity(secrets.len());
+        for secret in &secrets {
+            let opened = self
+                .broker
+                .open_webhook_secret(secret, claim.project_id, claim.endpoint_id)
+                .map_err(|_| {
+                    Failure::Final(
+                        "the signing secret cannot be opened (root key missing, or the row \
+                         was moved); rotate the endpoint's secret"
+                            .into(),
+                    )
+                })?;
+            signatures
+                .push(sign(opened.expose_secret(), &id, timestamp, &body).map_err(Failure::Final)?);
+        }
+        if signatures.is_empty() {
+            return Err(Failure::Final("the endpoint has no signing secret".into()));
+        }
+        let headers = [
+            ("webhook-id", id),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signatures.join(" ")),
+        ];
+        self.http
+            .post_json(&claim.url, &headers, body)
+            .await
+            .map_err(|err| match err {
+                // The URL or where it resolves is refused: retrying cannot help until someone
+                // changes it, and then "redeliver" sends it again.
+                SendError::Url(_) | SendError::Blocked => {
+                    Failure::Final(format!("refused by the outbound guard: {err}"))
+                }
+                other => Failure::Retry(other.to_string()),
+            })
+    }
+
+    /// Runs until `shutdown`: delivers what is due, then sleeps until `wake` (the rotation
+    /// loop's LISTEN connection forwards `NOTIFY keyhold_webhooks` there), the poll interval or,
+    /// when a batch was full, not at all.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken, wake: Arc<Notify>) {
+        let mut errors: u32 = 0;
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let pause = match self.deliver_due().await {
+                Ok(n) if n >= self.config.batch_size => {
+                    errors = 0;
+                    continue;
+                }
+                Ok(_) => {
+                    errors = 0;
+                    self.config.poll_interval
+                }
+                Err(err) => {
+                    errors = errors.saturating_add(1);
+                    tracing::warn!(error = %err, "claiming due webhook deliveries failed");
+                    Duration::from_millis(100)
+                        .saturating_mul(1u32 << errors.min(9))
+                        .min(self.config.poll_interval)
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+}
+
+enum Failure {
+    Retry(String),
+    Final(String),
+}
+
+/// The delivery log's words for a non-2xx answer: the status and the start of the body, printable
+/// characters only.
+fn describe(answer: &Answer) -> String {
+    let text: String = String::from_utf8_lossy(&answer.body)
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    if text.is_empty() {
+        format!("HTTP {}", answer.status)
+    } else {
+        format!("HTTP {}: {text}", answer.status)
+    }
+}
+
+/// Enqueues a `secret-rotation.*` event for `rotation`'s project on the caller's transaction:
+/// names, ids and numbers only (never a secret), plus `extra`'s fields.
+pub(crate) async fn enqueue_rotation_event(
+    conn: &mut sqlx::PgConnection,
+    event_type: &str,
+    rotation: &store::rotations::Rotation,
+    attempt: &store::rotations::Attempt,
+    extra: serde_json::Value,
+) -> store::Result<()> {
+    let mut data = serde_json::json!({
+        "rotationId": rotation.id,
+        "rotationName": rotation.name,
+        "rotationType": rotation.kind,
+        "projectId": rotation.project_id,
+        "connectionId": rotation.connection_id,
+        "clientId": rotation.client_id,
+        "attemptId": attempt.id,
+        "attemptNumber": attempt.attempt_no,
+        "isManual": attempt.is_manual,
+    });
+    if let (Some(data), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
+        data.extend(extra);
+    }
+    let event = store::webhooks::NewEvent {
+        project_id: rotation.project_id,
+        event_type,
+        data,
+    };
+    store::webhooks::enqueue(conn, &event).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_matches_the_standard_webhooks_test_vector() {
+        // From the Standard Webhooks specification's reference implementations.
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let id = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+        let body = br#"{"test": 2432232314}"#;
+        let got = sign(secret, id, 1614265330, body).expect("sign");
+        assert_eq!(got, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters() {
+        let base = Duration::from_secs(5);
+        let max = Duration::from_secs(3600);
+        assert_eq!(backoff(1, base, max, 1.0), Duration::from_secs(5));
+        assert_eq!(backoff(2, base, max, 1.0), Duration::from_secs(10));
+        assert_eq!(backoff(30, base, max, 1.0), max);
+        assert_eq!(backoff(1, base, max, 0.0), Duration::from_millis(2500));
+    }
+}
