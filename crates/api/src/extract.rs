@@ -6,6 +6,9 @@ mod path;
 mod query;
 
 pub use if_match::{IfMatch, etag};
-pub use json::{ValidJson, is_json, nullable, object, optional_object, parse as parse_json};
+pub use json::{
+    ValidJson, body_rejection, is_json, not_null, nullable, object, optional_object,
+    parse as parse_json,
+};
 pub use path::{PathId, PathIds};
 pub use query::ValidQuery;

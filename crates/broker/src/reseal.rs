@@ -35,8 +35,7 @@ pub async fn legacy_secrets(pool: &PgPool, keyring: &RootKeyring) -> Result<Rese
                 client_id: &row.client_id,
             };
             let binding = aad::connection_secret(row.id, row.project_id, to);
-            let secret = keyring.open_str(&row.client_secret_sealed.0, &binding.legacy_aad())?;
-            let sealed = Sealed(keyring.seal_str(&secret, &binding.aad())?);
+            let sealed = reseal(keyring, &binding, &row.client_secret_sealed)?;
             if store::unbound::bind_connection(pool, row.id, &row.client_secret_sealed, &sealed)
                 .await?
             {
@@ -55,8 +54,7 @@ pub async fn legacy_secrets(pool: &PgPool, keyring: &RootKeyring) -> Result<Rese
                 client_id: &row.client_id,
             };
             let binding = aad::generated_secret(row.id, row.rotation_id, row.project_id, to);
-            let secret = keyring.open_str(&row.client_secret_sealed.0, &binding.legacy_aad())?;
-            let sealed = Sealed(keyring.seal_str(&secret, &binding.aad())?);
+            let sealed = reseal(keyring, &binding, &row.client_secret_sealed)?;
             if store::unbound::bind_credential(pool, row.id, &row.client_secret_sealed, &sealed)
                 .await?
             {
@@ -72,4 +70,10 @@ pub async fn legacy_secrets(pool: &PgPool, keyring: &RootKeyring) -> Result<Rese
         );
     }
     Ok(done)
+}
+
+/// `sealed`, opened with its old place-only binding and sealed again with the full one.
+fn reseal(keyring: &RootKeyring, binding: &aad::Binding, sealed: &Sealed) -> Result<Sealed> {
+    let secret = keyring.open_str(&sealed.0, &binding.legacy_aad())?;
+    Ok(Sealed(keyring.seal_str(&secret, &binding.aad())?))
 }

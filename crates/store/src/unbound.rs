@@ -60,16 +60,15 @@ pub async fn bind_connection(
     old: &Sealed,
     new: &Sealed,
 ) -> Result<bool> {
-    let done = sqlx::query(
+    swap(
+        pool,
         "update app_connections set client_secret_sealed = $3, secret_bound = true \
          where id = $1 and client_secret_sealed = $2 and not secret_bound",
+        id.0,
+        old,
+        new,
     )
-    .bind(id)
-    .bind(old)
-    .bind(new)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .await
 }
 
 /// As [`bind_connection`], for a generated secret.
@@ -79,14 +78,30 @@ pub async fn bind_credential(
     old: &Sealed,
     new: &Sealed,
 ) -> Result<bool> {
-    let done = sqlx::query(
+    swap(
+        pool,
         "update rotation_credentials set client_secret_sealed = $3, secret_bound = true \
          where id = $1 and client_secret_sealed = $2 and not secret_bound",
+        id.0,
+        old,
+        new,
     )
-    .bind(id)
-    .bind(old)
-    .bind(new)
-    .execute(pool)
-    .await?;
+    .await
+}
+
+/// One compare-and-swap of a sealed value: `true` if the row still held `old`.
+async fn swap(
+    pool: &PgPool,
+    sql: &'static str,
+    id: Uuid,
+    old: &Sealed,
+    new: &Sealed,
+) -> Result<bool> {
+    let done = sqlx::query(sql)
+        .bind(id)
+        .bind(old)
+        .bind(new)
+        .execute(pool)
+        .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -31,16 +31,9 @@ where
         if !is_json(req.headers().get(header::CONTENT_TYPE)) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadRequest {
-                    detail: "could not read the request body".to_owned(),
-                    field: None,
-                }
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| body_rejection(&rejection))?;
         let value = parse(&bytes)?;
         Ok(ValidJson {
             value,
@@ -144,6 +137,28 @@ pub fn nullable<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Option<String>>, D::Error> {
     <Option<String> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+/// For optional fields that may be left out but not sent as `null` (with `#[serde(default)]`):
+/// a `null` is refused like any other wrong type, naming the field.
+pub fn not_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// What a body that could not be read answers: `413` past the route's limit, else `400`.
+pub fn body_rejection(rejection: &axum::extract::rejection::BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else {
+        ApiError::BadRequest {
+            detail: "could not read the request body".to_owned(),
+            field: None,
+        }
+    }
 }
 
 /// The dotted path of the field at fault. For a missing field serde reports the parent's path, so

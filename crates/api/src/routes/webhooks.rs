@@ -59,13 +59,13 @@ struct WebhookIn {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct WebhookPatch {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::not_null")]
     url: Option<String>,
     #[serde(default, deserialize_with = "crate::extract::nullable")]
     description: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::not_null")]
     event_types: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::not_null")]
     enabled: Option<bool>,
 }
 

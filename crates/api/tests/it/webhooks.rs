@@ -661,3 +661,33 @@ async fn a_running_worker_delivers_when_notified(pool: PgPool) {
     shutdown.cancel();
     running.await.expect("join").expect("run");
 }
+
+/// Fields that cannot be cleared are refused as `null`, not taken as "unchanged" (contract
+/// fuzzing found `url: null` accepted), and a body past a route's limit is a problem, not text.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn nulls_for_fields_that_cannot_be_cleared_are_refused(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let (hook, _) = create(&app, "https://hooks.example.com/k", json!(["*"])).await;
+    let path = format!("{HOOKS}/{}", hook["id"].as_str().expect("id"));
+    for field in ["url", "eventTypes", "enabled"] {
+        let reply = app
+            .call(Method::PATCH, &path, Some(json!({ field: null })), &[])
+            .await;
+        let problem = reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+    let unchanged = app.call(Method::GET, &path, None, &[]).await;
+    assert_eq!(unchanged.json["webhook"]["version"], hook["version"]);
+
+    let oversized = json!({ "workspaceId": app.project_id, "environment": "dev",
+        "secretComment": "x".repeat(600 * 1024) });
+    let reply = app
+        .call(
+            Method::DELETE,
+            "/api/v3/secrets/raw/ANY",
+            Some(oversized),
+            &[],
+        )
+        .await;
+    reply.problem(StatusCode::PAYLOAD_TOO_LARGE);
+}

@@ -684,8 +684,9 @@ pub async fn remove(
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    bytes: Bytes,
+    bytes: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Json<Value>> {
+    let bytes = bytes.map_err(|rejection| crate::extract::body_rejection(&rejection))?;
     let body: WriteBody = if bytes.is_empty() {
         WriteBody::default()
     } else if !is_json(headers.get(axum::http::header::CONTENT_TYPE)) {
