@@ -195,7 +195,9 @@ CONNECTION=$(jq -n --arg p "$PROJECT" --rawfile s "$WORK/dev/demo-client-secret"
   die "cannot create the connection"
 ROTATION=$(jq -n --arg p "$PROJECT" --arg c "$CONNECTION" '{
     name: "contract-rotation", projectId: $p, connectionId: $c, rotationInterval: 30,
-    parameters: {clientId: "demo-orders-service"}
+    parameters: {clientId: "demo-orders-service"},
+    environment: "dev", secretPath: "/",
+    secretsMapping: {clientId: "CONTRACT_AUTH0_CLIENT_ID", clientSecret: "CONTRACT_AUTH0_CLIENT_SECRET"}
   }' | api POST /api/v2/secret-rotations/auth0-client-secret -d @- | jq -er .secretRotation.id) ||
   die "cannot create the rotation"
 DECOY=$(api POST /api/v1/identities -d '{"type":"machine","name":"contract-decoy"}' | jq -er .identity.id) ||

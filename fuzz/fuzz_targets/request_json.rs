@@ -19,7 +19,7 @@ use api::routes::connections::dto::{ConnectionIn, ConnectionPatch};
 use api::routes::connection_calls::users::UserIn;
 use api::routes::identities::IdentityIn;
 use api::routes::projects::ProjectIn;
-use api::routes::rotations::dto::RotationIn;
+use api::routes::rotations::dto::{ClientSecretIn, KeyRotationIn};
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -85,7 +85,8 @@ static SCHEMA_RUNS: LazyLock<HashSet<Vec<u8>>> = LazyLock::new(|| {
         texts.extend(error_texts(parse_json::<ProjectIn>(bytes).err()));
         texts.extend(error_texts(parse_json::<ConnectionIn>(bytes).err()));
         texts.extend(error_texts(parse_json::<ConnectionPatch>(bytes).err()));
-        texts.extend(error_texts(parse_json::<RotationIn>(bytes).err()));
+        texts.extend(error_texts(parse_json::<ClientSecretIn>(bytes).err()));
+        texts.extend(error_texts(parse_json::<KeyRotationIn>(bytes).err()));
         texts.extend(error_texts(parse_json::<IdentityIn>(bytes).err()));
         texts.extend(error_texts(parse_json::<UserIn>(bytes).err()));
     }
@@ -171,7 +172,8 @@ fuzz_target!(|data: &[u8]| {
     check::<ProjectIn>(data);
     check::<ConnectionIn>(data);
     check::<ConnectionPatch>(data);
-    check::<RotationIn>(data);
+    check::<ClientSecretIn>(data);
+    check::<KeyRotationIn>(data);
     check::<IdentityIn>(data);
     check::<UserIn>(data);
 });

@@ -4,11 +4,14 @@
 
 pub mod argon;
 mod caller;
+pub mod changes;
 pub mod client_ip;
+pub mod scope;
 pub mod throttle;
 pub mod tokens;
 
 pub use caller::{Caller, RequestMeta};
+pub use scope::{ProjectAccess, SecretScope};
 
 use serde::{Deserialize, Serialize};
 

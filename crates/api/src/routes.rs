@@ -1,6 +1,7 @@
 //! One module per resource; each owns its routes, DTOs and handlers.
 
 pub mod audit_logs;
+pub mod audit_streams;
 pub mod auth;
 pub mod auth0_problems;
 pub mod connection_calls;
@@ -10,6 +11,7 @@ pub mod health;
 pub mod identities;
 pub mod memberships;
 pub mod projects;
+pub mod refused;
 pub mod rotations;
 pub mod secrets;
 pub mod table;
@@ -30,6 +32,10 @@ pub struct PageQuery {
 
 pub const DEFAULT_PAGE: u32 = 100;
 pub const MAX_PAGE: u32 = 500;
+
+/// Lists count their matches up to this many (`totalCount`), `null` past it: an exact count of a
+/// huge project would cost a scan on every page.
+pub const COUNT_CAP: u32 = 10_000;
 
 pub fn page_request(
     limit: Option<u32>,
@@ -66,6 +72,7 @@ pub fn all() -> table::Routes {
         .merge(connection_calls::routes())
         .merge(rotations::routes())
         .merge(audit_logs::routes())
+        .merge(audit_streams::routes())
         .merge(secrets::routes())
         .merge(webhooks::routes())
 }

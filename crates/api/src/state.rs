@@ -37,6 +37,8 @@ pub struct AppState {
     pub body_read_timeout: std::time::Duration,
     /// Webhook URLs may use `http`, IP literals and internal names (`KEYHOLD_WEBHOOK_ALLOW_PRIVATE_NETWORKS`).
     pub webhook_allow_private_networks: bool,
+    /// Set when the process is shutting down: `/readyz` answers 503 so balancers stop sending.
+    pub draining: crate::routes::health::Draining,
 }
 
 /// Enough for thousands of single-row inserts a second; reads queue briefly past that.
@@ -61,6 +63,7 @@ impl AppState {
             .acquire_timeout(db.options().get_acquire_timeout())
             .connect_lazy_with(relaxed);
         AppState {
+            throttle: LoginThrottle::new(db.clone()),
             audit_reads,
             pacing_max_wait: DEFAULT_PACING_MAX_WAIT,
             db,
@@ -68,11 +71,11 @@ impl AppState {
             auth0: broker.auth0.clone(),
             broker,
             tokens: TokenService::new(token_ttl),
-            throttle: LoginThrottle::default(),
             body_read_timeout: crate::DEFAULT_BODY_READ_TIMEOUT,
             argon: ArgonQueue::default(),
             trusted_proxies: TrustedProxies::default(),
             webhook_allow_private_networks: false,
+            draining: crate::routes::health::Draining::default(),
         }
     }
 

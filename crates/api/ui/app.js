@@ -10,10 +10,16 @@ import { renderSignIn, renderProjects } from './pages-auth.js';
 import { renderConnections, renderConnectionDetail, renderConnectionForm } from './pages-connections.js';
 import { renderRotations, renderRotationDetail, renderRotationForm } from './pages-rotations.js';
 import { renderAudit } from './pages-audit.js';
+import { renderSecrets } from './pages-secrets.js';
+import { renderWebhooks, renderWebhookForm, renderWebhookDetail } from './pages-webhooks.js';
+import { renderMembers } from './pages-members.js';
+import { renderIdentities } from './pages-identities.js';
 
 const PAGES = {
   'sign-in': { render: renderSignIn, title: 'Sign in', public: true },
   projects: { render: renderProjects, title: 'Projects' },
+  identities: { render: renderIdentities, title: 'Identities' },
+  'audit-all': { render: renderAudit, title: 'Audit log' },
   connections: { render: renderConnections, title: 'Connections', project: true, nav: 'connections' },
   'connection-new': { render: renderConnectionForm, title: 'New connection', project: true, nav: 'connections' },
   'connection-detail': { render: renderConnectionDetail, title: 'Connection', project: true, nav: 'connections' },
@@ -22,6 +28,11 @@ const PAGES = {
   'rotation-new': { render: renderRotationForm, title: 'New rotation', project: true, nav: 'rotations' },
   'rotation-detail': { render: renderRotationDetail, title: 'Rotation', project: true, nav: 'rotations' },
   audit: { render: renderAudit, title: 'Audit log', project: true, nav: 'audit' },
+  secrets: { render: renderSecrets, title: 'Secrets', project: true, nav: 'secrets' },
+  members: { render: renderMembers, title: 'Members', project: true, nav: 'members' },
+  webhooks: { render: renderWebhooks, title: 'Webhooks', project: true, nav: 'webhooks' },
+  'webhook-new': { render: renderWebhookForm, title: 'New webhook', project: true, nav: 'webhooks' },
+  'webhook-detail': { render: renderWebhookDetail, title: 'Webhook', project: true, nav: 'webhooks' },
 };
 
 const main = document.getElementById('main');
@@ -86,8 +97,16 @@ function renderHeader(view, def) {
     items.push(
       navLink('nav-connections', link.connections(project.id), 'Connections', def.nav === 'connections'),
       navLink('nav-rotations', link.rotations(project.id), 'Rotations', def.nav === 'rotations'),
+      navLink('nav-secrets', link.secrets(project.id), 'Secrets', def.nav === 'secrets'),
+      navLink('nav-members', link.members(project.id), 'Members', def.nav === 'members'),
     );
-    if (session.isAdmin(project)) items.push(navLink('nav-audit', link.audit(project.id), 'Audit log', def.nav === 'audit'));
+    // Both are for project admins only (the API refuses other roles).
+    if (session.isAdmin(project)) {
+      items.push(
+        navLink('nav-webhooks', link.webhooks(project.id), 'Webhooks', def.nav === 'webhooks'),
+        navLink('nav-audit', link.audit(project.id), 'Audit log', def.nav === 'audit'),
+      );
+    }
   }
   const signOut = h('button', { type: 'button', id: 'sign-out', class: 'button secondary small', text: 'Sign out' });
   signOut.addEventListener('click', () => doSignOut(signOut));

@@ -33,22 +33,29 @@ function append(el, children) {
   }
 }
 
-// One formatter for every timestamp: building one per table cell is what makes big tables slow.
-const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+// One formatter each for every timestamp: building one per table cell is what makes big tables
+// slow. Times are shown in UTC, like the rotation schedules; the reader's own time is the tooltip.
+const utcTime = new Intl.DateTimeFormat('en-GB', {
+  timeZone: 'UTC', year: 'numeric', month: 'short', day: '2-digit',
+  hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+});
+const localTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'long' });
 
+/** `6 Dec 2026, 20:26:50 UTC`; the input as given when it is not a time. */
 export function formatTime(iso) {
   if (!iso) return '';
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : dateTime.format(date);
+  return Number.isNaN(date.getTime()) ? iso : `${utcTime.format(date)} UTC`;
 }
 
-/** A `<time>` in the reader's locale, the exact instant in its tooltip; a dash when absent. */
+/** A `<time>` in UTC, the reader's local time in its tooltip; a dash when absent. */
 export function time(iso, empty = '—') {
   if (!iso) return h('span', { class: 'muted', text: empty });
   const el = document.createElement('time');
   el.dateTime = iso;
-  el.title = iso;
   el.textContent = formatTime(iso);
+  const date = new Date(iso);
+  el.title = Number.isNaN(date.getTime()) ? iso : `Your time: ${localTime.format(date)}`;
   return el;
 }
 
@@ -77,20 +84,30 @@ export function details(rows) {
 
 /**
  * A table in a horizontally scrolling wrapper (phones), focusable so keyboard users can scroll it.
- * `columns` are header labels; returns `{ wrap, table, tbody }`.
+ * `columns` are header labels; `cards` stacks each row as a card below 640 px instead (cells
+ * named with `labelCells`). Returns `{ wrap, table, tbody }`.
  */
-export function dataTable({ id, caption, columns, captionHidden = true }) {
+export function dataTable({ id, caption, columns, captionHidden = true, cards = false }) {
   const tbody = document.createElement('tbody');
   const headRow = h('tr', null, columns.map((label) => h('th', { scope: 'col', text: label })));
   const table = h(
     'table',
-    { id, class: 'data' },
+    { id, class: cards ? 'data cards' : 'data' },
     caption ? h('caption', { class: captionHidden ? 'sr-only' : null, text: caption }) : null,
     h('thead', null, headRow),
     tbody,
   );
   const wrap = h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption || 'table' }, table);
   return { wrap, table, tbody };
+}
+
+/**
+ * Names each cell of `tr` after its column (`data-label`), which a `cards` table shows before the
+ * value on narrow screens, where its rows become stacked cards instead of scrolling sideways.
+ */
+export function labelCells(tr, columns) {
+  const cells = tr.children;
+  for (let i = 0; i < cells.length && i < columns.length; i += 1) cells[i].dataset.label = columns[i];
 }
 
 /** Appends a `<td>` holding `content` (text or node) to `tr`; fast path for text. */
@@ -167,7 +184,7 @@ export function clearErrors(form) {
   for (const el of form.querySelectorAll('[data-error-for]')) el.textContent = '';
   for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
   const general = form.querySelector('#form-error');
-  if (general) general.textContent = '';
+  if (general) general.replaceChildren();
 }
 
 function errorSlot(form, path) {
@@ -192,28 +209,74 @@ export function setFieldError(form, path, message) {
   return true;
 }
 
+/** A field's name as its label says it, without "(optional)". */
+function labelOf(form, input) {
+  const label = input.id ? form.querySelector(`label[for="${CSS.escape(input.id)}"]`) : null;
+  const text = label && label.firstChild ? label.firstChild.textContent.trim() : '';
+  return text || input.name || input.id;
+}
+
 /**
- * Shows an API error on a form: each `errors[]` entry at the input its `field` names, the
- * problem's detail in `#form-error`. `secretPath` receives an `auth0-rejected` detail that names
- * no field (Auth0 refusing the credentials is almost always the secret). Focuses the first field
- * at fault so keyboard users land on it.
+ * Fills `#form-error` with `lead` and, below it, one link per field in error (its label, not its
+ * message again: the message sits once, at the field). A link focuses its field without touching
+ * the address, which the router owns. `extra` lines (errors no field shows) follow the lead.
+ */
+export function summarize(form, lead, extra = []) {
+  const general = form.querySelector('#form-error');
+  if (!general) return;
+  const invalid = [...form.querySelectorAll('[aria-invalid="true"]')];
+  const links = invalid.map((input) =>
+    h('li', null, h('a', {
+      href: `#${input.id}`,
+      text: labelOf(form, input),
+      on: {
+        click: (event) => {
+          event.preventDefault();
+          input.focus();
+        },
+      },
+    })),
+  );
+  general.replaceChildren([lead, ...extra].filter(Boolean).join(' '), links.length ? h('ul', { class: 'error-links' }, links) : '');
+}
+
+/** Marks client-side check failures: the summary, then the first field at fault gets the focus. */
+export function showFieldsInvalid(form) {
+  summarize(form, 'Some fields need attention:');
+  const first = form.querySelector('[aria-invalid="true"]');
+  if (first) first.focus();
+}
+
+/**
+ * Shows an API error on a form: each `errors[]` entry at the input its `field` names (once: the
+ * summary in `#form-error` links to the fields rather than repeating them), the problem's detail
+ * in `#form-error` when no field shows it. `secretPath` receives an `auth0-rejected` detail that
+ * names no field (Auth0 refusing the credentials is almost always the secret). Focuses the first
+ * field at fault so keyboard users land on it.
  */
 export function showFormError(form, err, { secretPath } = {}) {
   clearErrors(form);
   const general = form.querySelector('#form-error');
   const unplaced = [];
-  if (err && err.fieldErrors) {
-    for (const fe of err.fieldErrors) {
-      if (!setFieldError(form, fe.field, fe.detail)) unplaced.push(`${fe.field}: ${fe.detail}`);
-    }
-    if (err.fieldErrors.length === 0 && err.type === 'auth0-rejected' && secretPath) {
-      setFieldError(form, secretPath, err.problem.detail);
-    }
+  let placed = 0;
+  const fieldErrors = (err && err.fieldErrors) || [];
+  for (const fe of fieldErrors) {
+    if (setFieldError(form, fe.field, fe.detail)) placed += 1;
+    // Said as the API says it, without its field path: a person does not know `credentials.x`.
+    else if (!unplaced.includes(fe.detail)) unplaced.push(fe.detail);
+  }
+  if (fieldErrors.length === 0 && err && err.type === 'auth0-rejected' && secretPath) {
+    if (setFieldError(form, secretPath, err.problem.detail)) placed += 1;
   }
   if (general) {
-    const lines = [describeError(err), ...unplaced];
-    if (err && err.retryAfter) lines.push(`Try again in ${err.retryAfter} s.`);
-    general.textContent = lines.join(' ');
+    const id = err && err.problem && err.problem.requestId;
+    // Auth0's refusal is worth naming; any other refusal is just fields to fix.
+    const title = err && err.type && err.type.startsWith('auth0') && err.problem.title ? err.problem.title : 'Some fields need attention';
+    const lead = placed ? `${title}${id ? ` (request ${id})` : ''}:` : describeError(err);
+    const detail = err && err.problem && err.problem.detail;
+    const extra = unplaced.filter((line) => line !== detail);
+    if (err && err.retryAfter) extra.push(`Try again in ${err.retryAfter} s.`);
+    summarize(form, lead, extra);
   }
   const first = form.querySelector('[aria-invalid="true"]');
   if (first) first.focus();
@@ -237,57 +300,84 @@ export async function busy(button, work, busyText) {
 
 /**
  * Previous / page number / Next for keyset pages. The API only knows "the page after cursor X",
- * so going back pops a stack of the cursors that led here.
+ * so going back pops a stack of the cursors that led here. `el` is the pager below the table;
+ * `top` a second one for above it (same state, ids suffixed `-top`). While a page loads the
+ * buttons refuse clicks but stay enabled, so the one pressed keeps the keyboard focus; a button
+ * that ends up disabled (the last page) hands its focus to the other one. `moved(state)` is told
+ * after each step the buttons make (the list puts it in the address).
  */
-export function pager(load) {
-  const state = { cursor: null, stack: [], page: 1, next: null };
-  const prev = h('button', { type: 'button', id: 'prev-page', class: 'button secondary', text: 'Previous', disabled: true });
-  const next = h('button', { type: 'button', id: 'next-page', class: 'button secondary', text: 'Next', disabled: true });
-  const number = h('span', { id: 'page-number', class: 'page-number', 'aria-live': 'polite', text: 'Page 1' });
-  const el = h('nav', { class: 'pager', 'aria-label': 'Pages' }, prev, number, next);
+export function pager(load, { moved } = {}) {
+  const state = { cursor: null, stack: [], page: 1, next: null, pages: null, loading: false };
+  const navs = [];
+  function makeNav(suffix, label) {
+    const prev = h('button', { type: 'button', id: `prev-page${suffix}`, class: 'button secondary', text: 'Previous', disabled: true });
+    const next = h('button', { type: 'button', id: `next-page${suffix}`, class: 'button secondary', text: 'Next', disabled: true });
+    // Only the bottom number is a live region: one announcement per page, not two.
+    const number = h('span', { id: `page-number${suffix}`, class: 'page-number', 'aria-live': suffix ? null : 'polite', text: 'Page 1' });
+    const el = h('nav', { class: 'pager', 'aria-label': label }, prev, number, next);
+    prev.addEventListener('click', () => step(-1));
+    next.addEventListener('click', () => step(1));
+    const nav = { el, prev, next, number };
+    navs.push(nav);
+    return nav;
+  }
+  const bottom = makeNav('', 'Pages');
+  const top = makeNav('-top', 'Pages (top)');
 
   function render() {
-    prev.disabled = state.stack.length === 0;
-    next.disabled = !state.next;
-    number.textContent = `Page ${state.page}`;
+    for (const { prev, next, number } of navs) {
+      const focused = document.activeElement;
+      prev.disabled = state.stack.length === 0;
+      next.disabled = !state.next;
+      for (const [button, other] of [[prev, next], [next, prev]]) {
+        if (button.disabled && focused === button && !other.disabled) other.focus();
+        if (state.loading) button.setAttribute('aria-busy', 'true');
+        else button.removeAttribute('aria-busy');
+      }
+      number.textContent = state.pages ? `Page ${state.page} of ${state.pages}` : `Page ${state.page}`;
+    }
   }
 
-  prev.addEventListener('click', () => {
-    if (!state.stack.length) return;
-    state.cursor = state.stack.pop();
-    state.page -= 1;
-    render();
+  function step(direction) {
+    if (state.loading) return;
+    if (direction < 0) {
+      if (!state.stack.length) return;
+      state.cursor = state.stack.pop();
+      // A shared link knows its cursor but not the pages before it: back means the first.
+      state.page = state.cursor === null ? 1 : state.page - 1;
+    } else {
+      if (!state.next) return;
+      state.stack.push(state.cursor);
+      state.cursor = state.next;
+      state.page += 1;
+    }
+    if (moved) moved(state);
     load(state.cursor);
-  });
-  next.addEventListener('click', () => {
-    if (!state.next) return;
-    state.stack.push(state.cursor);
-    state.cursor = state.next;
-    state.page += 1;
-    render();
-    load(state.cursor);
-  });
+  }
 
   return {
-    el,
+    el: bottom.el,
+    top: top.el,
     state,
-    /** Record what the last answer said about the following page. */
-    loaded(nextCursor) {
+    /** Record what the last answer said about the following page (and how many pages, when told). */
+    loaded(nextCursor, pages = null) {
+      state.loading = false;
       state.next = nextCursor || null;
+      state.pages = pages;
       render();
     },
     /** Back to the first page (a new search or filter), starting from `cursor` if given. */
-    reset(cursor = null) {
+    reset(cursor = null, { stack = [], page = 1 } = {}) {
       state.cursor = cursor;
-      state.stack = [];
-      state.page = 1;
+      state.stack = cursor === null ? [] : stack.length ? [...stack] : [null];
+      state.page = cursor === null ? 1 : Math.max(2, page);
       state.next = null;
       render();
     },
     /** While a page loads, neither button may queue another. */
     lock() {
-      prev.disabled = true;
-      next.disabled = true;
+      state.loading = true;
+      render();
     },
   };
 }

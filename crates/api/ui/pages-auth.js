@@ -2,7 +2,9 @@
 
 import * as api from './api.js';
 import { link, safeNext } from './router.js';
-import { h, field, badge, alertBox, describeError, pager, busy } from './dom.js';
+import {
+  h, field, badge, alertBox, describeError, pager, busy, formError, clearErrors, setFieldError, showFormError,
+} from './dom.js';
 import * as session from './session.js';
 
 export async function renderSignIn(view) {
@@ -145,6 +147,66 @@ export async function renderProjects(view) {
     }
   }
 
-  view.main.replaceChildren(h('h1', { tabindex: '-1', text: 'Your projects' }), message, list, pages.el);
-  await load(null);
+  // Anyone may create a project and becomes its admin.
+  const name = h('input', { type: 'text', id: 'new-project-name', required: true, maxlength: '64', autocomplete: 'off' });
+  const description = h('input', { type: 'text', id: 'new-project-description', maxlength: '256', autocomplete: 'off' });
+  const submit = h('button', { type: 'submit', id: 'new-project-submit', class: 'button', text: 'Create project' });
+  const form = h(
+    'form',
+    { id: 'new-project', class: 'form card', novalidate: true, hidden: true, 'aria-labelledby': 'new-project-heading' },
+    h('h2', { id: 'new-project-heading', text: 'New project' }),
+    formError(),
+    field({ label: 'Name', input: name, errorFor: 'name', hint: 'Unique in this Keyhold. You become its admin.' }),
+    field({ label: 'Description', input: description, errorFor: 'description', optional: true }),
+    h('div', { class: 'actions' }, submit),
+  );
+  const open = h('button', { type: 'button', id: 'new-project-open', class: 'button', text: 'New project', 'aria-expanded': 'false', 'aria-controls': 'new-project' });
+  open.addEventListener('click', () => {
+    form.hidden = !form.hidden;
+    open.setAttribute('aria-expanded', String(!form.hidden));
+    if (!form.hidden) name.focus();
+  });
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    if (!name.value.trim()) {
+      setFieldError(form, 'name', 'Enter a name.');
+      name.focus();
+      return;
+    }
+    await busy(submit, async () => {
+      try {
+        const body = { name: name.value.trim(), description: description.value.trim() || null };
+        const { data } = await api.post('/api/v1/projects', body, { signal: view.signal });
+        if (!view.alive()) return;
+        session.rememberProjects([data.project]);
+        session.flash(`Project ${data.project.name} created. Add its members here.`);
+        location.assign(link.members(data.project.id));
+      } catch (err) {
+        if (api.isAbort(err) || err instanceof api.SignedOut) return;
+        showFormError(form, err);
+      }
+    }, 'Creating…');
+  });
+
+  const actions = h('div', { class: 'actions' }, open);
+  view.main.replaceChildren(
+    h('div', { class: 'page-heading' }, h('h1', { tabindex: '-1', text: 'Your projects' }), actions),
+    form,
+    message,
+    list,
+    pages.el,
+  );
+  // Instance admins also manage identities; asking costs one request, and a failure offers nothing.
+  const identities = session
+    .isInstanceAdmin(view.signal)
+    .then((yes) => {
+      if (!yes || !view.alive()) return;
+      actions.prepend(
+        h('a', { id: 'nav-identities', class: 'button secondary', href: link.identities(), text: 'Identities' }),
+        h('a', { id: 'nav-audit-all', class: 'button secondary', href: link.auditAll(), text: 'Audit log' }),
+      );
+    })
+    .catch(() => {});
+  await Promise.all([load(null), identities]);
 }

@@ -6,6 +6,8 @@ const SEG = '([^/?#]+)';
 const ROUTES = [
   { page: 'sign-in', pattern: /^\/sign-in$/, keys: [] },
   { page: 'projects', pattern: /^\/projects$/, keys: [] },
+  { page: 'identities', pattern: /^\/identities$/, keys: [] },
+  { page: 'audit-all', pattern: /^\/audit$/, keys: [] },
   { page: 'connections', pattern: new RegExp(`^/projects/${SEG}/connections$`), keys: ['projectId'] },
   // Before the detail route, which would otherwise take "new" for an id.
   { page: 'connection-new', pattern: new RegExp(`^/projects/${SEG}/connections/new$`), keys: ['projectId'] },
@@ -27,6 +29,15 @@ const ROUTES = [
     keys: ['projectId', 'rotationId'],
   },
   { page: 'audit', pattern: new RegExp(`^/projects/${SEG}/audit$`), keys: ['projectId'] },
+  { page: 'members', pattern: new RegExp(`^/projects/${SEG}/members$`), keys: ['projectId'] },
+  { page: 'secrets', pattern: new RegExp(`^/projects/${SEG}/secrets$`), keys: ['projectId'] },
+  { page: 'webhooks', pattern: new RegExp(`^/projects/${SEG}/webhooks$`), keys: ['projectId'] },
+  { page: 'webhook-new', pattern: new RegExp(`^/projects/${SEG}/webhooks/new$`), keys: ['projectId'] },
+  {
+    page: 'webhook-detail',
+    pattern: new RegExp(`^/projects/${SEG}/webhooks/${SEG}$`),
+    keys: ['projectId', 'webhookId'],
+  },
 ];
 
 function decode(segment) {
@@ -61,6 +72,8 @@ const enc = encodeURIComponent;
 export const link = {
   signIn: (next) => (next ? `#/sign-in?next=${enc(next)}` : '#/sign-in'),
   projects: () => '#/projects',
+  identities: () => '#/identities',
+  auditAll: () => '#/audit',
   connections: (p) => `#/projects/${enc(p)}/connections`,
   connectionNew: (p) => `#/projects/${enc(p)}/connections/new`,
   connection: (p, c) => `#/projects/${enc(p)}/connections/${enc(c)}`,
@@ -70,6 +83,18 @@ export const link = {
     `#/projects/${enc(p)}/rotations/new${connectionId ? `?connectionId=${enc(connectionId)}` : ''}`,
   rotation: (p, r) => `#/projects/${enc(p)}/rotations/${enc(r)}`,
   audit: (p) => `#/projects/${enc(p)}/audit`,
+  members: (p) => `#/projects/${enc(p)}/members`,
+  /** The secrets of environment `env` at folder `path` (the first environment, at `/`, when absent). */
+  secrets: (p, env, path) => {
+    const query = new URLSearchParams();
+    if (env) query.set('env', env);
+    if (path && path !== '/') query.set('path', path);
+    const text = query.toString();
+    return `#/projects/${enc(p)}/secrets${text ? `?${text}` : ''}`;
+  },
+  webhooks: (p) => `#/projects/${enc(p)}/webhooks`,
+  webhookNew: (p) => `#/projects/${enc(p)}/webhooks/new`,
+  webhook: (p, w) => `#/projects/${enc(p)}/webhooks/${enc(w)}`,
 };
 
 /** Only in-app hash routes are acceptable as a post-sign-in destination. */

@@ -12,6 +12,31 @@ export function rememberProjects(list) {
 
 export function forgetProjects() {
   projects.clear();
+  instanceAdmin = null;
+}
+
+/** Replaces what is remembered of a project (renamed) or forgets it (deleted: `null`). */
+export function updateProject(id, project) {
+  if (project) projects.set(id, project);
+  else projects.delete(id);
+}
+
+let instanceAdmin = null;
+
+/**
+ * Whether the caller is an instance admin (who manages identities). Only the API knows: listing
+ * identities is theirs alone, so a 403 there means no. Asked once per sign-in.
+ */
+export async function isInstanceAdmin(signal) {
+  if (instanceAdmin !== null) return instanceAdmin;
+  try {
+    await api.get('/api/v1/identities', { query: { limit: 1 }, signal });
+    instanceAdmin = true;
+  } catch (err) {
+    if (err instanceof api.ApiError && err.status === 403) instanceAdmin = false;
+    else throw err;
+  }
+  return instanceAdmin;
 }
 
 /** The project (from memory, else the API); the API's 404 means "not yours" as much as "absent". */

@@ -6,6 +6,7 @@
 //! - `GET  /__emulator/tenants`, `POST /__emulator/tenants` (a `TenantSeed`)
 //! - `GET  /__emulator/tenants/{domain}/counters`
 //! - `GET  /__emulator/tenants/{domain}/clients/{client_id}/secret`
+//! - `GET  /__emulator/tenants/{domain}/clients/{client_id}/credentials` (ids, kids, enabled)
 //! - `POST /__emulator/tenants/{domain}/clients` (`ClientSeed`), `.../grants` (`GrantSeed`)
 //! - `GET|POST|DELETE /__emulator/tenants/{domain}/faults`
 //! - `GET|POST|DELETE /__emulator/faults` — the tenant is `?domain=` or else the `Host`
@@ -118,6 +119,33 @@ impl Admin {
         }
     }
 
+    /// A client's registered credentials, each with whether it is enabled for Private Key JWT:
+    /// what a rotation test asserts on (never three enabled, the old key gone). `None` for an
+    /// unknown tenant or client.
+    pub fn client_credentials(
+        &self,
+        domain: &str,
+        client_id: &str,
+    ) -> Option<Vec<CredentialState>> {
+        let tenant = self.state.tenant(&domain_key(domain))?;
+        let data = tenant.read();
+        let client = data.client(client_id)?;
+        let enabled = client.private_key_jwt.as_deref().unwrap_or_default();
+        Some(
+            client
+                .credentials
+                .iter()
+                .map(|c| CredentialState {
+                    id: c.id.clone(),
+                    kid: c.kid.clone(),
+                    alg: c.alg.clone(),
+                    enabled: enabled.contains(&c.id),
+                    expires_at: c.expires_at.map(crate::credentials::format_timestamp),
+                })
+                .collect(),
+        )
+    }
+
     /// The faults still pending for a tenant.
     pub fn faults(&self, domain: &str) -> Vec<Fault> {
         self.state
@@ -125,6 +153,17 @@ impl Admin {
             .map(|t| t.faults.list())
             .unwrap_or_default()
     }
+}
+
+/// One registered credential as `Admin::client_credentials` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CredentialState {
+    pub id: String,
+    pub kid: String,
+    pub alg: String,
+    /// Listed in the client's `client_authentication_methods.private_key_jwt`.
+    pub enabled: bool,
+    pub expires_at: Option<String>,
 }
 
 type AdminState = State<Arc<EmulatorState>>;
@@ -146,6 +185,10 @@ pub(crate) fn routes() -> Router<Arc<EmulatorState>> {
         .route(
             "/tenants/{domain}/clients/{client_id}/secret",
             get(client_secret),
+        )
+        .route(
+            "/tenants/{domain}/clients/{client_id}/credentials",
+            get(client_credentials),
         )
         .route("/tenants/{domain}/grants", axum::routing::post(add_grant))
         .route(
@@ -201,6 +244,19 @@ async fn client_secret(
         Some(secret) => {
             Json(json!({ "client_id": client_id, "client_secret": secret })).into_response()
         }
+        None => admin_error(
+            StatusCode::NOT_FOUND,
+            format!("no client {client_id} in {domain}"),
+        ),
+    }
+}
+
+async fn client_credentials(
+    State(state): AdminState,
+    Path((domain, client_id)): Path<(String, String)>,
+) -> Response {
+    match Admin::new(state).client_credentials(&domain, &client_id) {
+        Some(credentials) => Json(credentials).into_response(),
         None => admin_error(
             StatusCode::NOT_FOUND,
             format!("no client {client_id} in {domain}"),

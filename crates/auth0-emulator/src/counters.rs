@@ -24,9 +24,14 @@ pub(crate) enum Endpoint {
     GetUser,
     CreateUser,
     PatchUser,
+    CreateCredential,
+    ListCredentials,
+    GetCredential,
+    PatchCredential,
+    DeleteCredential,
 }
 
-const ALL: [(Endpoint, &str); 13] = [
+const ALL: [(Endpoint, &str); 18] = [
     (Endpoint::Token, "POST /oauth/token"),
     (Endpoint::Jwks, "GET /.well-known/jwks.json"),
     (Endpoint::ListClients, "GET /api/v2/clients"),
@@ -49,6 +54,26 @@ const ALL: [(Endpoint, &str); 13] = [
     (Endpoint::GetUser, "GET /api/v2/users/{id}"),
     (Endpoint::CreateUser, "POST /api/v2/users"),
     (Endpoint::PatchUser, "PATCH /api/v2/users/{id}"),
+    (
+        Endpoint::CreateCredential,
+        "POST /api/v2/clients/{id}/credentials",
+    ),
+    (
+        Endpoint::ListCredentials,
+        "GET /api/v2/clients/{id}/credentials",
+    ),
+    (
+        Endpoint::GetCredential,
+        "GET /api/v2/clients/{id}/credentials/{credential_id}",
+    ),
+    (
+        Endpoint::PatchCredential,
+        "PATCH /api/v2/clients/{id}/credentials/{credential_id}",
+    ),
+    (
+        Endpoint::DeleteCredential,
+        "DELETE /api/v2/clients/{id}/credentials/{credential_id}",
+    ),
 ];
 
 impl Endpoint {

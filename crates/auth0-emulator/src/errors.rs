@@ -149,6 +149,11 @@ impl OAuthError {
         Self::new(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized")
     }
 
+    /// A refused client assertion or client authentication method (RFC 6749 §5.2).
+    pub(crate) fn invalid_client(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
+    }
+
     pub(crate) fn invalid_request(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
     }

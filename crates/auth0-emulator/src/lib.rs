@@ -2,8 +2,9 @@
 //!
 //! One HTTP server plays any number of Auth0 tenants, chosen by the `Host` header
 //! (`acme.auth0.test`), and serves the parts of Auth0 Keyhold relies on: the client-credentials
-//! token endpoint with RS256 JWTs and a JWKS, and the Management API for clients, resource
-//! servers and users, with Auth0's scope checks, error bodies and rate-limit headers. A separate,
+//! token endpoint (client secret or Private Key JWT assertion) with RS256 JWTs and a JWKS, and
+//! the Management API for clients and their Private Key JWT credentials, resource servers and
+//! users, with Auth0's scope checks, error bodies and rate-limit headers. A separate,
 //! clearly test-only surface under `/__emulator/` seeds and inspects state and injects faults.
 //!
 //! The crate depends on nothing else of Keyhold's and defines its own wire types from Auth0's
@@ -21,7 +22,9 @@
 //! ```
 
 mod admin;
+mod assertion;
 mod counters;
+mod credentials;
 mod errors;
 mod faults;
 mod host;
@@ -37,7 +40,7 @@ mod server;
 mod state;
 mod token;
 
-pub use admin::Admin;
+pub use admin::{Admin, CredentialState};
 pub use counters::Counters;
 pub use faults::Fault;
 pub use seed::{

@@ -1,8 +1,11 @@
 //! The Management API (`/api/v2/...`): routes, and the request-input helpers they share.
-//! Each resource module owns its handlers; `auth` owns the bearer check.
+//! Each resource module owns its handlers; `auth` owns the bearer check; `auth_methods` owns
+//! `client_authentication_methods` (Private Key JWT enablement) inside the client PATCH.
 
 pub(crate) mod auth;
+mod auth_methods;
 mod clients;
+mod credentials;
 pub(crate) mod input;
 mod resource_servers;
 mod users;
@@ -24,6 +27,16 @@ pub(crate) fn routes() -> Router<Arc<EmulatorState>> {
         .route(
             "/api/v2/clients/{id}/rotate-secret",
             post(clients::rotate_secret),
+        )
+        .route(
+            "/api/v2/clients/{id}/credentials",
+            get(credentials::list).post(credentials::create),
+        )
+        .route(
+            "/api/v2/clients/{id}/credentials/{credential_id}",
+            get(credentials::get_one)
+                .patch(credentials::patch)
+                .delete(credentials::delete),
         )
         .route(
             "/api/v2/resource-servers",

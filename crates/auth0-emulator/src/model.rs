@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 
+use crate::credentials::Credential;
 use crate::secrets;
 
 /// The grant types Auth0 accepts in a client's `grant_types` (Management API `post_clients`).
@@ -155,6 +156,11 @@ pub(crate) struct Client {
     pub jwt_lifetime_in_seconds: u64,
     pub client_metadata: Map<String, Value>,
     pub logo_uri: Option<String>,
+    /// Registered public keys (`/clients/{id}/credentials`), enabled or not.
+    pub credentials: Vec<Credential>,
+    /// Ids of the credentials enabled for Private Key JWT. `Some` switches the client from its
+    /// secret to signed assertions (Auth0 then reports `token_endpoint_auth_method: null`).
+    pub private_key_jwt: Option<Vec<String>>,
 }
 
 impl Client {
@@ -190,6 +196,8 @@ impl Client {
             jwt_lifetime_in_seconds: 36_000,
             client_metadata: Map::new(),
             logo_uri: None,
+            credentials: Vec::new(),
+            private_key_jwt: None,
         }
     }
 
@@ -243,11 +251,33 @@ impl Client {
             self.insert_settings(tenant, &mut out);
         }
         if view.credentials {
-            // `client_authentication_methods` appears only when Private Key JWT or mTLS is set
-            // up, which the emulator does not model.
             out.insert("client_secret".into(), json!(self.secret));
+            // Auth0 shows `client_authentication_methods` only once one is set up.
+            if let Some(enabled) = &self.private_key_jwt {
+                let ids: Vec<Value> = enabled.iter().map(|id| json!({ "id": id })).collect();
+                out.insert(
+                    "client_authentication_methods".into(),
+                    json!({ "private_key_jwt": { "credentials": ids } }),
+                );
+            }
         }
         out
+    }
+
+    pub(crate) fn uses_private_key_jwt(&self) -> bool {
+        self.private_key_jwt.is_some()
+    }
+
+    pub(crate) fn credential(&self, id: &str) -> Option<&Credential> {
+        self.credentials.iter().find(|c| c.id == id)
+    }
+
+    /// The credentials an assertion may be signed with: enabled ones only.
+    pub(crate) fn enabled_credentials(&self) -> impl Iterator<Item = &Credential> {
+        let enabled = self.private_key_jwt.as_deref().unwrap_or_default();
+        self.credentials
+            .iter()
+            .filter(move |c| enabled.contains(&c.id))
     }
 
     fn insert_settings(&self, tenant: &str, out: &mut Map<String, Value>) {
@@ -273,7 +303,12 @@ impl Client {
             ("grant_types", json!(self.grant_types)),
             (
                 "token_endpoint_auth_method",
-                json!(self.token_endpoint_auth_method),
+                // Auth0 reports null once client_authentication_methods is in charge.
+                if self.uses_private_key_jwt() {
+                    Value::Null
+                } else {
+                    json!(self.token_endpoint_auth_method)
+                },
             ),
             (
                 "jwt_configuration",

@@ -101,6 +101,8 @@ pub(crate) struct Tenant {
     pub token_limiter: Limiter,
     pub faults: FaultSet,
     pub verified_tokens: crate::mgmt::auth::VerifiedTokens,
+    /// Client assertion `jti`s already used (Auth0 refuses a replay).
+    pub seen_assertions: crate::assertion::SeenAssertions,
     data: RwLock<TenantData>,
 }
 
@@ -166,6 +168,7 @@ impl Tenant {
             token_limiter: Limiter::new(seed.token_rate_limit)?,
             faults: FaultSet::default(),
             verified_tokens: crate::mgmt::auth::VerifiedTokens::default(),
+            seen_assertions: crate::assertion::SeenAssertions::default(),
             data: RwLock::new(data),
         })
     }

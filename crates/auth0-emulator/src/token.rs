@@ -1,7 +1,8 @@
 //! `POST /oauth/token` (client-credentials grant) and the key discovery documents.
 //!
 //! Accepts what Auth0 accepts: a form-encoded or JSON body, and the client secret either in the
-//! body (`client_secret_post`) or as HTTP Basic (`client_secret_basic`). The checks run in
+//! body (`client_secret_post`) or as HTTP Basic (`client_secret_basic`), or a Private Key JWT
+//! client assertion (checked in `assertion`). The checks run in
 //! Auth0's order — grant type, client authentication, the client's allowed grant types,
 //! audience, client grant, requested scopes — and each failure answers with Auth0's status and
 //! `{error, error_description}`. The tenant lock is released before signing.
@@ -16,6 +17,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::assertion::{ASSERTION_TYPE, Assertion};
 use crate::counters::CounterSet;
 use crate::errors::OAuthError;
 use crate::keys::{Audience, Claims};
@@ -29,6 +31,14 @@ pub(crate) struct TokenRequest {
     client_secret: Option<String>,
     audience: Option<String>,
     scope: Option<String>,
+    client_assertion: Option<String>,
+    client_assertion_type: Option<String>,
+}
+
+/// How the client authenticates: its secret (body or HTTP Basic) or a signed assertion.
+enum ClientAuth {
+    Secret(Option<String>),
+    Assertion(String),
 }
 
 pub(crate) async fn issue(
@@ -58,7 +68,7 @@ fn issue_token(tenant: &Tenant, headers: &HeaderMap, body: &[u8]) -> Result<Resp
     if grant_type != "client_credentials" {
         return Err(OAuthError::unsupported_grant_type(&grant_type));
     }
-    let (client_id, secret) = client_credentials(&mut request, headers)?;
+    let (client_id, auth) = client_authentication(&mut request, headers)?;
     let now = Instant::now();
 
     let (claims, expires_in) = {
@@ -66,9 +76,32 @@ fn issue_token(tenant: &Tenant, headers: &HeaderMap, body: &[u8]) -> Result<Resp
         let client = data
             .client(&client_id)
             .ok_or_else(OAuthError::unauthorized)?;
-        let secret = secret.ok_or_else(OAuthError::unauthorized)?;
-        if !client.accepts_secret(&secret, now) {
-            return Err(OAuthError::unauthorized());
+        match auth {
+            ClientAuth::Secret(secret) => {
+                let secret = secret.ok_or_else(OAuthError::unauthorized)?;
+                if !client.accepts_secret(&secret, now) {
+                    return Err(OAuthError::unauthorized());
+                }
+                // Only a caller who knows the secret learns that it no longer counts.
+                if client.uses_private_key_jwt() {
+                    return Err(OAuthError::invalid_client(
+                        "The client authenticates with private_key_jwt; a client secret is not accepted",
+                    ));
+                }
+            }
+            ClientAuth::Assertion(token) => {
+                let assertion = Assertion::decode(&token)?;
+                let wall = time::OffsetDateTime::now_utc();
+                let (jti, exp) = assertion.verify(client, &tenant.issuer, wall)?;
+                if !tenant
+                    .seen_assertions
+                    .first_use(&client_id, jti, exp, wall.unix_timestamp())
+                {
+                    return Err(OAuthError::invalid_client(
+                        "'jti' claim has already been used; a client assertion is good for one request",
+                    ));
+                }
+            }
         }
         if !client.grant_types.iter().any(|g| g == "client_credentials") {
             return Err(OAuthError::grant_type_not_allowed(&grant_type));
@@ -160,6 +193,47 @@ pub(crate) fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<TokenReques
     }
 }
 
+/// Who the client says it is and how it proves it: a client assertion (RFC 7523 §2.2) or a
+/// secret. Sending an assertion and a secret together is refused (RFC 6749 §2.3).
+fn client_authentication(
+    request: &mut TokenRequest,
+    headers: &HeaderMap,
+) -> Result<(String, ClientAuth), OAuthError> {
+    let assertion = request.client_assertion.take();
+    let assertion_type = request.client_assertion_type.take();
+    if assertion.is_none() && assertion_type.is_none() {
+        let (id, secret) = client_credentials(request, headers)?;
+        return Ok((id, ClientAuth::Secret(secret)));
+    }
+    if request.client_secret.is_some() || headers.contains_key(header::AUTHORIZATION) {
+        return Err(OAuthError::invalid_request(
+            "Client authentication must use only one method",
+        ));
+    }
+    match assertion_type.as_deref() {
+        Some(ASSERTION_TYPE) => {}
+        None => {
+            return Err(OAuthError::invalid_request(
+                "Missing required parameter: client_assertion_type",
+            ));
+        }
+        Some(_) => {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type must be {ASSERTION_TYPE}"
+            )));
+        }
+    }
+    let assertion = assertion.filter(|a| !a.is_empty()).ok_or_else(|| {
+        OAuthError::invalid_request("Missing required parameter: client_assertion")
+    })?;
+    // RFC 7523 §3: client_id is optional beside an assertion; `sub` names the client then.
+    let id = match request.client_id.take().filter(|id| !id.is_empty()) {
+        Some(id) => id,
+        None => Assertion::decode(&assertion)?.subject()?,
+    };
+    Ok((id, ClientAuth::Assertion(assertion)))
+}
+
 /// The client id and secret from the body or from HTTP Basic (RFC 6749 §2.3.1: both parts
 /// form-urlencoded). Using both mechanisms at once is refused, as the RFC requires.
 fn client_credentials(
@@ -244,7 +318,8 @@ pub(crate) async fn openid_configuration(axum::Extension(tenant): TenantExt) -> 
         "token_endpoint": format!("{issuer}oauth/token"),
         "jwks_uri": format!("{issuer}.well-known/jwks.json"),
         "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "RS384", "PS256"],
         "id_token_signing_alg_values_supported": ["RS256"],
     }))
     .into_response()

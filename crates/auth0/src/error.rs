@@ -21,6 +21,10 @@ pub enum Auth0Error {
         "Auth0 rejected the client credentials: the client secret is wrong or the client ID does not exist in this tenant"
     )]
     WrongCredentials,
+    /// 401 from the token endpoint for a Private Key JWT client assertion, with Auth0's reason
+    /// (wrong `kid`, credential not enabled or expired, replayed `jti`, ...).
+    #[error("Auth0 refused the client assertion (Private Key JWT): {reason}")]
+    AssertionRejected { reason: String },
     /// 403 "Client is not authorized to access ...".
     #[error(
         "the Auth0 application is not authorized for the API \"{audience}\": in the Auth0 Dashboard, authorize the application for that API (Applications > APIs > Machine To Machine Applications) and grant the scopes it needs"
@@ -59,6 +63,11 @@ pub enum Auth0Error {
         "the Auth0 application \"{client_id}\" does not exist in this tenant: check the client ID"
     )]
     ClientNotFound { client_id: String },
+    /// Management API 404 for one of an application's credentials.
+    #[error(
+        "the Auth0 application has no credential \"{credential_id}\": it was deleted or never registered"
+    )]
+    CredentialNotFound { credential_id: String },
     #[error("Auth0 did not answer in time")]
     Timeout,
     /// The SSRF guard refused every address the host resolved to.
@@ -164,6 +173,9 @@ impl Auth0Error {
                 description: clean(description),
             },
             Self::InvalidResponse { reason } => Self::InvalidResponse {
+                reason: clean(reason),
+            },
+            Self::AssertionRejected { reason } => Self::AssertionRejected {
                 reason: clean(reason),
             },
             Self::Unreachable { reason } => Self::Unreachable {

@@ -1,5 +1,6 @@
-//! Keyhold's Auth0 client: the client-credentials token request today, and the transport
-//! that later Management API calls build on.
+//! Keyhold's Auth0 client: the client-credentials token request (with a client secret or a
+//! Private Key JWT assertion), the Management API calls Keyhold makes, and the transport
+//! they share.
 //!
 //! Everything that leaves Keyhold for Auth0 goes through [`Auth0Client`]: HTTPS only, to a
 //! validated tenant hostname ([`Domain`]), through a resolver that refuses internal
@@ -31,7 +32,10 @@
 //! # Ok(()) }
 //! ```
 
+mod assertion;
+mod assertion_token;
 mod connection_calls;
+mod credential_calls;
 mod dns;
 mod domain;
 mod error;
@@ -47,10 +51,16 @@ pub use reqwest::header::HeaderMap;
 pub use reqwest::{Method, StatusCode};
 pub use secrecy::{ExposeSecret, SecretString};
 
+pub use crate::assertion::{
+    CLIENT_ASSERTION_TYPE, ClientAssertion, GENERATED_KEY_BITS, GeneratedKey, SigningAlg,
+    generate_key, jwk_thumbprint,
+};
+pub use crate::assertion_token::AssertionCredentials;
 pub use crate::connection_calls::{
     ClientPage, ClientQuery, ClientRecord, Created, ManagementAnswer, ResourceServerRecord,
     TOKEN_VAULT_GRANT, path_segment,
 };
+pub use crate::credential_calls::{CredentialInfo, NewCredential};
 pub use crate::dns::NameResolver;
 pub use crate::domain::{Domain, DomainError};
 pub use crate::error::Auth0Error;

@@ -158,11 +158,12 @@ impl GuardedHttp {
         self.allow_private_networks
     }
 
-    /// POSTs `body` as JSON with `headers`; any status is an [`Answer`].
+    /// POSTs `body` as JSON with `headers` (values marked sensitive: some are credentials of
+    /// the receiver's intake); any status is an [`Answer`].
     pub async fn post_json(
         &self,
         url: &str,
-        headers: &[(&'static str, String)],
+        headers: &[(&str, String)],
         body: Vec<u8>,
     ) -> Result<Answer, SendError> {
         let url = check_url(url, self.allow_private_networks).map_err(SendError::Url)?;
@@ -172,9 +173,12 @@ impl GuardedHttp {
             HeaderValue::from_static("application/json"),
         );
         for (name, value) in headers {
-            let value =
+            let mut value =
                 HeaderValue::from_str(value).map_err(|err| SendError::Other(err.to_string()))?;
-            map.insert(HeaderName::from_static(name), value);
+            value.set_sensitive(true);
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|err| SendError::Other(err.to_string()))?;
+            map.insert(name, value);
         }
         let exchange = async {
             let mut response = self

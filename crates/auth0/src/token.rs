@@ -113,6 +113,19 @@ fn interpret(
 
 /// Maps a token-endpoint error answer to what the user must fix.
 pub(crate) fn map_error(status: StatusCode, body: &[u8], creds: &ClientCredentials) -> Auth0Error {
+    match status {
+        StatusCode::UNAUTHORIZED => Auth0Error::WrongCredentials,
+        _ => map_common_error(status, body, &creds.domain, &creds.audience),
+    }
+}
+
+/// The answers that mean the same whichever way the client authenticated.
+pub(crate) fn map_common_error(
+    status: StatusCode,
+    body: &[u8],
+    domain: &Domain,
+    audience: &str,
+) -> Auth0Error {
     let parsed = UpstreamBody::parse(body);
     match status {
         StatusCode::UNAUTHORIZED => Auth0Error::WrongCredentials,
@@ -125,8 +138,8 @@ pub(crate) fn map_error(status: StatusCode, body: &[u8], creds: &ClientCredentia
                 .description
                 .starts_with("Service not enabled within domain") =>
         {
-            let audience = creds.audience.clone();
-            if same_audience(&audience, &creds.domain.management_audience()) {
+            let audience = audience.to_owned();
+            if same_audience(&audience, &domain.management_audience()) {
                 // Auth0 serves the Management API only on the canonical tenant domain.
                 Auth0Error::CustomDomain { audience }
             } else {
@@ -139,7 +152,7 @@ pub(crate) fn map_error(status: StatusCode, body: &[u8], creds: &ClientCredentia
                 .starts_with("Client is not authorized to access") =>
         {
             Auth0Error::NoGrantForAudience {
-                audience: creds.audience.clone(),
+                audience: audience.to_owned(),
             }
         }
         _ => Auth0Error::from_response(status.as_u16(), body),
@@ -151,7 +164,7 @@ fn same_audience(a: &str, b: &str) -> bool {
         .eq_ignore_ascii_case(b.trim_end_matches('/'))
 }
 
-fn parse_token(response: &Auth0Response) -> Result<AccessToken, Auth0Error> {
+pub(crate) fn parse_token(response: &Auth0Response) -> Result<AccessToken, Auth0Error> {
     let invalid = |reason: String| Auth0Error::InvalidResponse { reason };
     // serde's own message can quote field values; the access token must not end up in an
     // error, so only the position is reported.

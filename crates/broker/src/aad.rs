@@ -13,13 +13,20 @@ use crypto::Aad;
 use store::connections::Connection;
 use store::rotations::{Credential, Rotation};
 use store::{
-    ConnectionId, CredentialId, EnvironmentId, ProjectId, RotationId, SecretId, SecretVersionId,
+    ConnectionId, CredentialId, EnvironmentId, PrivateKeyId, ProjectId, RotationId, SecretId,
+    SecretVersionId,
 };
 
 /// Table and field of a connection's own secret (also listed in `store::keyring::SEALED_COLUMNS`).
 pub const CONNECTION_PLACE: (&str, &str) = ("app_connections", "client_secret");
+/// Table and field of a `private-key-jwt` connection's private key (also listed in
+/// `store::keyring::SEALED_COLUMNS`).
+pub const PRIVATE_KEY_PLACE: (&str, &str) = ("connection_private_keys", "private_key");
 /// Table and field of a generated secret (also listed in `store::keyring::SEALED_COLUMNS`).
 pub const GENERATED_PLACE: (&str, &str) = ("rotation_credentials", "client_secret");
+/// Table and field of the private key a key rotation generated (also listed in
+/// `store::keyring::SEALED_COLUMNS`).
+pub const ROTATION_KEY_PLACE: (&str, &str) = ("rotation_key_pairs", "private_key");
 /// Table and field of a project secret's value, one row per version (also listed in
 /// `store::keyring::SEALED_COLUMNS`).
 pub const SECRET_VALUE_PLACE: (&str, &str) = ("secret_versions", "value");
@@ -89,6 +96,33 @@ pub fn connection(connection: &Connection) -> Binding {
     )
 }
 
+/// A connection's private key (row `id` of `connection_private_keys`), to sign assertions for `to`.
+/// Bound like a client secret — tenant, client, project — and to its connection, so a key row
+/// moved under another connection does not open.
+pub fn connection_private_key(
+    id: PrivateKeyId,
+    connection_id: ConnectionId,
+    project_id: ProjectId,
+    to: Destination<'_>,
+) -> Binding {
+    let (table, field) = PRIVATE_KEY_PLACE;
+    Binding {
+        table,
+        record_id: id.to_string(),
+        field,
+        binding: encode(&[
+            "tenant",
+            to.domain,
+            "client",
+            to.client_id,
+            "project",
+            &project_id.to_string(),
+            "connection",
+            &connection_id.to_string(),
+        ]),
+    }
+}
+
 /// A generated secret of `rotation`, to be sent to `to`.
 pub fn generated_secret(
     id: CredentialId,
@@ -130,6 +164,34 @@ pub fn generated_as_issued(credential: &Credential, rotation: &Rotation) -> Bind
             client_id: &credential.client_id,
         },
     )
+}
+
+/// The private key of a key rotation's attempt (row `id` of `rotation_key_pairs`), issued for
+/// `to`: bound like a generated secret — tenant, client, project and rotation — so a key row moved
+/// under another rotation or project, or a rotation re-pointed at another tenant or client, does
+/// not open, and the key is never written where its public half was not registered.
+pub fn rotation_private_key(
+    id: PrivateKeyId,
+    rotation_id: RotationId,
+    project_id: ProjectId,
+    to: Destination<'_>,
+) -> Binding {
+    let (table, field) = ROTATION_KEY_PLACE;
+    Binding {
+        table,
+        record_id: id.to_string(),
+        field,
+        binding: encode(&[
+            "tenant",
+            to.domain,
+            "client",
+            to.client_id,
+            "project",
+            &project_id.to_string(),
+            "rotation",
+            &rotation_id.to_string(),
+        ]),
+    }
 }
 
 /// Where a project secret's value belongs: its project, environment, secret and version.
@@ -182,6 +244,32 @@ pub fn webhook_secret(id: uuid::Uuid, project_id: ProjectId, endpoint_id: uuid::
     }
 }
 
+/// Table and fields of an audit log stream's signing secret and extra request headers (also in
+/// `store::keyring::SEALED_COLUMNS`).
+pub const AUDIT_STREAM_SECRET_PLACE: (&str, &str) =
+    ("audit_streams", "audit_stream_signing_secret");
+pub const AUDIT_STREAM_HEADERS_PLACE: (&str, &str) =
+    ("audit_stream_headers", "audit_stream_headers");
+
+/// An audit log stream's signing secret or headers (`place`): bound to the stream's row, its
+/// organisation and its project (none for an organisation-wide stream), so a row moved to
+/// another scope opens nothing.
+pub fn audit_stream(
+    place: (&'static str, &'static str),
+    id: uuid::Uuid,
+    org_id: store::OrgId,
+    project_id: Option<ProjectId>,
+) -> Binding {
+    let (table, field) = place;
+    let project = project_id.map_or_else(String::new, |p| p.to_string());
+    Binding {
+        table,
+        record_id: id.to_string(),
+        field,
+        binding: encode(&["org", &org_id.to_string(), "project", &project]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,9 +278,13 @@ mod tests {
     fn places_are_the_sealed_columns_rewrap_walks() {
         for (table, field) in [
             CONNECTION_PLACE,
+            PRIVATE_KEY_PLACE,
+            ROTATION_KEY_PLACE,
             GENERATED_PLACE,
             SECRET_VALUE_PLACE,
             WEBHOOK_SECRET_PLACE,
+            AUDIT_STREAM_SECRET_PLACE,
+            AUDIT_STREAM_HEADERS_PLACE,
         ] {
             assert!(
                 store::keyring::SEALED_COLUMNS
@@ -218,6 +310,48 @@ mod tests {
         ] {
             assert_ne!(base, other);
         }
+    }
+
+    #[test]
+    fn every_part_of_a_private_keys_destination_is_bound() {
+        let id = PrivateKeyId::new();
+        let connection = ConnectionId::new();
+        let project = ProjectId::new();
+        let to = |domain, client_id| Destination { domain, client_id };
+        let base = connection_private_key(id, connection, project, to("a.auth0.com", "c1"));
+        for other in [
+            connection_private_key(id, connection, project, to("b.auth0.com", "c1")),
+            connection_private_key(id, connection, project, to("a.auth0.com", "c2")),
+            connection_private_key(id, connection, ProjectId::new(), to("a.auth0.com", "c1")),
+            connection_private_key(id, ConnectionId::new(), project, to("a.auth0.com", "c1")),
+        ] {
+            assert_ne!(base.binding, other.binding);
+        }
+        // Never interchangeable with the same connection's client-secret binding.
+        assert_ne!(
+            base.table,
+            connection_secret(connection, project, to("a.auth0.com", "c1")).table
+        );
+    }
+
+    #[test]
+    fn every_part_of_a_rotation_keys_destination_is_bound() {
+        let id = PrivateKeyId::new();
+        let rotation = RotationId::new();
+        let project = ProjectId::new();
+        let to = |domain, client_id| Destination { domain, client_id };
+        let base = rotation_private_key(id, rotation, project, to("a.auth0.com", "c1"));
+        for other in [
+            rotation_private_key(id, rotation, project, to("b.auth0.com", "c1")),
+            rotation_private_key(id, rotation, project, to("a.auth0.com", "c2")),
+            rotation_private_key(id, rotation, ProjectId::new(), to("a.auth0.com", "c1")),
+            rotation_private_key(id, RotationId::new(), project, to("a.auth0.com", "c1")),
+        ] {
+            assert_ne!(base.binding, other.binding);
+        }
+        // Never interchangeable with a connection's key or a generated secret of the same ids.
+        assert_ne!(base.table, PRIVATE_KEY_PLACE.0);
+        assert_ne!(base.table, GENERATED_PLACE.0);
     }
 
     #[test]

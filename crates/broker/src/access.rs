@@ -1,18 +1,19 @@
-//! Using a connection's credentials against Auth0: sealing and opening its secrets (always
-//! through [`crate::aad`]), the cached Management API token (including the recovery path after a
-//! self-rotation crashed between Auth0 accepting the new secret and our commit), and the calls
-//! the API makes outside the worker (checking a client is visible, revoking a stored secret on
-//! delete).
+//! Using a connection's credentials against Auth0: sealing and opening its secrets and private
+//! keys (always through [`crate::aad`]), the cached Management API token (including the recovery
+//! path after a self-rotation crashed between Auth0 accepting the new secret and our commit), and
+//! the calls the API makes outside the worker (checking a client is visible, revoking a stored
+//! secret on delete).
 
 use std::sync::Arc;
 
 use auth0::{
-    AccessToken, Auth0Client, Auth0Error, ClientCredentials, ClientInfo, Domain, TokenCache,
+    AccessToken, AssertionCredentials, Auth0Client, Auth0Error, ClientAssertion, ClientCredentials,
+    ClientInfo, Domain, SigningAlg, TokenCache,
 };
 use crypto::{RootKeyring, SecretString};
 use store::connections::{Connection, Sealed};
 use store::rotations::{Credential, Rotation};
-use store::{ConnectionId, CredentialId, PgPool, ProjectId};
+use store::{ConnectionId, CredentialId, PgPool, PrivateKeyId, ProjectId};
 
 use crate::aad::{self, Destination};
 use crate::error::{Error, Result};
@@ -92,11 +93,132 @@ impl Broker {
     }
 
     /// Opens a connection's secret, to be sent to the connection's own tenant and client.
+    /// [`Error::NoClientSecret`] for a `private-key-jwt` connection.
     pub fn open_connection_secret(&self, connection: &Connection) -> Result<SecretString> {
+        let sealed = connection
+            .client_secret_sealed
+            .as_ref()
+            .ok_or(Error::NoClientSecret)?;
         let binding = aad::connection(connection);
+        Ok(self.keyring.open_str(&sealed.0, &binding.aad())?)
+    }
+
+    /// Seals a `private-key-jwt` connection's private key (PEM) for the `connection_private_keys`
+    /// row `id`, to sign assertions for the tenant and client `to` only.
+    pub fn seal_connection_private_key(
+        &self,
+        id: PrivateKeyId,
+        connection_id: ConnectionId,
+        project_id: ProjectId,
+        to: Destination<'_>,
+        private_key_pem: &SecretString,
+    ) -> Result<Sealed> {
+        let binding = aad::connection_private_key(id, connection_id, project_id, to);
+        Ok(Sealed(
+            self.keyring.seal_str(private_key_pem, &binding.aad())?,
+        ))
+    }
+
+    /// The connection's signing key, opened for its own tenant and client: read from the database
+    /// only here, i.e. when a token must be fetched.
+    async fn signing_credentials(&self, connection: &Connection) -> Result<AssertionCredentials> {
+        let row = store::connection_keys::get(&self.pool, connection.id).await?;
+        let own = Destination {
+            domain: &connection.domain,
+            client_id: &connection.client_id,
+        };
+        let binding =
+            aad::connection_private_key(row.id, connection.id, connection.project_id, own);
+        let pem = self
+            .keyring
+            .open_str(&row.private_key_sealed.0, &binding.aad())?;
+        let alg = connection
+            .key
+            .key_alg
+            .as_deref()
+            .and_then(SigningAlg::parse)
+            .unwrap_or_default();
+        let kid = connection.key.key_kid.clone().unwrap_or_default();
+        Ok(AssertionCredentials {
+            domain: Self::domain(connection)?,
+            client_id: connection.client_id.clone(),
+            assertion: ClientAssertion::new(pem, kid, alg)?,
+            audience: connection.audience.clone(),
+        })
+    }
+
+    /// A Management API token for a `private-key-jwt` connection: a signed client assertion
+    /// instead of a secret, through the same cache (single flight, per connection version).
+    async fn assertion_token(
+        &self,
+        connection: &Connection,
+        max_age: Option<std::time::Duration>,
+    ) -> Result<AccessToken> {
+        let (key, version) = cache_key(connection);
+        // The cache's fetch speaks `Auth0Error`; a failure to load or open the key is kept here
+        // and returned as what it is.
+        let mut unusable_key = None;
+        let fetched = self
+            .tokens
+            .get_or_fetch_within(&key, version, max_age, || async {
+                match self.signing_credentials(connection).await {
+                    Ok(creds) => self.auth0.client_assertion_token(&creds).await,
+                    Err(err) => {
+                        unusable_key = Some(err);
+                        Err(Auth0Error::Config {
+                            reason: "the connection's private key could not be used".into(),
+                        })
+                    }
+                }
+            })
+            .await;
+        match (fetched, unusable_key) {
+            (Ok(token), _) => Ok(token),
+            (Err(_), Some(err)) => Err(err),
+            (Err(err), None) => {
+                // Before registration a refusal is expected (the key is not in Auth0 yet); after
+                // it, Auth0 no longer accepts the key the connection holds.
+                if matches!(err, Auth0Error::AssertionRejected { .. })
+                    && !connection.awaits_registration()
+                {
+                    self.report_credentials_rejected(connection).await;
+                }
+                Err(err.into())
+            }
+        }
+    }
+
+    /// Seals the private key (PEM) a key rotation generated, for its `rotation_key_pairs` row `id`
+    /// and the tenant and client `to` its public half is registered with.
+    pub fn seal_rotation_private_key(
+        &self,
+        id: PrivateKeyId,
+        rotation: &Rotation,
+        to: Destination<'_>,
+        private_key_pem: &SecretString,
+    ) -> Result<Sealed> {
+        let binding = aad::rotation_private_key(id, rotation.id, rotation.project_id, to);
+        Ok(Sealed(
+            self.keyring.seal_str(private_key_pem, &binding.aad())?,
+        ))
+    }
+
+    /// Opens a key rotation's private key in order to use it for (or publish it beside) `to`.
+    /// Refused before decryption if the key was issued for another tenant or client; a row whose
+    /// recorded destination, rotation or project was altered fails to open.
+    pub fn open_rotation_private_key_for(
+        &self,
+        key: &store::rotations::key_pairs::KeyPair,
+        project_id: ProjectId,
+        to: Destination<'_>,
+    ) -> Result<SecretString> {
+        if key.domain != to.domain || key.client_id != to.client_id {
+            return Err(Error::IssuedElsewhere);
+        }
+        let binding = aad::rotation_private_key(key.id, key.rotation_id, project_id, to);
         Ok(self
             .keyring
-            .open_str(&connection.client_secret_sealed.0, &binding.aad())?)
+            .open_str(&key.private_key_sealed.0, &binding.aad())?)
     }
 
     /// Seals the value of one version of a project secret for the `secret_versions` row `id`.
@@ -178,12 +300,15 @@ impl Broker {
         })
     }
 
-    /// A Management API token for the connection, reused from the cache when possible.
+    /// A Management API token for the connection, reused from the cache when possible. A
+    /// `private-key-jwt` connection gets it with a signed client assertion (its private key is
+    /// read and opened only on a cache miss); a refusal is `Auth0Error::AssertionRejected`.
     ///
     /// If Auth0 refuses the stored secret, a self-rotation may have been cut short after Auth0
     /// accepted its new secret and before the commit: the pending (or abandoned) secrets of
     /// rotations of the connection's own client are tried before giving up, so the connection
-    /// keeps working and the interrupted rotation can finish.
+    /// keeps working and the interrupted rotation can finish. When every one is refused, the
+    /// project's webhooks hear of it (`app-connection.credentials-rejected`, at most hourly).
     pub async fn management_token(&self, connection: &Connection) -> Result<AccessToken> {
         self.management_token_within(connection, None).await
     }
@@ -195,6 +320,9 @@ impl Broker {
         connection: &Connection,
         max_age: Option<std::time::Duration>,
     ) -> Result<AccessToken> {
+        if connection.uses_private_key() {
+            return self.assertion_token(connection, max_age).await;
+        }
         let (key, version) = cache_key(connection);
         let secret = self.open_connection_secret(connection)?;
         let creds = self.credentials(connection, secret)?;
@@ -247,6 +375,7 @@ impl Broker {
                 Err(other) => return Err(other.into()),
             }
         }
+        self.report_credentials_rejected(connection).await;
         Err(Auth0Error::WrongCredentials.into())
     }
 

@@ -20,9 +20,17 @@ pub enum Error {
         "the stored secret was issued for another Auth0 tenant or client than the one it would be sent to; it was not used"
     )]
     IssuedElsewhere,
+    /// The connection authenticates with a private key (Private Key JWT): it has no client secret.
+    #[error(
+        "the connection authenticates with a private key (Private Key JWT) and holds no client secret"
+    )]
+    NoClientSecret,
     /// Revoking the secret of the connection's own application would lock Keyhold out of it.
     #[error(
         "the rotated application is the connection's own: revoking its secret would break the connection; delete the connection instead, or delete the rotation without revoking"
     )]
     RevokeOwnClient,
+    /// A sealed value opened but does not hold what its column should (never its content).
+    #[error("a stored value opened but is not in the expected format")]
+    Unreadable,
 }

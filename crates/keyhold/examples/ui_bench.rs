@@ -125,7 +125,9 @@ async fn main() {
     }
     .encode();
 
-    let browser = Browser::start(1280, 800).await;
+    let browser = Browser::start(1280, 800)
+        .await
+        .without_accessibility_checks();
     let ui = format!("{}/ui/", dev.base);
 
     // First load: a fresh profile, so nothing is cached. Sign-in page, all assets.

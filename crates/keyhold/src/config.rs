@@ -181,6 +181,10 @@ pub struct ServeArgs {
     /// header names the client; unset, those headers are never believed.
     #[arg(long, env = "KEYHOLD_TRUSTED_PROXIES", value_parser = parse_trusted_proxies)]
     pub trusted_proxies: Option<api::auth::client_ip::TrustedProxies>,
+    /// Seconds between SIGTERM and closing the listener, during which `/readyz` answers 503 and
+    /// requests are still served, so a load balancer stops sending first (0: close at once).
+    #[arg(long, env = "KEYHOLD_SHUTDOWN_DRAIN_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub shutdown_drain_secs: u64,
 }
 
 fn parse_trusted_proxies(raw: &str) -> Result<api::auth::client_ip::TrustedProxies, String> {
@@ -239,6 +243,7 @@ pub const KNOWN_VARS: &[&str] = &[
     "KEYHOLD_BODY_READ_TIMEOUT_SECS",
     "KEYHOLD_MAX_CONNECTIONS",
     "KEYHOLD_TRUSTED_PROXIES",
+    "KEYHOLD_SHUTDOWN_DRAIN_SECS",
 ];
 
 pub fn warn_unknown_vars() {

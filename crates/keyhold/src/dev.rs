@@ -30,6 +30,11 @@ const DEMO_SCOPES: &[&str] = &[
     "create:users",
     "update:users",
     "update:users_app_metadata",
+    // Private Key JWT: register, enable and remove an application's keys (key rotations).
+    "read:client_credentials",
+    "create:client_credentials",
+    "update:client_credentials",
+    "delete:client_credentials",
 ];
 
 #[derive(Args, Clone)]
@@ -84,6 +89,11 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .await
         .context("starting the Auth0 emulator")?;
     let override_url = url::Url::parse(&emulator.base_url()).context("emulator URL")?;
+    // For scripts that play an app of the demo tenant (its token endpoint is on this port,
+    // with the tenant's domain as `Host`), as the welcome text prints it.
+    let url_file = args.dev_dir.join("emulator-url");
+    std::fs::write(&url_file, emulator.base_url())
+        .with_context(|| format!("cannot write {}", url_file.display()))?;
     tracing::warn!(endpoint = %override_url, "dev mode: all Auth0 traffic goes to the embedded emulator");
     let client = |max_retries| {
         auth0::Auth0Client::new(auth0::HttpConfig {
@@ -113,8 +123,15 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 
     let addr = listener.local_addr()?;
     print_welcome(addr, &emulator.base_url(), &project, &demo_secret, &admin)?;
-    let served =
-        crate::serve::run_until_shutdown(listener, state, args.http.limits(), Some(worker)).await;
+    let served = crate::serve::run_until_shutdown(
+        listener,
+        state,
+        args.http.limits(),
+        Some(worker),
+        // Nothing balances in front of a dev server: Ctrl-C stops it at once.
+        std::time::Duration::ZERO,
+    )
+    .await;
     emulator.shutdown().await;
     served
 }

@@ -75,6 +75,9 @@ pub async fn serve(
             }
         }
     }
+    // Closed now, not when this function returns: a client connecting while the last requests
+    // finish must be refused (and retry elsewhere), not left in the backlog unserved.
+    drop(listener);
     // Every connection holds a slot until it is closed.
     let _all = slots.acquire_many(limits.max_connections).await?;
     Ok(())

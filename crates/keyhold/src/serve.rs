@@ -36,30 +36,53 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_body_read_timeout(args.http.body_read_timeout())
         .with_trusted_proxies(args.trusted_proxies.unwrap_or_default());
     let listener = bind(args.listen).await?;
-    run_until_shutdown(listener, state, args.http.limits(), worker).await
+    let drain = Duration::from_secs(args.shutdown_drain_secs);
+    run_until_shutdown(listener, state, args.http.limits(), worker, drain).await
 }
 
-/// Serves the API (and the embedded worker, if any) until SIGINT/SIGTERM, then lets in-flight
-/// requests finish and the worker drain before returning.
+/// Serves the API (and the embedded worker, if any) until SIGINT/SIGTERM. Then, for `drain`,
+/// `/readyz` answers 503 while everything else is still served (a balancer's health check takes
+/// the process out of rotation without a refused request); then the listener closes, in-flight
+/// requests finish and the worker drains before returning. A second signal cuts the drain short.
 pub async fn run_until_shutdown(
     listener: tokio::net::TcpListener,
     state: api::AppState,
     limits: crate::http::Limits,
     worker: Option<worker::Worker>,
+    drain: Duration,
 ) -> anyhow::Result<()> {
     let shutdown = worker::CancellationToken::new();
     let trigger = shutdown.clone();
+    let draining = state.draining.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
+        if !drain.is_zero() {
+            draining.start();
+            tracing::info!(
+                drain_secs = drain.as_secs(),
+                "draining: /readyz answers 503, requests are still served until the drain ends"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(drain) => {}
+                () = shutdown_signal() => {}
+            }
+        }
+        tracing::info!("no longer accepting connections; finishing in-flight requests");
         trigger.cancel();
     });
     let worker = worker.map(|w| {
         tracing::info!("rotation worker running inside this process");
         tokio::spawn(w.run(shutdown.clone()))
     });
+    // Other processes' revocations and role changes reach this one's token cache at once.
+    let follower = tokio::spawn({
+        let (db, tokens, stop) = (state.db.clone(), state.tokens.clone(), shutdown.clone());
+        async move { api::auth::changes::follow(&db, tokens, stop.cancelled_owned()).await }
+    });
     let served = serve(listener, state, limits, shutdown.clone()).await;
     // The API stopped (signal or failure): stop the worker too and wait for it to drain.
     shutdown.cancel();
+    follower.await.context("access-change follower panicked")?;
     if let Some(worker) = worker {
         worker
             .await

@@ -97,6 +97,8 @@ pub const WORKER_VARS: &[&str] = &[
     "KEYHOLD_WORKER_TENANT_BURST",
     "KEYHOLD_WORKER_METRICS_LISTEN",
     crate::webhook_args::ALLOW_PRIVATE_NETWORKS_VAR,
+    crate::webhook_args::DISABLE_AFTER_HOURS_VAR,
+    crate::webhook_args::RETENTION_DAYS_VAR,
 ];
 
 impl WorkerSettings {

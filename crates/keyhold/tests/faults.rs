@@ -35,6 +35,8 @@ const RECOVERY_BOUND: Duration = Duration::from_secs(5);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long PostgreSQL stays down.
 const OUTAGE: Duration = Duration::from_secs(3);
+/// After the standby is promoted, every request must succeed again within this.
+const FAILOVER_BOUND: Duration = Duration::from_secs(10);
 const WRITERS: usize = 4;
 const READERS: usize = 4;
 /// Pause between two requests of one task, to keep the volume (and the checks) modest.
@@ -179,6 +181,49 @@ impl Cluster {
         text.push_str(&settings);
         std::fs::write(&conf, text).expect("write postgresql.conf");
         cluster
+    }
+
+    /// A streaming standby of `primary` (running): `pg_basebackup -R` into a new directory, on
+    /// its own port, with the primary's settings otherwise.
+    fn standby_of(primary: &Cluster) -> Cluster {
+        let root = std::env::temp_dir().join(format!(
+            "keyhold-faults-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir(&root).expect("temp dir");
+        let standby = Cluster {
+            bin: primary.bin.clone(),
+            root,
+            port: free_port(),
+            as_postgres: primary.as_postgres,
+        };
+        if standby.as_postgres {
+            let uid = uid_of(&["-u", "postgres"]);
+            let gid = uid_of(&["-g", "postgres"]);
+            std::os::unix::fs::chown(&standby.root, Some(uid), Some(gid)).expect("chown temp dir");
+        }
+        let mut backup = standby.command("pg_basebackup");
+        backup
+            .arg("-D")
+            .arg(standby.data())
+            .args(["-h", "127.0.0.1", "-p", &primary.port.to_string()])
+            .args(["-U", "postgres", "-R", "-X", "stream", "--no-sync"]);
+        run_checked("pg_basebackup", backup, &primary.log());
+        // The copied configuration names the primary's port and socket; later lines win.
+        let conf = standby.data().join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).expect("postgresql.conf");
+        text.push_str(&format!(
+            "\nport = {}\nunix_socket_directories = '{}'\n",
+            standby.port,
+            standby.root.display()
+        ));
+        std::fs::write(&conf, text).expect("write postgresql.conf");
+        standby
+    }
+
+    async fn promote(&self) {
+        self.pg_ctl_wait("pg_ctl promote", &["promote"]).await;
     }
 
     fn pg_ctl(&self, args: &[&str]) -> std::process::Command {
@@ -760,4 +805,338 @@ async fn postgres_restart_under_load_fails_fast_recovers_and_leaves_no_partial_w
     );
     drop(server);
     drop(cluster);
+}
+
+/// Answers 200 when the cluster on `port` is a primary, 503 otherwise (a standby, or down): what
+/// Patroni's `GET /primary` tells a load balancer, here for a test without Patroni.
+async fn role_agent(port: u16) -> u16 {
+    let app = axum::Router::new().route(
+        "/primary",
+        axum::routing::get(move || async move {
+            let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+            let primary = tokio::time::timeout(Duration::from_secs(1), async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
+                let in_recovery: bool = sqlx::query_scalar("select pg_is_in_recovery()")
+                    .fetch_one(&mut conn)
+                    .await
+                    .ok()?;
+                let _ = conn.close().await;
+                Some(!in_recovery)
+            })
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(false);
+            if primary {
+                axum::http::StatusCode::OK
+            } else {
+                axum::http::StatusCode::SERVICE_UNAVAILABLE
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let agent = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("role agent");
+    });
+    agent
+}
+
+/// HAProxy in TCP mode in front of both clusters, sending connections only to the one whose
+/// role agent says it is the primary, and cutting the sessions of one marked down.
+fn postgres_proxy(dir: &Path, front: u16, clusters: &[(u16, u16)]) -> tokio::process::Child {
+    let servers: String = clusters
+        .iter()
+        .enumerate()
+        .map(|(i, (port, agent))| format!("    server pg{i} 127.0.0.1:{port} check port {agent}\n"))
+        .collect();
+    let config = format!(
+        "global\n    maxconn 256\n\
+         defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1h\n    \
+         timeout server 1h\n    timeout check 1s\n\
+         listen postgres\n    bind 127.0.0.1:{front}\n    option httpchk GET /primary\n    \
+         http-check expect status 200\n    \
+         default-server inter 200ms fall 1 rise 1 on-marked-down shutdown-sessions\n{servers}"
+    );
+    let path = dir.join("haproxy.cfg");
+    std::fs::write(&path, config).expect("write haproxy.cfg");
+    let binary = ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("haproxy is not installed (scripts/test installs Debian's haproxy)");
+    tokio::process::Command::new(binary)
+        .arg("-db")
+        .arg("-f")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start haproxy")
+}
+
+/// Issue 20: a primary and a synchronous streaming standby on this machine, HAProxy in front
+/// (routing to whichever a Patroni-style role check calls primary), load running; the primary
+/// crashes (`pg_ctl stop -m immediate`) and the standby is promoted. The same `keyhold serve`
+/// reaches the new primary within the bound without a restart; meanwhile every request is a
+/// success or a fast 503 problem; and every write that was acknowledged is on the new primary,
+/// because the primary's commits wait for the standby (`synchronous_standby_names`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_failover_to_a_promoted_standby_loses_no_acknowledged_write() {
+    let t0 = Instant::now();
+    let primary = Cluster::create();
+    primary.start().await;
+    let standby = Cluster::standby_of(&primary);
+    standby.start().await;
+    // Synchronous: a commit is acknowledged only once the standby has it.
+    let admin = sqlx::PgPool::connect(&primary.url())
+        .await
+        .expect("primary");
+    let started = Instant::now();
+    loop {
+        let streaming: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_replication where state = 'streaming'",
+        )
+        .fetch_one(&admin)
+        .await
+        .expect("replication");
+        if streaming == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the standby never streamed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sqlx::query("alter system set synchronous_standby_names = '*'")
+        .execute(&admin)
+        .await
+        .expect("synchronous");
+    sqlx::query("select pg_reload_conf()")
+        .execute(&admin)
+        .await
+        .expect("reload");
+    admin.close().await;
+
+    let agents = [
+        role_agent(primary.port).await,
+        role_agent(standby.port).await,
+    ];
+    let front = free_port();
+    let _proxy = postgres_proxy(
+        &primary.root,
+        front,
+        &[(primary.port, agents[0]), (standby.port, agents[1])],
+    );
+    let url = format!("postgres://postgres@127.0.0.1:{front}/postgres");
+    // HAProxy counts a server up until its first check fails: wait until ten connections in a
+    // row land on the primary, i.e. the standby has been taken out.
+    let started = Instant::now();
+    let mut on_primary = 0;
+    while on_primary < 10 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "HAProxy never settled on the primary"
+        );
+        let landed = async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
+            let in_recovery: bool = sqlx::query_scalar("select pg_is_in_recovery()")
+                .fetch_one(&mut conn)
+                .await
+                .ok()?;
+            let _ = conn.close().await;
+            Some(!in_recovery)
+        }
+        .await;
+        on_primary = if landed == Some(true) {
+            on_primary + 1
+        } else {
+            0
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let key = crypto::generate_root_key("failover").expect("key");
+    let key = key.expose_secret().to_owned();
+    let out = keyhold(&url, &key)
+        .args(["bootstrap", "--json"])
+        .output()
+        .await
+        .expect("run keyhold bootstrap");
+    assert!(
+        out.status.success(),
+        "bootstrap failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bootstrap: Value = serde_json::from_slice(&out.stdout).expect("bootstrap json");
+    let credentials =
+        json!({ "clientId": bootstrap["clientId"], "clientSecret": bootstrap["clientSecret"] });
+    let port = free_port();
+    let mut server = keyhold(&url, &key)
+        .env("KEYHOLD_LISTEN", format!("127.0.0.1:{port}"))
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start keyhold serve");
+    let server_pid = server.id().expect("running");
+    let http = Http::new(format!("http://127.0.0.1:{port}"));
+    let started = Instant::now();
+    while http
+        .call(Method::GET, "/readyz", None, None)
+        .await
+        .map(|a| a.status)
+        .ok()
+        != Some(200)
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "never ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let login = http
+        .call(
+            Method::POST,
+            "/api/v1/auth/universal-auth/login",
+            None,
+            Some(&credentials),
+        )
+        .await
+        .expect("login");
+    assert_eq!(login.status, 200, "{}", login.body);
+    let token = login.body["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let log: Arc<Mutex<Vec<Outcome>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for task in 0..WRITERS + READERS {
+        let op = if task < WRITERS { Op::Create } else { Op::List };
+        tasks.push(tokio::spawn(load(
+            http.clone(),
+            token.clone(),
+            op,
+            task,
+            stop.clone(),
+            log.clone(),
+        )));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // The primary crashes; a second later the standby is promoted.
+    let crash = Instant::now();
+    primary.stop("immediate").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    standby.promote().await;
+    let promoted = Instant::now();
+
+    // Keep the load on until both kinds of request have succeeded 20 times after the last
+    // failure, or give up past the bound.
+    while promoted.elapsed() < FAILOVER_BOUND + Duration::from_secs(3) {
+        let recovered = {
+            let log = log.lock().expect("log");
+            let last_failure = log
+                .iter()
+                .filter(|o| !o.ok())
+                .map(|o| o.ended)
+                .max()
+                .unwrap_or(promoted);
+            [Op::Create, Op::List].iter().all(|op| {
+                log.iter()
+                    .filter(|o| o.op == *op && o.started > last_failure.max(promoted))
+                    .count()
+                    >= 20
+            })
+        };
+        if recovered {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await.expect("load task");
+    }
+    let log = std::mem::take(&mut *log.lock().expect("log"));
+    assert!(
+        server.try_wait().expect("server status").is_none(),
+        "keyhold serve exited during the failover"
+    );
+    assert_eq!(server.id(), Some(server_pid));
+
+    let show = |o: &Outcome| o.describe(t0);
+    let bad: Vec<String> = log
+        .iter()
+        .filter(|o| !(o.ok() || is_unavailable_problem(o)))
+        .map(show)
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{} of {} requests got neither a success nor a 503 problem, e.g.:\n{}",
+        bad.len(),
+        log.len(),
+        bad.iter().take(10).cloned().collect::<Vec<_>>().join("\n")
+    );
+    let slowest = log
+        .iter()
+        .max_by_key(|o| o.ended - o.started)
+        .expect("some requests");
+    assert!(
+        slowest.ended - slowest.started < ANSWER_BOUND,
+        "a request took too long: {}",
+        show(slowest)
+    );
+    let failed = log.iter().filter(|o| !o.ok()).count();
+    assert!(
+        failed > 0,
+        "no request noticed the failover: the test did not test it"
+    );
+    let last_failure = log.iter().filter(|o| !o.ok()).map(|o| o.ended).max();
+    let recovery = last_failure.map_or(Duration::ZERO, |at| at.saturating_duration_since(promoted));
+    assert!(
+        recovery < FAILOVER_BOUND,
+        "requests still failed {recovery:?} after the standby was promoted"
+    );
+
+    // Every write answered 201 is on the new primary.
+    let db = sqlx::PgPool::connect(&standby.url())
+        .await
+        .expect("connect to the new primary");
+    let names: HashSet<String> = sqlx::query_scalar("select name from projects")
+        .fetch_all(&db)
+        .await
+        .expect("projects")
+        .into_iter()
+        .collect();
+    db.close().await;
+    let acknowledged: Vec<&str> = log
+        .iter()
+        .filter(|o| o.op == Op::Create && o.status() == Some(201))
+        .filter_map(|o| o.name.as_deref())
+        .collect();
+    let lost: Vec<&&str> = acknowledged
+        .iter()
+        .filter(|n| !names.contains(**n))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged writes lost in the failover: {lost:?}"
+    );
+    eprintln!(
+        "failover: {} requests, {} acknowledged writes all on the new primary; {failed} answered \
+         503 between the crash and recovery; all requests succeeding {} ms after the promotion \
+         ({} ms after the crash); slowest request {} ms",
+        log.len(),
+        acknowledged.len(),
+        recovery.as_millis(),
+        last_failure.map_or(0, |at| at.saturating_duration_since(crash).as_millis()),
+        (slowest.ended - slowest.started).as_millis()
+    );
+    drop(server);
 }

@@ -430,10 +430,10 @@ async fn status_counts_records_per_key_id(pool: PgPool) {
             .join(" ")
     };
     // Columns: app_connections, rotation_credentials, secret_versions, webhook_signing_secrets,
-    // total.
-    assert_eq!(line("k2"), "k2 active ok 2 1 0 0 3");
-    assert_eq!(line("k1"), "k1 configured ok 3 0 0 0 3");
-    assert_eq!(line("(unreadable)"), "(unreadable) - - 1 0 0 0 1");
+    // connection_private_keys, audit_streams, audit_stream_headers, rotation_key_pairs, total.
+    assert_eq!(line("k2"), "k2 active ok 2 1 0 0 0 0 0 0 3");
+    assert_eq!(line("k1"), "k1 configured ok 3 0 0 0 0 0 0 0 3");
+    assert_eq!(line("(unreadable)"), "(unreadable) - - 1 0 0 0 0 0 0 0 1");
     assert!(
         table.contains("3 records are not under the active key k2"),
         "{table}"
@@ -701,4 +701,267 @@ async fn project_secret_values_are_rewrapped_and_still_open_for_their_binding(po
         text(&check.stdout),
         text(&check.stderr)
     );
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn connection_private_keys_are_rewrapped_and_still_open_for_their_binding(pool: PgPool) {
+    let k1 = key("k1");
+    let k2 = key("k2");
+    let url = common::database_url(&pool, None).await;
+    let (org, project) = project(&pool).await;
+    let connection = Uuid::now_v7();
+    // A private-key-jwt connection has no client secret: `status` must not call that unreadable.
+    sqlx::query(
+        "insert into app_connections (id, org_id, project_id, method, name, domain, client_id, \
+         audience, key_kid, key_alg, public_key_pem, public_key_jwk) values ($1, $2, $3, \
+         'private-key-jwt', 'signer', 'acme.auth0.com', 'cid', 'https://acme.auth0.com/api/v2/', \
+         'kid-0123456789', 'RS256', 'pem', '{}')",
+    )
+    .bind(connection)
+    .bind(org)
+    .bind(project)
+    .execute(&pool)
+    .await
+    .expect("connection");
+    let id = store::PrivateKeyId::new();
+    let to = broker::Destination {
+        domain: "acme.auth0.com",
+        client_id: "cid",
+    };
+    let binding = broker::aad::connection_private_key(
+        id,
+        store::ConnectionId(connection),
+        store::ProjectId(project),
+        to,
+    );
+    let sealed = keyring(&k1)
+        .seal_str(&SecretString::from("private-key-pem"), &binding.aad())
+        .expect("seal");
+    sqlx::query(
+        "insert into connection_private_keys (id, connection_id, private_key_sealed) \
+         values ($1, $2, $3)",
+    )
+    .bind(id)
+    .bind(connection)
+    .bind(sealed)
+    .execute(&pool)
+    .await
+    .expect("key");
+
+    let status = run(&url, &k1, &["status", "--json"]).await;
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let status: Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(status["unreadable"]["app_connections"], 0, "{status}");
+    assert_eq!(
+        status["keys"][0]["records"]["connection_private_keys"], 1,
+        "{status}"
+    );
+    let out = run(&url, &format!("{k2},{k1}"), &["rewrap"]).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("connection_private_keys 1"), "{stdout}");
+    let (key_id, sealed): (Option<String>, Vec<u8>) = sqlx::query_as(
+        "select private_key_key_id, private_key_sealed from connection_private_keys",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("key");
+    assert_eq!(key_id.as_deref(), Some("k2"));
+    let opened = keyring(&k2)
+        .open_str(&sealed, &binding.aad())
+        .expect("opens with the new key and the same binding");
+    assert_eq!(opened.expose_secret(), "private-key-pem");
+    let check = run(&url, &k2, &["check"]).await;
+    assert!(
+        check.status.success(),
+        "{}{}",
+        text(&check.stdout),
+        text(&check.stderr)
+    );
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn rotation_key_pairs_are_rewrapped_and_still_open_for_their_binding(pool: PgPool) {
+    let k1 = key("k1");
+    let k2 = key("k2");
+    let url = common::database_url(&pool, None).await;
+    let (org, project) = project(&pool).await;
+    let (connection, rotation, attempt) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    sqlx::query(
+        "insert into app_connections (id, org_id, project_id, method, name, domain, client_id, \
+         audience, key_kid, key_alg, public_key_pem, public_key_jwk) values ($1, $2, $3, \
+         'private-key-jwt', 'signer', 'acme.auth0.com', 'cid', 'https://acme.auth0.com/api/v2/', \
+         'kid-0123456789', 'RS256', 'pem', '{}')",
+    )
+    .bind(connection)
+    .bind(org)
+    .bind(project)
+    .execute(&pool)
+    .await
+    .expect("connection");
+    sqlx::query(
+        "insert into secret_rotations (id, org_id, project_id, connection_id, name, client_id, \
+         rotation_interval_days, type, overlap_seconds) \
+         values ($1, $2, $3, $4, 'keys', 'rotatedClient', 30, 'auth0-private-key-jwt', 3600)",
+    )
+    .bind(rotation)
+    .bind(org)
+    .bind(project)
+    .bind(connection)
+    .execute(&pool)
+    .await
+    .expect("rotation");
+    sqlx::query(
+        "insert into rotation_attempts (id, rotation_id, attempt_no, is_manual) \
+         values ($1, $2, 1, false)",
+    )
+    .bind(attempt)
+    .bind(rotation)
+    .execute(&pool)
+    .await
+    .expect("attempt");
+    let id = store::PrivateKeyId::new();
+    let to = broker::Destination {
+        domain: "acme.auth0.com",
+        client_id: "rotatedClient",
+    };
+    let binding = broker::aad::rotation_private_key(
+        id,
+        store::RotationId(rotation),
+        store::ProjectId(project),
+        to,
+    );
+    let sealed = keyring(&k1)
+        .seal_str(
+            &SecretString::from("rotated-private-key-pem"),
+            &binding.aad(),
+        )
+        .expect("seal");
+    sqlx::query(
+        "insert into rotation_key_pairs (id, rotation_id, attempt_id, state, domain, client_id, \
+         private_key_sealed, kid, alg, public_key_pem) \
+         values ($1, $2, $3, 'current', 'acme.auth0.com', 'rotatedClient', $4, \
+         'kid-0123456789', 'RS256', 'pem')",
+    )
+    .bind(id)
+    .bind(rotation)
+    .bind(attempt)
+    .bind(sealed)
+    .execute(&pool)
+    .await
+    .expect("key pair");
+
+    let status = run(&url, &k1, &["status", "--json"]).await;
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let status: Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(
+        status["keys"][0]["records"]["rotation_key_pairs"], 1,
+        "{status}"
+    );
+    let out = run(&url, &format!("{k2},{k1}"), &["rewrap"]).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("rotation_key_pairs 1"), "{stdout}");
+    let (key_id, sealed): (Option<String>, Vec<u8>) =
+        sqlx::query_as("select private_key_key_id, private_key_sealed from rotation_key_pairs")
+            .fetch_one(&pool)
+            .await
+            .expect("key");
+    assert_eq!(key_id.as_deref(), Some("k2"));
+    let opened = keyring(&k2)
+        .open_str(&sealed, &binding.aad())
+        .expect("opens with the new key and the same binding");
+    assert_eq!(opened.expose_secret(), "rotated-private-key-pem");
+    let check = run(&url, &k2, &["check"]).await;
+    assert!(
+        check.status.success(),
+        "{}{}",
+        text(&check.stdout),
+        text(&check.stderr)
+    );
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn audit_stream_secrets_and_headers_are_rewrapped_and_still_open_for_their_binding(
+    pool: PgPool,
+) {
+    let k1 = key("k1");
+    let k2 = key("k2");
+    let url = common::database_url(&pool, None).await;
+    let (org, project) = project(&pool).await;
+    let stream = Uuid::now_v7();
+    let place = (stream, store::OrgId(org), Some(ProjectId(project)));
+    let secret_binding =
+        aad::audit_stream(aad::AUDIT_STREAM_SECRET_PLACE, place.0, place.1, place.2);
+    let headers_binding =
+        aad::audit_stream(aad::AUDIT_STREAM_HEADERS_PLACE, place.0, place.1, place.2);
+    let old = keyring(&k1);
+    let secret = old
+        .seal_str(&SecretString::from("whsec_stream"), &secret_binding.aad())
+        .expect("seal");
+    let headers = old
+        .seal_str(
+            &SecretString::from(r#"{"dd-api-key":"intake-key"}"#),
+            &headers_binding.aad(),
+        )
+        .expect("seal");
+    sqlx::query(
+        "with s as (insert into audit_streams (id, org_id, project_id, url, secret_sealed, \
+           header_names, cursor_xact) values ($1, $2, $3, 'https://intake.example.com/', $4, \
+           '{dd-api-key}', pg_current_xact_id()) returning id) \
+         insert into audit_stream_headers (stream_id, headers_sealed) select id, $5 from s",
+    )
+    .bind(stream)
+    .bind(org)
+    .bind(project)
+    .bind(secret)
+    .bind(headers)
+    .execute(&pool)
+    .await
+    .expect("stream");
+
+    let status = run(&url, &k1, &["status", "--json"]).await;
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let status: Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(status["keys"][0]["records"]["audit_streams"], 1, "{status}");
+    assert_eq!(
+        status["keys"][0]["records"]["audit_stream_headers"], 1,
+        "{status}"
+    );
+    let out = run(&url, &format!("{k2},{k1}"), &["rewrap"]).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("audit_streams 1"), "{stdout}");
+    assert!(stdout.contains("audit_stream_headers 1"), "{stdout}");
+    let (secret_key, secret, headers_key, headers): (
+        Option<String>,
+        Vec<u8>,
+        Option<String>,
+        Vec<u8>,
+    ) = sqlx::query_as(
+        "select s.secret_key_id, s.secret_sealed, h.headers_key_id, h.headers_sealed \
+             from audit_streams s join audit_stream_headers h on h.stream_id = s.id",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("stream");
+    assert_eq!(secret_key.as_deref(), Some("k2"));
+    assert_eq!(headers_key.as_deref(), Some("k2"));
+    let new = keyring(&k2);
+    let opened = new
+        .open_str(&secret, &secret_binding.aad())
+        .expect("the secret opens with the new key and the same binding");
+    assert_eq!(opened.expose_secret(), "whsec_stream");
+    let opened = new
+        .open_str(&headers, &headers_binding.aad())
+        .expect("the headers open with the new key and the same binding");
+    assert!(opened.expose_secret().contains("intake-key"));
+    // Bound to their scope: the headers do not open as another project's.
+    let elsewhere = aad::audit_stream(
+        aad::AUDIT_STREAM_HEADERS_PLACE,
+        place.0,
+        place.1,
+        Some(ProjectId(Uuid::now_v7())),
+    );
+    assert!(new.open_str(&headers, &elsewhere.aad()).is_err());
 }

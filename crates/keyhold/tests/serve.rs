@@ -58,6 +58,7 @@ async fn serve_becomes_ready_and_stops_cleanly_on_sigterm(pool: PgPool) {
         .env("DATABASE_URL", common::database_url(&pool, Some(APP)).await)
         .env("KEYHOLD_ROOT_KEYS", key.expose_secret())
         .env("KEYHOLD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("KEYHOLD_SHUTDOWN_DRAIN_SECS", "0")
         .env("RUST_LOG", "warn")
         .arg("serve")
         .stdin(Stdio::null())
@@ -212,6 +213,7 @@ async fn slow_clients_are_cut_and_the_server_stays_responsive(pool: PgPool) {
         .env("KEYHOLD_IDLE_TIMEOUT_SECS", "1")
         .env("KEYHOLD_BODY_READ_TIMEOUT_SECS", "1")
         .env("KEYHOLD_MAX_CONNECTIONS", "4")
+        .env("KEYHOLD_SHUTDOWN_DRAIN_SECS", "0")
         .env("RUST_LOG", "warn")
         .arg("serve")
         .stdin(Stdio::null())
@@ -293,6 +295,114 @@ async fn slow_clients_are_cut_and_the_server_stays_responsive(pool: PgPool) {
     let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("stopped within 30 s of SIGTERM")
+        .expect("exit status");
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+    sessions_closed(&pool).await;
+}
+
+/// Issue 20: on SIGTERM the server first answers `/readyz` 503 for the drain period while it
+/// still serves everything else (a balancer's check takes it out of rotation, no request is
+/// refused), then stops accepting, then finishes the requests in flight, and exits 0.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn sigterm_drains_then_stops_accepting_then_finishes_in_flight_requests(pool: PgPool) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let key = crypto::generate_root_key("drain").expect("key");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyhold"))
+        .env_clear()
+        .env("DATABASE_URL", common::database_url(&pool, Some(APP)).await)
+        .env("KEYHOLD_ROOT_KEYS", key.expose_secret())
+        .env("KEYHOLD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("KEYHOLD_EMBEDDED_WORKER", "false")
+        .env("KEYHOLD_SHUTDOWN_DRAIN_SECS", "2")
+        .env("RUST_LOG", "warn")
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start keyhold serve");
+    let started = Instant::now();
+    while status(port, "/readyz") != Some(200) {
+        assert!(started.elapsed() < Duration::from_secs(30), "never ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A request in flight across the whole shutdown: its headers are in, its body is not.
+    let body = br#"{"clientId":"nobody","clientSecret":"wrong"}"#;
+    let mut in_flight = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    in_flight
+        .write_all(
+            format!(
+                "POST /api/v1/auth/universal-auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .expect("write headers");
+    in_flight
+        .write_all(&body[..5])
+        .expect("write part of the body");
+
+    let pid = child.id().expect("running").to_string();
+    let signalled = Instant::now();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    // Draining: not ready, yet new connections are still accepted and served.
+    while status(port, "/readyz") != Some(503) {
+        assert!(
+            signalled.elapsed() < Duration::from_secs(1),
+            "/readyz still ready 1 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(status(port, "/healthz"), Some(200));
+    assert_eq!(status(port, "/api/v1/projects"), Some(401));
+    assert!(
+        signalled.elapsed() < Duration::from_millis(1500),
+        "the drain period ended early"
+    );
+
+    // After the drain the listener is closed...
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            signalled.elapsed() < Duration::from_secs(5),
+            "still accepting 5 s after SIGTERM with a 2 s drain"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        signalled.elapsed() >= Duration::from_millis(1900),
+        "stopped accepting after {:?}, before the drain ended",
+        signalled.elapsed()
+    );
+    assert!(
+        child.try_wait().expect("status").is_none(),
+        "exited with a request in flight"
+    );
+
+    // ...and the request in flight still gets its whole answer.
+    in_flight.write_all(&body[5..]).expect("write the rest");
+    in_flight
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut answer = String::new();
+    in_flight.read_to_string(&mut answer).expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("stopped after the in-flight request")
         .expect("exit status");
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
     sessions_closed(&pool).await;

@@ -1,5 +1,8 @@
 //! `app_connections`: Auth0 connections with their secret only as a sealed envelope. This module
 //! never sees plaintext; sealing and opening happen in the layer that holds the keyring.
+//!
+//! Two methods: `client-credentials` (a sealed client secret) and `private-key-jwt` (no secret
+//! here: the public half of a key pair whose sealed private half is in `connection_keys`).
 
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
@@ -30,13 +33,43 @@ pub struct Connection {
     pub domain: String,
     pub client_id: String,
     pub audience: String,
-    pub client_secret_sealed: Sealed,
+    /// `None` for a `private-key-jwt` connection (its private key is in `connection_keys`).
+    pub client_secret_sealed: Option<Sealed>,
     pub version: i64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     /// The last scope check: capability → the scopes it lacks (see [`record_scope_check`]).
     pub scope_check: Option<serde_json::Value>,
     pub scope_checked_at: Option<OffsetDateTime>,
+    /// `private-key-jwt` only: the public key (`kid`, algorithm, SPKI PEM, JWK) and when Keyhold
+    /// first obtained a token with it (`None`: not registered in Auth0 yet, as far as we know).
+    #[sqlx(flatten)]
+    pub key: PublicKeyColumns,
+}
+
+/// The public-key columns of a connection; all `None` for `client-credentials`.
+#[derive(Clone, Debug, Default, sqlx::FromRow)]
+pub struct PublicKeyColumns {
+    pub key_kid: Option<String>,
+    pub key_alg: Option<String>,
+    pub public_key_pem: Option<String>,
+    pub public_key_jwk: Option<serde_json::Value>,
+    pub key_registered_at: Option<OffsetDateTime>,
+}
+
+pub const METHOD_CLIENT_CREDENTIALS: &str = "client-credentials";
+pub const METHOD_PRIVATE_KEY_JWT: &str = "private-key-jwt";
+
+impl Connection {
+    /// Authenticates to Auth0 with a signed assertion rather than a client secret.
+    pub fn uses_private_key(&self) -> bool {
+        self.method == METHOD_PRIVATE_KEY_JWT
+    }
+
+    /// A `private-key-jwt` connection whose key Keyhold has not yet used successfully.
+    pub fn awaits_registration(&self) -> bool {
+        self.uses_private_key() && self.key.key_registered_at.is_none()
+    }
 }
 
 /// The column list every query returns, as a macro so statements stay `&'static str` (sqlx refuses
@@ -44,7 +77,8 @@ pub struct Connection {
 macro_rules! columns {
     () => {
         "id, org_id, project_id, app, method, name, description, domain, client_id, audience, \
-         client_secret_sealed, version, created_at, updated_at, scope_check, scope_checked_at"
+         client_secret_sealed, version, created_at, updated_at, scope_check, scope_checked_at, \
+         key_kid, key_alg, public_key_pem, public_key_jwk, key_registered_at"
     };
 }
 
@@ -92,6 +126,77 @@ pub async fn insert(conn: &mut PgConnection, new: &NewConnection<'_>) -> Result<
     Ok(row)
 }
 
+/// The public half of a connection's key pair, stored beside the connection.
+#[derive(Debug)]
+pub struct PublicKey<'a> {
+    pub kid: &'a str,
+    pub alg: &'a str,
+    pub pem: &'a str,
+    pub jwk: &'a serde_json::Value,
+}
+
+/// A new `private-key-jwt` connection. Its sealed private key is inserted in the same transaction
+/// with [`crate::connection_keys::insert`].
+#[derive(Debug)]
+pub struct NewKeyConnection<'a> {
+    pub id: ConnectionId,
+    pub org_id: OrgId,
+    pub project_id: ProjectId,
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub domain: &'a str,
+    pub client_id: &'a str,
+    pub audience: &'a str,
+    pub public_key: PublicKey<'a>,
+}
+
+pub async fn insert_with_key(
+    conn: &mut PgConnection,
+    new: &NewKeyConnection<'_>,
+) -> Result<Connection> {
+    let sql = concat!(
+        "insert into app_connections (id, org_id, project_id, method, name, description, domain, \
+         client_id, audience, key_kid, key_alg, public_key_pem, public_key_jwk) \
+         values ($1, $2, $3, 'private-key-jwt', $4, $5, $6, $7, $8, $9, $10, $11, $12) returning ",
+        columns!()
+    );
+    let row = sqlx::query_as(sql)
+        .bind(new.id)
+        .bind(new.org_id)
+        .bind(new.project_id)
+        .bind(new.name)
+        .bind(new.description)
+        .bind(new.domain)
+        .bind(new.client_id)
+        .bind(new.audience)
+        .bind(new.public_key.kid)
+        .bind(new.public_key.alg)
+        .bind(new.public_key.pem)
+        .bind(new.public_key.jwk)
+        .fetch_one(conn)
+        .await?;
+    Ok(row)
+}
+
+/// Records that Keyhold obtained a token with the connection's key (first time only): it is
+/// registered and enabled in Auth0. Not a change of the connection's credentials, so the version
+/// (and the token cache entry keyed on it) stays. Returns the time recorded.
+pub async fn mark_key_registered(
+    conn: &mut PgConnection,
+    org_id: OrgId,
+    id: ConnectionId,
+) -> Result<Option<OffsetDateTime>> {
+    let at = sqlx::query_scalar(
+        "update app_connections set key_registered_at = coalesce(key_registered_at, now()) \
+         where id = $1 and org_id = $2 and method = 'private-key-jwt' returning key_registered_at",
+    )
+    .bind(id)
+    .bind(org_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(at)
+}
+
 pub async fn get(pool: &PgPool, org_id: OrgId, id: ConnectionId) -> Result<Connection> {
     let sql = concat!(
         "select ",
@@ -128,6 +233,44 @@ pub struct ListFilter {
     pub visible: Option<Vec<ProjectId>>,
     /// Case-insensitive substring of the name.
     pub search: Option<String>,
+    /// Only connections whose last scope check found a capability lacking a scope.
+    pub missing_scope: bool,
+}
+
+/// The `where` clause of a list (and of its count), after `after` when given.
+fn push_filter(q: &mut QueryBuilder<Postgres>, filter: &ListFilter, after: Option<&Cursor>) {
+    match filter.project_id {
+        Some(project_id) => {
+            q.push("project_id = ").push_bind(project_id);
+            q.push(" and org_id = ").push_bind(filter.org_id);
+            if let Some(after) = after {
+                q.push(" and name > ").push_bind(after.name.clone());
+            }
+        }
+        None => {
+            q.push("org_id = ").push_bind(filter.org_id);
+            if let Some(visible) = &filter.visible {
+                let ids: Vec<uuid::Uuid> = visible.iter().map(|p| p.0).collect();
+                q.push(" and project_id = any(").push_bind(ids).push(")");
+            }
+            if let Some(after) = after {
+                q.push(" and (name, id) > (")
+                    .push_bind(after.name.clone())
+                    .push(", ")
+                    .push_bind(after.id)
+                    .push(")");
+            }
+        }
+    }
+    if let Some(search) = &filter.search {
+        q.push(" and name ilike ").push_bind(like_pattern(search));
+    }
+    if filter.missing_scope {
+        q.push(
+            " and jsonb_typeof(scope_check) = 'object' and exists (select 1 from jsonb_each(scope_check) c \
+               where jsonb_typeof(c.value) = 'array' and jsonb_array_length(c.value) > 0)",
+        );
+    }
 }
 
 /// One page ordered by `(name, id)`. Within a project the name alone is unique and the
@@ -142,32 +285,7 @@ pub async fn list(
         columns!(),
         " from app_connections where "
     ));
-    match filter.project_id {
-        Some(project_id) => {
-            q.push("project_id = ").push_bind(project_id);
-            q.push(" and org_id = ").push_bind(filter.org_id);
-            if let Some(after) = &page.after {
-                q.push(" and name > ").push_bind(after.name.clone());
-            }
-        }
-        None => {
-            q.push("org_id = ").push_bind(filter.org_id);
-            if let Some(visible) = &filter.visible {
-                let ids: Vec<uuid::Uuid> = visible.iter().map(|p| p.0).collect();
-                q.push(" and project_id = any(").push_bind(ids).push(")");
-            }
-            if let Some(after) = &page.after {
-                q.push(" and (name, id) > (")
-                    .push_bind(after.name.clone())
-                    .push(", ")
-                    .push_bind(after.id)
-                    .push(")");
-            }
-        }
-    }
-    if let Some(search) = &filter.search {
-        q.push(" and name ilike ").push_bind(like_pattern(search));
-    }
+    push_filter(&mut q, filter, page.after.as_ref());
     q.push(" order by name, id limit ")
         .push_bind(i64::from(page.limit) + 1);
     let rows: Vec<Connection> = q.build_query_as().fetch_all(pool).await?;
@@ -175,6 +293,19 @@ pub async fn list(
         name: c.name.clone(),
         id: c.id.0,
     }))
+}
+
+/// How many connections `filter` matches, counted up to `cap`; `None` past it, so a huge
+/// project costs at most `cap` index entries per page rather than a count of everything.
+pub async fn count(pool: &PgPool, filter: &ListFilter, cap: u32) -> Result<Option<u32>> {
+    let mut q: QueryBuilder<Postgres> =
+        QueryBuilder::new("select count(*) from (select 1 from app_connections where ");
+    push_filter(&mut q, filter, None);
+    q.push(" limit ")
+        .push_bind(i64::from(cap) + 1)
+        .push(") capped");
+    let n: i64 = q.build_query_scalar().fetch_one(pool).await?;
+    Ok(u32::try_from(n).ok().filter(|n| *n <= cap))
 }
 
 /// A partial update. `None` leaves a field as it is; `description: Some(None)` clears it.

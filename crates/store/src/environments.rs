@@ -101,11 +101,24 @@ pub async fn update(
 }
 
 /// Deletes the environment with its folders and secrets; returns it and how many secrets went.
+/// Every secret is reported as `secret.deleted` (`deletedWith: "environment"`), written by `by`.
 pub async fn delete(
     conn: &mut PgConnection,
     project_id: ProjectId,
     id: EnvironmentId,
+    by: &crate::secrets::Writer,
 ) -> Result<(Environment, i64)> {
+    use crate::secrets::events::{Container, report_removed_with};
+    let exists: bool = sqlx::query_scalar(
+        "select exists (select 1 from environments where project_id = $1 and id = $2)",
+    )
+    .bind(project_id)
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if exists {
+        report_removed_with(&mut *conn, Container::Environment(id), *by).await?;
+    }
     let secrets: i64 = sqlx::query_scalar("select count(*) from secrets where environment_id = $1")
         .bind(id)
         .fetch_one(&mut *conn)

@@ -184,8 +184,15 @@ pub async fn contents(conn: &mut PgConnection, folder: &Folder) -> Result<(i64, 
     .await?)
 }
 
-/// Deletes a folder with everything in it.
-pub async fn delete(conn: &mut PgConnection, id: FolderId) -> Result<()> {
+/// Deletes a folder with everything in it; every secret in it is reported as `secret.deleted`
+/// (`deletedWith: "folder"`), written by `by`.
+pub async fn delete(
+    conn: &mut PgConnection,
+    id: FolderId,
+    by: &crate::secrets::Writer,
+) -> Result<()> {
+    use crate::secrets::events::{Container, report_removed_with};
+    report_removed_with(&mut *conn, Container::Folder(id), *by).await?;
     let done = sqlx::query("delete from secret_folders where id = $1 and parent_id is not null")
         .bind(id)
         .execute(conn)

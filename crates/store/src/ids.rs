@@ -52,5 +52,6 @@ id_type!(AttemptId);
 id_type!(CredentialId);
 id_type!(EnvironmentId);
 id_type!(FolderId);
+id_type!(PrivateKeyId);
 id_type!(SecretId);
 id_type!(SecretVersionId);

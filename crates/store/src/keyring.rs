@@ -49,8 +49,11 @@ macro_rules! sealed_column {
             key_id_column: $key_id,
             aad_field: $field,
             sql: Statements {
+                // Rows without a value in this column (a Private Key JWT connection has no client
+                // secret) are no record of it; only bytes without a readable header are damaged.
                 counts: concat!(
-                    "select ", $key_id, ", count(*) from ", $table, " group by 1 order by 1"
+                    "select ", $key_id, ", count(*) from ", $table, " where ", $sealed,
+                    " is not null group by 1 order by 1"
                 ),
                 // Distinct key ids by skipping through the (key_id, id) index: one probe per
                 // key id instead of reading every row, so start-up stays fast on big tables.
@@ -65,7 +68,7 @@ macro_rules! sealed_column {
                      select key_id from ids where key_id is not null \
                      union all \
                      select null where exists (select 1 from ", $table, " where ", $key_id,
-                    " is null)"
+                    " is null and ", $sealed, " is not null)"
                 ),
                 batch: concat!(
                     "select ", $id, ", ", $sealed, " from ", $table, " where ", $key_id,
@@ -115,6 +118,34 @@ pub static SEALED_COLUMNS: &[SealedColumn] = &[
         "secret_sealed",
         "secret_key_id",
         "signing_secret"
+    ),
+    sealed_column!(
+        "connection_private_keys",
+        "id",
+        "private_key_sealed",
+        "private_key_key_id",
+        "private_key"
+    ),
+    sealed_column!(
+        "audit_streams",
+        "id",
+        "secret_sealed",
+        "secret_key_id",
+        "audit_stream_signing_secret"
+    ),
+    sealed_column!(
+        "audit_stream_headers",
+        "stream_id",
+        "headers_sealed",
+        "headers_key_id",
+        "audit_stream_headers"
+    ),
+    sealed_column!(
+        "rotation_key_pairs",
+        "id",
+        "private_key_sealed",
+        "private_key_key_id",
+        "private_key"
     ),
 ];
 

@@ -3,6 +3,8 @@
 //! than with `query!`, so building the workspace needs neither a live database nor a `.sqlx/` cache.
 
 pub mod audit;
+pub mod audit_streams;
+pub mod connection_keys;
 pub mod connections;
 pub mod environments;
 mod error;
@@ -24,8 +26,8 @@ pub mod webhooks;
 
 pub use error::{Error, Result};
 pub use ids::{
-    AttemptId, ConnectionId, CredentialId, EnvironmentId, FolderId, IdentityId, OrgId, ProjectId,
-    RotationId, SecretId, SecretVersionId,
+    AttemptId, ConnectionId, CredentialId, EnvironmentId, FolderId, IdentityId, OrgId,
+    PrivateKeyId, ProjectId, RotationId, SecretId, SecretVersionId,
 };
 pub use sqlx::PgPool;
 

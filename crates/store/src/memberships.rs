@@ -12,13 +12,19 @@ pub struct Membership {
     pub role: String,
     pub name: String,
     pub kind: String,
+    /// Environments (slugs) the membership is narrowed to; `None`: every one.
+    pub environments: Option<Vec<String>>,
+    /// The folder the membership is narrowed to, with everything below it; `None`: the whole
+    /// environment.
+    pub secret_path: Option<String>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
 
 pub async fn list(pool: &PgPool, project_id: ProjectId) -> Result<Vec<Membership>> {
     Ok(sqlx::query_as(
-        "select m.project_id, m.identity_id, m.role, i.name, i.kind, m.created_at, m.updated_at \
+        "select m.project_id, m.identity_id, m.role, i.name, i.kind, m.environments, m.secret_path, \
+                m.created_at, m.updated_at \
          from project_memberships m join identities i on i.id = m.identity_id \
          where m.project_id = $1 order by i.name, i.id",
     )
@@ -56,6 +62,40 @@ pub async fn set_role(
     .bind(project_id)
     .bind(identity_id)
     .bind(role)
+    .execute(conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(crate::Error::NotFound);
+    }
+    Ok(())
+}
+
+/// What a membership is narrowed to; both `None` is the whole project.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Narrowing {
+    pub environments: Option<Vec<String>>,
+    pub secret_path: Option<String>,
+}
+
+/// Sets a membership's role and what it is narrowed to, in one statement (an admin cannot be
+/// narrowed, `project_memberships_admin_unnarrowed_check`, so the two change together). The API
+/// has normalised the path.
+pub async fn set_role_and_narrowing(
+    conn: &mut PgConnection,
+    project_id: ProjectId,
+    identity_id: IdentityId,
+    role: &str,
+    narrowing: &Narrowing,
+) -> Result<()> {
+    let done = sqlx::query(
+        "update project_memberships set role = $3, environments = $4, secret_path = $5, \
+         updated_at = now() where project_id = $1 and identity_id = $2",
+    )
+    .bind(project_id)
+    .bind(identity_id)
+    .bind(role)
+    .bind(&narrowing.environments)
+    .bind(&narrowing.secret_path)
     .execute(conn)
     .await?;
     if done.rows_affected() == 0 {

@@ -82,3 +82,61 @@ pub async fn list(
         id: p.id.0,
     }))
 }
+
+/// What a rename changes: `description` `Some(None)` clears it; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct Change<'a> {
+    pub name: Option<&'a str>,
+    pub description: Option<Option<&'a str>>,
+}
+
+/// Renames (or re-describes) a project of this organisation; `NotFound` as for `get`.
+pub async fn update(
+    conn: &mut PgConnection,
+    org_id: OrgId,
+    id: ProjectId,
+    change: &Change<'_>,
+) -> Result<Project> {
+    let row = sqlx::query_as(
+        r#"update projects
+           set name = coalesce($3, name),
+               description = case when $4 then $5 else description end,
+               updated_at = now()
+           where id = $1 and org_id = $2
+           returning id, org_id, name, description, created_at, updated_at"#,
+    )
+    .bind(id)
+    .bind(org_id)
+    .bind(change.name)
+    .bind(change.description.is_some())
+    .bind(change.description.flatten())
+    .fetch_one(conn)
+    .await?;
+    Ok(row)
+}
+
+/// How many connections and secrets the project holds: a project is deleted only when empty.
+pub async fn contents(conn: &mut PgConnection, id: ProjectId) -> Result<(i64, i64)> {
+    let row = sqlx::query_as(
+        r#"select (select count(*) from app_connections where project_id = $1),
+                  (select count(*) from secrets where project_id = $1)"#,
+    )
+    .bind(id)
+    .fetch_one(conn)
+    .await?;
+    Ok(row)
+}
+
+/// Deletes a project of this organisation with its memberships, environments, folders, webhooks
+/// and streams (they cascade); connections and rotations keep it (foreign keys without cascade).
+pub async fn delete(conn: &mut PgConnection, org_id: OrgId, id: ProjectId) -> Result<Project> {
+    let row = sqlx::query_as(
+        r#"delete from projects where id = $1 and org_id = $2
+           returning id, org_id, name, description, created_at, updated_at"#,
+    )
+    .bind(id)
+    .bind(org_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(row)
+}

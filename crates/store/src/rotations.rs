@@ -2,11 +2,15 @@
 //! API manages them, their attempt history and their generations of generated secrets (sealed
 //! envelopes only). The worker's side — claiming due work under a lease, fenced step writes and the
 //! shared Auth0 request budget — lives in the [`lease`] and [`budget`] submodules; [`schedule`] is
-//! the pure arithmetic of when a rotation falls due, and [`control`] queues "rotate now".
+//! the pure arithmetic of when a rotation falls due, [`control`] queues "rotate now", and
+//! [`mapping`] names the project secrets a rotation writes its new credentials into, and
+//! [`key_pairs`] holds the key pairs of `auth0-private-key-jwt` rotations.
 
 pub mod budget;
 pub mod control;
+pub mod key_pairs;
 pub mod lease;
+pub mod mapping;
 pub mod schedule;
 
 use sqlx::encode::IsNull;
@@ -19,8 +23,18 @@ use crate::connections::Sealed;
 use crate::page::{Cursor, Page, PageRequest, like_pattern};
 use crate::{AttemptId, ConnectionId, CredentialId, Error, OrgId, ProjectId, Result, RotationId};
 
-/// The only rotation type so far, as Infisical names it.
+/// Infisical's rotation type: replace the client's one secret.
 pub const TYPE_AUTH0_CLIENT_SECRET: &str = "auth0-client-secret";
+/// Keyhold's own type (issue 18): add a public-key credential beside the current one, publish the
+/// new private key, remove the old credential after an overlap.
+pub const TYPE_AUTH0_PRIVATE_KEY_JWT: &str = "auth0-private-key-jwt";
+
+/// The overlap of a key rotation when none is asked for: a day.
+pub const DEFAULT_OVERLAP_SECONDS: i32 = 86_400;
+/// The shortest overlap (`secret_rotations_overlap_check`): an app must have time to refetch.
+pub const MIN_OVERLAP_SECONDS: i32 = 60;
+/// The longest overlap (`secret_rotations_overlap_check`): 30 days.
+pub const MAX_OVERLAP_SECONDS: i32 = 2_592_000;
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Rotation {
@@ -45,6 +59,9 @@ pub struct Rotation {
     pub last_rotation_attempted_at: Option<OffsetDateTime>,
     pub is_last_rotation_manual: bool,
     pub active_index: i16,
+    /// How long old and new credentials are both enabled; `Some` exactly for
+    /// [`TYPE_AUTH0_PRIVATE_KEY_JWT`].
+    pub overlap_seconds: Option<i32>,
     pub due_at: Option<OffsetDateTime>,
     pub rotate_requested_at: Option<OffsetDateTime>,
     pub current_attempt_id: Option<AttemptId>,
@@ -57,6 +74,12 @@ pub struct Rotation {
 }
 
 impl Rotation {
+    /// Whether this rotation adds key credentials (`auth0-private-key-jwt`) rather than replacing
+    /// a client secret.
+    pub fn rotates_keys(&self) -> bool {
+        self.kind == TYPE_AUTH0_PRIVATE_KEY_JWT
+    }
+
     /// Whether a rotation is under way or queued: an open attempt, an unstarted "rotate now", or
     /// a live lease. A second "rotate now" must be refused (409) while this holds, and deleting
     /// the definition could lose a pending secret.
@@ -73,7 +96,7 @@ macro_rules! columns {
         "id, org_id, project_id, connection_id, type, name, description, client_id, \
          rotation_interval_days, rotate_at_hours, rotate_at_minutes, is_auto_rotation_enabled, \
          next_rotation_at, status, last_rotation_message, last_rotated_at, \
-         last_rotation_attempted_at, is_last_rotation_manual, active_index, due_at, \
+         last_rotation_attempted_at, is_last_rotation_manual, active_index, overlap_seconds, due_at, \
          rotate_requested_at, current_attempt_id, lease_owner, lease_expires_at, lease_epoch, \
          version, created_at, updated_at"
     };
@@ -87,6 +110,10 @@ pub struct NewRotation<'a> {
     pub org_id: OrgId,
     pub project_id: ProjectId,
     pub connection_id: ConnectionId,
+    /// [`TYPE_AUTH0_CLIENT_SECRET`] or [`TYPE_AUTH0_PRIVATE_KEY_JWT`]; fixed for the row's life.
+    pub kind: &'a str,
+    /// Required for (and only for) [`TYPE_AUTH0_PRIVATE_KEY_JWT`] (`secret_rotations_overlap_check`).
+    pub overlap_seconds: Option<i32>,
     pub name: &'a str,
     pub description: Option<&'a str>,
     pub client_id: &'a str,
@@ -106,9 +133,9 @@ pub async fn insert(conn: &mut PgConnection, new: &NewRotation<'_>) -> Result<Ro
     let sql = concat!(
         "insert into secret_rotations (id, org_id, project_id, connection_id, name, description, \
          client_id, rotation_interval_days, rotate_at_hours, rotate_at_minutes, \
-         is_auto_rotation_enabled, next_rotation_at, due_at) \
+         is_auto_rotation_enabled, next_rotation_at, due_at, type, overlap_seconds) \
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-           case when $13 then now() when $11 then $12 else null end) \
+           case when $13 then now() when $11 then $12 else null end, $14, $15) \
          returning ",
         columns!()
     );
@@ -126,6 +153,8 @@ pub async fn insert(conn: &mut PgConnection, new: &NewRotation<'_>) -> Result<Ro
         .bind(new.is_auto_rotation_enabled)
         .bind(new.next_rotation_at)
         .bind(new.rotate_immediately)
+        .bind(new.kind)
+        .bind(new.overlap_seconds)
         .fetch_one(conn)
         .await?;
     Ok(row)
@@ -181,6 +210,10 @@ pub struct ListFilter {
     pub connection_id: Option<ConnectionId>,
     /// Case-insensitive substring of the name.
     pub search: Option<String>,
+    /// Only rotations of this type (`None`: every type).
+    pub kind: Option<&'static str>,
+    /// Only rotations in this status (`pending`, `success`, `failed`).
+    pub status: Option<String>,
 }
 
 /// One page ordered by `(name, id)`, as connections are paged.
@@ -194,17 +227,29 @@ pub async fn list(
         columns!(),
         " from secret_rotations where "
     ));
+    push_filter(&mut q, filter, page.after.as_ref());
+    q.push(" order by name, id limit ")
+        .push_bind(i64::from(page.limit) + 1);
+    let rows: Vec<Rotation> = q.build_query_as().fetch_all(pool).await?;
+    Ok(Page::from_overfetch(rows, page.limit, |r| Cursor {
+        name: r.name.clone(),
+        id: r.id.0,
+    }))
+}
+
+/// The `where` clause of a list (and of its count), after `after` when given.
+fn push_filter(q: &mut QueryBuilder<Postgres>, filter: &ListFilter, after: Option<&Cursor>) {
     match filter.project_id {
         Some(project_id) => {
             q.push("project_id = ").push_bind(project_id);
             q.push(" and org_id = ").push_bind(filter.org_id);
-            if let Some(after) = &page.after {
+            if let Some(after) = after {
                 q.push(" and name > ").push_bind(after.name.clone());
             }
         }
         None => {
             q.push("org_id = ").push_bind(filter.org_id);
-            if let Some(after) = &page.after {
+            if let Some(after) = after {
                 q.push(" and (name, id) > (")
                     .push_bind(after.name.clone())
                     .push(", ")
@@ -219,13 +264,25 @@ pub async fn list(
     if let Some(search) = &filter.search {
         q.push(" and name ilike ").push_bind(like_pattern(search));
     }
-    q.push(" order by name, id limit ")
-        .push_bind(i64::from(page.limit) + 1);
-    let rows: Vec<Rotation> = q.build_query_as().fetch_all(pool).await?;
-    Ok(Page::from_overfetch(rows, page.limit, |r| Cursor {
-        name: r.name.clone(),
-        id: r.id.0,
-    }))
+    if let Some(kind) = filter.kind {
+        q.push(" and type = ").push_bind(kind);
+    }
+    if let Some(status) = &filter.status {
+        q.push(" and status = ").push_bind(status.clone());
+    }
+}
+
+/// How many rotations `filter` matches, counted up to `cap`; `None` past it (see
+/// `connections::count`).
+pub async fn count(pool: &PgPool, filter: &ListFilter, cap: u32) -> Result<Option<u32>> {
+    let mut q: QueryBuilder<Postgres> =
+        QueryBuilder::new("select count(*) from (select 1 from secret_rotations where ");
+    push_filter(&mut q, filter, None);
+    q.push(" limit ")
+        .push_bind(i64::from(cap) + 1)
+        .push(") capped");
+    let n: i64 = q.build_query_scalar().fetch_one(pool).await?;
+    Ok(u32::try_from(n).ok().filter(|n| *n <= cap))
 }
 
 /// A partial update of the definition. `None` leaves a field as it is.
@@ -237,6 +294,8 @@ pub struct Change<'a> {
     pub is_auto_rotation_enabled: Option<bool>,
     pub rotation_interval_days: Option<i32>,
     pub rotate_at: Option<(i16, i16)>,
+    /// A key rotation's overlap (refused by `secret_rotations_overlap_check` on other types).
+    pub overlap_seconds: Option<i32>,
     /// Recomputed by the caller with the planner whenever the schedule changes.
     pub next_rotation_at: Option<Option<OffsetDateTime>>,
 }
@@ -261,6 +320,7 @@ pub async fn update(
            rotate_at_hours = coalesce($10, rotate_at_hours), \
            rotate_at_minutes = coalesce($11, rotate_at_minutes), \
            next_rotation_at = case when $12 then $13 else next_rotation_at end, \
+           overlap_seconds = coalesce($14, overlap_seconds), \
            due_at = case \
              when current_attempt_id is null and rotate_requested_at is null \
                   and (lease_expires_at is null or lease_expires_at < now()) \
@@ -287,6 +347,7 @@ pub async fn update(
         .bind(change.rotate_at.map(|(_, m)| m))
         .bind(change.next_rotation_at.is_some())
         .bind(change.next_rotation_at.flatten())
+        .bind(change.overlap_seconds)
         .fetch_optional(&mut *conn)
         .await?;
     match row {
@@ -388,7 +449,7 @@ async fn version_miss(conn: &mut PgConnection, org_id: OrgId, id: RotationId) ->
 }
 
 /// The last step of an attempt known to be done, as stored in `rotation_attempts.step` (text,
-/// limited to these four names by `rotation_attempts_step_check`). The worker resumes an open
+/// limited to these names by `rotation_attempts_step_check`). The worker resumes an open
 /// attempt from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AttemptStep {
@@ -396,8 +457,11 @@ pub enum AttemptStep {
     Created,
     /// Auth0 accepted the new secret (`PATCH` answered 200).
     Set,
-    /// Auth0 issues tokens with the new secret.
+    /// Auth0 issues tokens with the new secret (or key).
     Tested,
+    /// Key rotations only: the new key is enabled beside the old one and written to the mapped
+    /// secrets; the attempt rests until the overlap ends, then removes the old credential.
+    Published,
     /// Pending was promoted to current.
     Finished,
 }
@@ -409,6 +473,7 @@ impl AttemptStep {
             AttemptStep::Created => "created",
             AttemptStep::Set => "set",
             AttemptStep::Tested => "tested",
+            AttemptStep::Published => "published",
             AttemptStep::Finished => "finished",
         }
     }
@@ -422,6 +487,7 @@ impl AttemptStep {
             "created" => AttemptStep::Created,
             "set" => AttemptStep::Set,
             "tested" => AttemptStep::Tested,
+            "published" => AttemptStep::Published,
             "finished" => AttemptStep::Finished,
             other => {
                 tracing::warn!(step = other, "unknown attempt step; resuming as if created");
@@ -666,6 +732,7 @@ mod tests {
             last_rotation_attempted_at: None,
             is_last_rotation_manual: false,
             active_index: 0,
+            overlap_seconds: None,
             due_at: None,
             rotate_requested_at: None,
             current_attempt_id: None,

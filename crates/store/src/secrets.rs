@@ -2,12 +2,20 @@
 //! an environment, and one row per version holding its sealed value. Sealed bytes in and out only:
 //! the API seals each version's value for its row (see `broker::aad::secret_value`) before it gets
 //! here. Writes keep the last [`HISTORY_KEPT`] versions of each secret and drop older ones.
+//!
+//! Every write names its [`Writer`] and enqueues its `secret.created`, `secret.updated` or
+//! `secret.deleted` webhook event on the same connection ([`events`]): call them inside the
+//! transaction of the change, and a rolled-back write reports nothing.
+
+pub mod events;
 
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 use crate::connections::Sealed;
 use crate::{EnvironmentId, FolderId, ProjectId, Result, SecretId, SecretVersionId};
+pub use events::Writer;
+use events::Written;
 
 /// Versions of each secret kept (at least); older ones are deleted by the write that adds one.
 pub const HISTORY_KEPT: i64 = 10;
@@ -53,6 +61,46 @@ pub async fn list(pool: &PgPool, folders: &[FolderId]) -> Result<Vec<Secret>> {
     .await?)
 }
 
+/// Where a secret lives, by the names a reference uses: environment slug, folder path, key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SecretAddress {
+    pub environment: String,
+    pub path: String,
+    pub key: String,
+}
+
+/// The current version of the secrets at these addresses of a project, in one query (reference
+/// expansion asks for every secret one level of references names at once). Addresses with no
+/// secret (unknown environment, folder or key) are simply absent from the answer.
+pub async fn at_places(
+    pool: &PgPool,
+    project_id: ProjectId,
+    places: &[SecretAddress],
+) -> Result<Vec<Secret>> {
+    if places.is_empty() {
+        return Ok(Vec::new());
+    }
+    let environments: Vec<&str> = places.iter().map(|p| p.environment.as_str()).collect();
+    let paths: Vec<&str> = places.iter().map(|p| p.path.as_str()).collect();
+    let keys: Vec<&str> = places.iter().map(|p| p.key.as_str()).collect();
+    Ok(sqlx::query_as(
+        "select s.id, s.project_id, s.environment_id, e.slug as environment_slug, \
+           s.folder_id, f.path as folder_path, s.key, v.version, s.version as latest_version, \
+           v.comment, v.id as version_id, v.value_sealed, s.created_at, v.created_at as updated_at \
+         from unnest($2::text[], $3::text[], $4::text[]) as p(environment, path, key) \
+         join environments e on e.project_id = $1 and e.slug = p.environment \
+         join secret_folders f on f.environment_id = e.id and f.path = p.path \
+         join secrets s on s.folder_id = f.id and s.key = p.key \
+         join secret_versions v on v.secret_id = s.id and v.version = s.version",
+    )
+    .bind(project_id)
+    .bind(environments)
+    .bind(paths)
+    .bind(keys)
+    .fetch_all(pool)
+    .await?)
+}
+
 /// The secret `key` of a folder at `version` (`None`: the current one). `NotFound` for an
 /// unknown key or a version not (or no longer) kept.
 pub async fn get(
@@ -93,8 +141,11 @@ pub struct NewSecret<'a> {
     pub comment: &'a str,
     pub version_id: SecretVersionId,
     pub value_sealed: &'a Sealed,
+    /// Who writes it, for the `secret.created` event.
+    pub by: Writer,
 }
 
+/// Creates a secret at version 1 and enqueues `secret.created`.
 pub async fn create(conn: &mut PgConnection, new: &NewSecret<'_>) -> Result<Secret> {
     sqlx::query(
         "insert into secrets (id, project_id, environment_id, folder_id, key, version, comment) \
@@ -117,7 +168,9 @@ pub async fn create(conn: &mut PgConnection, new: &NewSecret<'_>) -> Result<Secr
         new.comment,
     )
     .await?;
-    get(conn, new.folder_id, new.key, None).await
+    let secret = get(conn, new.folder_id, new.key, None).await?;
+    events::report(conn, events::CREATED, &Written::from(&secret), new.by, None).await?;
+    Ok(secret)
 }
 
 async fn insert_version(
@@ -152,13 +205,18 @@ pub struct NextVersion<'a> {
     pub comment: &'a str,
     pub version_id: SecretVersionId,
     pub value_sealed: &'a Sealed,
+    /// Who writes it, for the `secret.updated` event.
+    pub by: Writer,
 }
 
+/// Adds the next version (renaming the secret when `key` differs) and enqueues `secret.updated`.
 pub async fn add_version(conn: &mut PgConnection, next: &NextVersion<'_>) -> Result<Secret> {
     let version = next.expected + 1;
-    let folder: Option<FolderId> = sqlx::query_scalar(
-        "update secrets set version = $3, key = $4, comment = $5, updated_at = now() \
-         where id = $1 and version = $2 returning folder_id",
+    // `old` is the row as it was before this statement: its key tells whether this renamed it.
+    let updated: Option<(FolderId, String)> = sqlx::query_as(
+        "update secrets s set version = $3, key = $4, comment = $5, updated_at = now() \
+         from secrets old where s.id = $1 and s.version = $2 and old.id = s.id \
+         returning s.folder_id, old.key",
     )
     .bind(next.secret_id)
     .bind(next.expected)
@@ -167,7 +225,7 @@ pub async fn add_version(conn: &mut PgConnection, next: &NextVersion<'_>) -> Res
     .bind(next.comment)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(folder) = folder else {
+    let Some((folder, previous_key)) = updated else {
         let current: Option<i64> = sqlx::query_scalar("select version from secrets where id = $1")
             .bind(next.secret_id)
             .fetch_optional(&mut *conn)
@@ -191,17 +249,36 @@ pub async fn add_version(conn: &mut PgConnection, next: &NextVersion<'_>) -> Res
         .bind(version - HISTORY_KEPT)
         .execute(&mut *conn)
         .await?;
-    get(conn, folder, next.key, None).await
+    let secret = get(conn, folder, next.key, None).await?;
+    let renamed = (previous_key != next.key).then_some(previous_key.as_str());
+    events::report(
+        conn,
+        events::UPDATED,
+        &Written::from(&secret),
+        next.by,
+        renamed,
+    )
+    .await?;
+    Ok(secret)
 }
 
-/// Deletes a secret with its history.
-pub async fn delete(conn: &mut PgConnection, id: SecretId) -> Result<()> {
-    let done = sqlx::query("delete from secrets where id = $1")
-        .bind(id)
-        .execute(conn)
-        .await?;
-    if done.rows_affected() == 0 {
+/// Deletes a secret with its history and enqueues `secret.deleted` (naming its last version).
+pub async fn delete(conn: &mut PgConnection, id: SecretId, by: &Writer) -> Result<()> {
+    // The joined environment and folder are read as they were before the delete, which does not
+    // touch them.
+    let gone: Option<Written> = sqlx::query_as(
+        "with gone as (delete from secrets where id = $1 \
+           returning id, project_id, environment_id, folder_id, key, version) \
+         select gone.id, gone.project_id, e.slug as environment_slug, f.path as folder_path, \
+           gone.key, gone.version \
+         from gone join environments e on e.id = gone.environment_id \
+           join secret_folders f on f.id = gone.folder_id",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(gone) = gone else {
         return Err(crate::Error::NotFound);
-    }
-    Ok(())
+    };
+    events::report(conn, events::DELETED, &gone, *by, None).await
 }

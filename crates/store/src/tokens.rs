@@ -17,6 +17,8 @@ pub struct TokenOwner {
     pub is_instance_admin: bool,
     pub expires_at: OffsetDateTime,
     pub memberships: Vec<(ProjectId, String)>,
+    /// The narrowed memberships among them (see `memberships::Narrowing`).
+    pub narrowed: Vec<(ProjectId, crate::memberships::Narrowing)>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -29,6 +31,9 @@ struct OwnerRow {
     expires_at: OffsetDateTime,
     project_ids: Vec<Uuid>,
     roles: Vec<String>,
+    /// Per membership: its environments joined by `,` (slugs cannot hold one), or null.
+    environments: Vec<Option<String>>,
+    secret_paths: Vec<Option<String>>,
 }
 
 pub async fn insert(
@@ -53,7 +58,9 @@ pub async fn owner(pool: &PgPool, token_hash: &[u8]) -> Result<Option<TokenOwner
     let row: Option<OwnerRow> = sqlx::query_as(
         "select t.id as token_id, i.id as identity_id, i.org_id, i.kind, i.is_instance_admin, t.expires_at, \
                 coalesce(array_agg(m.project_id) filter (where m.project_id is not null), '{}') as project_ids, \
-                coalesce(array_agg(m.role) filter (where m.project_id is not null), '{}') as roles \
+                coalesce(array_agg(m.role) filter (where m.project_id is not null), '{}') as roles, \
+                coalesce(array_agg(array_to_string(m.environments, ',')) filter (where m.project_id is not null), '{}') as environments, \
+                coalesce(array_agg(m.secret_path) filter (where m.project_id is not null), '{}') as secret_paths \
          from access_tokens t \
          join identities i on i.id = t.identity_id \
          left join project_memberships m on m.identity_id = i.id \
@@ -63,19 +70,39 @@ pub async fn owner(pool: &PgPool, token_hash: &[u8]) -> Result<Option<TokenOwner
     .bind(token_hash)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|r| TokenOwner {
-        token_id: r.token_id,
-        identity_id: r.identity_id,
-        org_id: r.org_id,
-        kind: r.kind,
-        is_instance_admin: r.is_instance_admin,
-        expires_at: r.expires_at,
-        memberships: r
+    Ok(row.map(|r| {
+        let narrowed = r
             .project_ids
-            .into_iter()
-            .map(ProjectId)
-            .zip(r.roles)
-            .collect(),
+            .iter()
+            .zip(r.environments)
+            .zip(r.secret_paths)
+            .filter(|((_, e), p)| e.is_some() || p.is_some())
+            .map(|((project, environments), secret_path)| {
+                (
+                    ProjectId(*project),
+                    crate::memberships::Narrowing {
+                        environments: environments
+                            .map(|e| e.split(',').map(str::to_owned).collect()),
+                        secret_path,
+                    },
+                )
+            })
+            .collect();
+        TokenOwner {
+            token_id: r.token_id,
+            identity_id: r.identity_id,
+            org_id: r.org_id,
+            kind: r.kind,
+            is_instance_admin: r.is_instance_admin,
+            expires_at: r.expires_at,
+            memberships: r
+                .project_ids
+                .into_iter()
+                .map(ProjectId)
+                .zip(r.roles)
+                .collect(),
+            narrowed,
+        }
     }))
 }
 

@@ -10,6 +10,10 @@
 //!   and [`record_attempt`] the outcome fenced by that lease: a worker whose lease expired and was
 //!   taken over writes nothing.
 
+pub mod alerts;
+pub mod upkeep;
+
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool};
@@ -31,6 +35,12 @@ pub const EVENT_TYPES: &[&str] = &[
     "secret-rotation.succeeded",
     "secret-rotation.failed",
     RETRYING,
+    crate::secrets::events::CREATED,
+    crate::secrets::events::UPDATED,
+    crate::secrets::events::DELETED,
+    alerts::CREDENTIALS_REJECTED,
+    alerts::SCOPES_MISSING,
+    upkeep::DISABLED,
     TEST,
 ];
 /// How long a rotated-out signing secret keeps signing deliveries.
@@ -50,12 +60,19 @@ pub struct Endpoint {
     pub updated_at: OffsetDateTime,
     /// When the previous signing secret stops signing (set for 24 h after a rotation).
     pub previous_secret_expires_at: Option<OffsetDateTime>,
+    /// The first failed attempt since the last delivered one (`None` while deliveries succeed).
+    pub failing_since: Option<OffsetDateTime>,
+    /// When it was disabled (by an admin or by [`upkeep::disable_failing`]).
+    pub disabled_at: Option<OffsetDateTime>,
+    /// Why Keyhold disabled it; `None` when an admin did, or while it is enabled.
+    pub disabled_reason: Option<String>,
 }
 
 macro_rules! endpoint_columns {
     () => {
         "e.id, e.org_id, e.project_id, e.url, e.description, e.event_types, e.enabled, \
-         e.version, e.created_at, e.updated_at, \
+         e.version, e.created_at, e.updated_at, e.failing_since, e.disabled_at, \
+         e.disabled_reason, \
          (select max(s.expires_at) from webhook_signing_secrets s \
           where s.endpoint_id = e.id and s.expires_at > now()) as previous_secret_expires_at"
     };
@@ -153,6 +170,8 @@ pub async fn list(pool: &PgPool, project_id: ProjectId) -> Result<Vec<Endpoint>>
 }
 
 /// Fields to change; `None` keeps the stored value (`description: Some(None)` clears it).
+/// Enabling clears the reason of an automatic disable and forgets the endpoint's failing run, so
+/// it gets the full grace period again.
 #[derive(Debug, Default)]
 pub struct Changes<'a> {
     pub url: Option<&'a str>,
@@ -171,6 +190,10 @@ pub async fn update(
         "update webhook_endpoints set url = coalesce($3, url), \
            description = case when $4 then $5 else description end, \
            event_types = coalesce($6, event_types), enabled = coalesce($7, enabled), \
+           disabled_reason = case when $7 then null else disabled_reason end, \
+           disabled_at = case when $7 is null then disabled_at \
+                              when not $7 then coalesce(disabled_at, now()) end, \
+           failing_since = case when $7 then null else failing_since end, \
            version = version + 1, updated_at = now() \
          where id = $1 and org_id = $2",
     )
@@ -299,7 +322,18 @@ pub fn envelope(
 /// project, on the caller's connection (so inside the caller's transaction), and wakes the
 /// dispatchers at commit. Writes nothing when nobody subscribes.
 pub async fn enqueue(conn: &mut PgConnection, event: &NewEvent<'_>) -> Result<Enqueued> {
-    fan_out(conn, event, None).await
+    fan_out(conn, event, Target::Subscribers, None).await
+}
+
+/// [`enqueue`] and the audit row of the same change in one statement: a change that is both
+/// audited and reported costs one round trip inside its transaction, not two (a rotation's
+/// finishing transaction holds the rotation's row lock while it waits on each).
+pub async fn enqueue_with_audit(
+    conn: &mut PgConnection,
+    event: &NewEvent<'_>,
+    audit: &crate::audit::NewEvent,
+) -> Result<Enqueued> {
+    fan_out(conn, event, Target::Subscribers, Some(audit)).await
 }
 
 /// A `webhook.test` event for one endpoint, whatever it subscribes to.
@@ -314,13 +348,61 @@ pub async fn enqueue_test(
         event_type: TEST,
         data,
     };
-    fan_out(conn, &event, Some(endpoint_id)).await
+    fan_out(conn, &event, Target::Only(endpoint_id), None).await
 }
+
+/// Whether any enabled endpoint of the project would receive `event_type` (the rule of
+/// [`enqueue`]), for writers that would otherwise enqueue many events for nobody.
+pub async fn has_subscribers(
+    conn: &mut PgConnection,
+    project_id: ProjectId,
+    event_type: &str,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "select exists (select 1 from webhook_endpoints e where e.project_id = $1 and e.enabled \
+           and ($2 = any(e.event_types) or ('*' = any(e.event_types) and $2 <> $3)))",
+    )
+    .bind(project_id)
+    .bind(event_type)
+    .bind(RETRYING)
+    .fetch_one(conn)
+    .await?)
+}
+
+#[derive(Clone, Copy)]
+enum Target {
+    Subscribers,
+    Only(Uuid),
+}
+
+/// Parameters `$1`–`$6`; `with` clauses may be put in front of it.
+const FAN_OUT: &str = "targets as ( \
+       select e.id from webhook_endpoints e \
+       where e.project_id = $2 and \
+         case when $5::uuid is not null then e.id = $5 \
+              else e.enabled and ($3 = any(e.event_types) \
+                   or ('*' = any(e.event_types) and $3 <> $6)) end), \
+     ev as ( \
+       insert into webhook_events (id, project_id, type, payload) \
+       select $1, $2, $3, $4 where exists (select 1 from targets) \
+       returning id) \
+     insert into webhook_deliveries (id, event_id, endpoint_id, project_id) \
+     select gen_random_uuid(), ev.id, t.id, $2 from ev cross join targets t \
+     returning id";
+
+static FAN_OUT_ONLY: LazyLock<String> = LazyLock::new(|| format!("with {FAN_OUT}"));
+static FAN_OUT_AUDITED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "with audited as ({}), {FAN_OUT}",
+        crate::audit::insert_statement(7)
+    )
+});
 
 async fn fan_out(
     conn: &mut PgConnection,
     event: &NewEvent<'_>,
-    only: Option<Uuid>,
+    target: Target,
+    audit: Option<&crate::audit::NewEvent>,
 ) -> Result<Enqueued> {
     let event_id = Uuid::now_v7();
     let payload = envelope(
@@ -328,29 +410,30 @@ async fn fan_out(
         OffsetDateTime::now_utc(),
         event.data.clone(),
     );
-    let rows: Vec<(Uuid,)> = sqlx::query_as(
-        "with targets as ( \
-           select e.id from webhook_endpoints e \
-           where e.project_id = $2 and \
-             case when $5::uuid is not null then e.id = $5 \
-                  else e.enabled and ($3 = any(e.event_types) \
-                       or ('*' = any(e.event_types) and $3 <> $6)) end), \
-         ev as ( \
-           insert into webhook_events (id, project_id, type, payload) \
-           select $1, $2, $3, $4 where exists (select 1 from targets) \
-           returning id) \
-         insert into webhook_deliveries (id, event_id, endpoint_id, project_id) \
-         select gen_random_uuid(), ev.id, t.id, $2 from ev cross join targets t \
-         returning id",
-    )
-    .bind(event_id)
-    .bind(event.project_id)
-    .bind(event.event_type)
-    .bind(&payload)
-    .bind(only)
-    .bind(RETRYING)
-    .fetch_all(&mut *conn)
-    .await?;
+    let only = match target {
+        Target::Only(id) => Some(id),
+        Target::Subscribers => None,
+    };
+    // Built once from constants: no caller input reaches the text.
+    let statement = if audit.is_some() {
+        FAN_OUT_AUDITED.as_str()
+    } else {
+        FAN_OUT_ONLY.as_str()
+    };
+    let query = sqlx::query_as::<_, (Uuid,)>(sqlx::AssertSqlSafe(statement))
+        .bind(event_id)
+        .bind(event.project_id)
+        .bind(event.event_type)
+        .bind(&payload)
+        .bind(only)
+        .bind(RETRYING);
+    // A data-modifying `with` clause runs whether or not the rest reads it: the audit row is
+    // written even when nobody subscribes.
+    let query = match audit {
+        Some(audit) => crate::audit::bind_event!(query, audit),
+        None => query,
+    };
+    let rows = query.fetch_all(&mut *conn).await?;
     if rows.is_empty() {
         return Ok(Enqueued {
             event_id: None,
@@ -600,8 +683,14 @@ pub async fn record_attempt(pool: &PgPool, claim: &Claim, attempt: &Attempted<'_
     if done.rows_affected() != 1 {
         return Ok(false);
     }
+    // The endpoint's failing run starts with a failed attempt and ends with a delivered one; the
+    // update touches the endpoint row only at those transitions, so attempts to a healthy (or
+    // steadily failing) endpoint do not queue on its row lock.
     sqlx::query(
-        "insert into webhook_delivery_attempts (delivery_id, attempt_no, started_at, \
+        "with health as ( \
+           update webhook_endpoints set failing_since = case when $6 then null else $2 end \
+           where id = $7 and (failing_since is null) = not $6) \
+         insert into webhook_delivery_attempts (delivery_id, attempt_no, started_at, \
            status_code, latency_ms, error) \
          values ($1, (select attempts from webhook_deliveries where id = $1), $2, $3, $4, $5)",
     )
@@ -610,6 +699,8 @@ pub async fn record_attempt(pool: &PgPool, claim: &Claim, attempt: &Attempted<'_
     .bind(attempt.status_code)
     .bind(attempt.latency_ms)
     .bind(attempt.error)
+    .bind(attempt.next == Next::Delivered)
+    .bind(claim.endpoint_id)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use auth0::Auth0Error;
+use broker::rotation_secrets::WrittenSecret;
 use crypto::SecretString;
+use store::rotations::mapping::Mapping;
 use store::rotations::{Attempt, AttemptStep, Rotation};
 
 use crate::planner::Step;
@@ -45,6 +47,9 @@ pub(crate) enum Cause {
     /// A stored secret cannot be opened (root key missing or changed) or sealed.
     Crypto(crypto::CryptoError),
     Invalid(String),
+    /// Auth0 accepted the new secret, but writing it into the rotation's mapped secrets was
+    /// refused; the finish was rolled back (nothing recorded) and the attempt keeps its secret.
+    SecretsNotWritten(broker::Error),
     LeaseLost,
 }
 
@@ -98,6 +103,9 @@ impl Cause {
                 "a stored secret cannot be opened ({err}): check that KEYHOLD_ROOT_KEYS still holds the key it was sealed with"
             ),
             Cause::Invalid(why) => why.clone(),
+            Cause::SecretsNotWritten(err) => format!(
+                "Auth0 accepted the new secret, but writing it into the rotation's mapped secrets failed ({err}); nothing was recorded, and finishing is retried with the same secret"
+            ),
             Cause::LeaseLost => "the lease was lost to another worker".to_owned(),
         }
     }
@@ -157,5 +165,43 @@ pub(crate) fn audit_event(
         request_id: None,
         source_ip: None,
         metadata,
+    }
+}
+
+/// The audit row of one secret a finishing rotation wrote (never its value): attributed to the
+/// worker, naming the rotation, so the secret's history says who wrote each version.
+pub(crate) fn secret_written_event(
+    worker_id: &str,
+    rotation: &Rotation,
+    mapping: &Mapping,
+    secret: &WrittenSecret,
+) -> store::audit::NewEvent {
+    store::audit::NewEvent {
+        org_id: Some(rotation.org_id),
+        project_id: Some(rotation.project_id),
+        actor_id: None,
+        actor_kind: "system".to_owned(),
+        action: if secret.created {
+            "secret.create"
+        } else {
+            "secret.update"
+        }
+        .to_owned(),
+        resource_type: "secret".to_owned(),
+        resource_id: Some(secret.id.to_string()),
+        outcome: "success".to_owned(),
+        request_id: None,
+        source_ip: None,
+        metadata: serde_json::json!({
+            "key": secret.key,
+            "environment": mapping.environment_slug,
+            "secretPath": mapping.folder_path,
+            "version": secret.version,
+            "writtenBy": "secret-rotation",
+            "rotationId": rotation.id,
+            "rotationName": rotation.name,
+            "role": secret.role,
+            "worker": worker_id,
+        }),
     }
 }

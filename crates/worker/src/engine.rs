@@ -7,6 +7,7 @@
 //! [`failure`](crate::failure) module, which decides between a retry of the same attempt and a
 //! final failure.
 
+mod keys;
 mod steps;
 
 use std::sync::atomic::Ordering;
@@ -38,6 +39,7 @@ impl Engine {
         };
         let label = match &outcome {
             JobOutcome::Rotated { .. } => "rotated",
+            JobOutcome::Overlapping { .. } => "overlapping",
             JobOutcome::Retrying { .. } => "retrying",
             JobOutcome::Failed { .. } => "failed",
             JobOutcome::LeaseLost => "lease_lost",
@@ -73,10 +75,14 @@ impl Engine {
         let lease = claim.lease();
         let rotation = claim.rotation;
         let mut ctx = None;
-        match self
-            .drive(&lease, &rotation, claim.previous_owner.as_deref(), &mut ctx)
-            .await
-        {
+        let driven = if rotation.rotates_keys() {
+            self.drive_keys(&lease, &rotation, claim.previous_owner.as_deref(), &mut ctx)
+                .await
+        } else {
+            self.drive(&lease, &rotation, claim.previous_owner.as_deref(), &mut ctx)
+                .await
+        };
+        match driven {
             Ok(outcome) => outcome,
             Err(stop) => {
                 self.on_stop()
@@ -136,7 +142,8 @@ impl Engine {
                         .stop_at(Step::Test)?;
                     Some(Step::Finish)
                 }
-                Step::Finish => {
+                // A client-secret attempt never reaches a key rotation's last step.
+                Step::Finish | Step::RemoveOld => {
                     return self
                         .finish(lease, rotation, &connection, ctx)
                         .await

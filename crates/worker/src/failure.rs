@@ -28,7 +28,9 @@ pub(crate) struct Handler<'a> {
 fn disposition(cause: &Cause) -> Disposition {
     match cause {
         Cause::Auth0 { err, .. } | Cause::ConnectionAuth(err) => planner::classify(err),
-        Cause::NotAccepted(_) => Disposition::Retry {
+        // The secret Auth0 holds is stored (pending); finishing again once the write can go
+        // through loses nothing. After the retry budget the attempt fails keeping it (abandoned).
+        Cause::NotAccepted(_) | Cause::SecretsNotWritten(_) => Disposition::Retry {
             counts_as_failure: true,
             hint: None,
         },
@@ -39,6 +41,15 @@ fn disposition(cause: &Cause) -> Disposition {
             }
         }
         _ => Disposition::Permanent,
+    }
+}
+
+/// The stored failure message, worded for what the rotation's type handles (a secret or a key).
+fn failure_message(rotation: &Rotation, step: planner::Step, reason: &str) -> String {
+    if rotation.rotates_keys() {
+        planner::key_failure_message(step, reason)
+    } else {
+        planner::failure_message(step, reason)
     }
 }
 
@@ -99,7 +110,8 @@ impl Handler<'_> {
                 let failures =
                     u32::try_from(ctx.attempt.failures).unwrap_or(0) + u32::from(counts_as_failure);
                 if counts_as_failure && failures >= self.config.max_failures {
-                    let message = planner::failure_message(
+                    let message = failure_message(
+                        rotation,
                         stop.step,
                         &format!("gave up after {failures} failed tries; the last: {reason}"),
                     );
@@ -144,7 +156,7 @@ impl Handler<'_> {
                 .await
             }
             Disposition::Permanent => {
-                let message = planner::failure_message(stop.step, &reason);
+                let message = failure_message(rotation, stop.step, &reason);
                 self.final_failure(lease, rotation, ctx, &stop, message)
                     .await
             }
@@ -185,6 +197,7 @@ impl Handler<'_> {
                 rotation,
                 &ctx.attempt,
                 data,
+                None,
             )
             .await?;
             tx.commit().await?;
@@ -249,7 +262,6 @@ impl Handler<'_> {
             if !lease::finish_failure(&mut tx, lease, &failure).await? {
                 return Ok(false);
             }
-            store::audit::record(&mut tx, &event).await?;
             let data = serde_json::json!({
                 "step": stop.resume_from().as_str(),
                 "reason": message,
@@ -260,6 +272,7 @@ impl Handler<'_> {
                 rotation,
                 &ctx.attempt,
                 data,
+                Some(&event),
             )
             .await?;
             tx.commit().await?;

@@ -21,6 +21,7 @@
 //! Tests drive one job at a time with [`Worker::process_one`].
 
 mod attempt;
+pub mod audit_streams;
 pub mod config;
 mod engine;
 mod error;
@@ -88,6 +89,12 @@ pub struct JobReport {
 pub enum JobOutcome {
     /// Auth0 holds the new secret and it is stored as current.
     Rotated { attempt_no: i32, active_index: i16 },
+    /// A key rotation published its new key beside the old one; the attempt rests, with no lease
+    /// held, and the old credential is removed once claimed again at `until`.
+    Overlapping {
+        attempt_no: i32,
+        until: time::OffsetDateTime,
+    },
     /// Stopped for now; the same attempt resumes after `retry_in`.
     Retrying { message: String, retry_in: Duration },
     /// The attempt failed for good; `message` says what to fix (also stored and audited).
@@ -158,17 +165,21 @@ impl Worker {
     /// shutdown lets in-flight rotations finish for up to `drain_timeout` before handing their
     /// leases back.
     ///
-    /// The webhook dispatcher runs beside it until the same shutdown.
+    /// The webhook dispatcher and the audit log streams run beside it until the same shutdown.
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
         let webhooks_stop = shutdown.child_token();
         let webhooks_wake = Arc::new(tokio::sync::Notify::new());
         let webhooks = tokio::spawn(
             Arc::clone(&self.webhooks).run(webhooks_stop.clone(), Arc::clone(&webhooks_wake)),
         );
+        let streams = tokio::spawn(Arc::clone(&self.webhooks).run_streams(webhooks_stop.clone()));
         let result = runner::run(self.engine, shutdown, webhooks_wake).await;
         webhooks_stop.cancel();
         if let Err(err) = webhooks.await {
             tracing::warn!(error = %err, "webhook dispatcher ended abnormally");
+        }
+        if let Err(err) = streams.await {
+            tracing::warn!(error = %err, "audit stream dispatcher ended abnormally");
         }
         result
     }

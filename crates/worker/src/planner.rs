@@ -15,8 +15,11 @@ pub enum Step {
     Set,
     /// Confirm Auth0 accepts the pending secret.
     Test,
-    /// Promote pending to current in one transaction.
+    /// Promote pending to current in one transaction (a key rotation: publish the new key and
+    /// start the overlap).
     Finish,
+    /// Key rotations, after the overlap: disable and delete the old credential, then finish.
+    RemoveOld,
 }
 
 impl Step {
@@ -26,7 +29,7 @@ impl Step {
             Step::Create => AttemptStep::Created,
             Step::Set => AttemptStep::Set,
             Step::Test => AttemptStep::Tested,
-            Step::Finish => AttemptStep::Finished,
+            Step::Finish | Step::RemoveOld => AttemptStep::Finished,
         }
     }
 
@@ -38,6 +41,7 @@ impl Step {
             Step::Create | Step::Set => AttemptStep::Created,
             Step::Test => AttemptStep::Set,
             Step::Finish => AttemptStep::Tested,
+            Step::RemoveOld => AttemptStep::Published,
         }
     }
 }
@@ -55,7 +59,7 @@ pub fn next_step(attempt: Option<&Attempt>) -> Option<Step> {
         // same secret is harmless, skipping it could finish with a secret Auth0 never got.
         AttemptStep::Created => Some(Step::Set),
         AttemptStep::Set => Some(Step::Test),
-        AttemptStep::Tested => Some(Step::Finish),
+        AttemptStep::Tested | AttemptStep::Published => Some(Step::Finish),
         AttemptStep::Finished => None,
     }
 }
@@ -117,8 +121,25 @@ pub fn failure_message(step: Step, reason: &str) -> String {
         Step::Set => "setting the new secret in Auth0",
         Step::Test => "confirming Auth0 accepts the new secret",
         Step::Finish => "saving the rotated secret",
+        Step::RemoveOld => "removing the old key credential from Auth0",
     };
-    let mut text = format!("Rotation failed while {what}: {reason}");
+    bounded(format!("Rotation failed while {what}: {reason}"))
+}
+
+/// [`failure_message`] for an `auth0-private-key-jwt` rotation, whose steps handle a key.
+pub fn key_failure_message(step: Step, reason: &str) -> String {
+    let what = match step {
+        Step::Create => "storing the new key pair",
+        Step::Set => "registering and enabling the new key in Auth0",
+        Step::Test => "confirming Auth0 accepts the new key",
+        Step::Finish => "publishing the new key to the mapped secrets",
+        Step::RemoveOld => "removing the old key credential from Auth0",
+    };
+    bounded(format!("Rotation failed while {what}: {reason}"))
+}
+
+/// Cuts a message to [`MAX_MESSAGE`] bytes on a character boundary.
+fn bounded(mut text: String) -> String {
     if text.len() > MAX_MESSAGE {
         let mut cut = MAX_MESSAGE - 3;
         while !text.is_char_boundary(cut) {
@@ -249,5 +270,18 @@ mod tests {
         );
         let long = failure_message(Step::Test, &"é".repeat(2000));
         assert!(long.len() <= MAX_MESSAGE && long.ends_with("..."));
+    }
+
+    #[test]
+    fn a_key_rotation_stopped_while_removing_the_old_credential_stays_published() {
+        // A retry records the last step done: the key stays published and is never published
+        // again; removing the old credential is what is tried again.
+        assert_eq!(Step::RemoveOld.last_done_before(), AttemptStep::Published);
+        assert_eq!(Step::RemoveOld.done(), AttemptStep::Finished);
+        assert!(key_failure_message(Step::RemoveOld, "x").contains("old key credential"));
+        assert_eq!(
+            key_failure_message(Step::Set, "no room"),
+            "Rotation failed while registering and enabling the new key in Auth0: no room"
+        );
     }
 }

@@ -12,6 +12,9 @@
 //!   refused connection is retried with exponential backoff and jitter; a 429 or 503 with
 //!   `Retry-After` waits that long instead. After 24 h (`give_up_at`) the delivery fails.
 //! - Every URL goes through `auth0::outbound`'s SSRF guard on every attempt.
+//! - Every `upkeep_interval` the dispatcher also runs the outbox's upkeep
+//!   (`store::webhooks::upkeep`): endpoints failing for `disable_after` are disabled, events older
+//!   than `retention` deleted; and it samples `keyhold_webhook_oldest_undelivered_seconds`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +26,7 @@ use broker::Broker;
 use crypto::ExposeSecret;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use store::webhooks::{self as db, Attempted, Claim, Next};
+use store::webhooks::{self as db, Attempted, Claim, Next, upkeep};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -48,6 +51,19 @@ pub struct WebhookConfig {
     pub lease: Duration,
     /// Deliveries claimed (and sent concurrently) at once.
     pub batch_size: usize,
+    /// An endpoint with no delivered attempt for this long since its first failure is disabled
+    /// (`KEYHOLD_WEBHOOK_DISABLE_AFTER_HOURS`).
+    pub disable_after: Duration,
+    /// Events older than this, delivered (or failed for good) everywhere, are deleted
+    /// (`KEYHOLD_WEBHOOK_RETENTION_DAYS`).
+    pub retention: Duration,
+    /// How often upkeep runs (and the oldest-undelivered gauge is sampled).
+    pub upkeep_interval: Duration,
+    /// Most audit events in one audit log stream batch.
+    pub stream_batch_size: usize,
+    /// How often an idle stream dispatcher looks for new audit events: an event waits about
+    /// this long before it is sent.
+    pub stream_interval: Duration,
 }
 
 impl Default for WebhookConfig {
@@ -60,6 +76,11 @@ impl Default for WebhookConfig {
             poll_interval: Duration::from_secs(5),
             lease: Duration::from_secs(60),
             batch_size: 32,
+            disable_after: Duration::from_secs(72 * 3600),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            upkeep_interval: Duration::from_secs(30),
+            stream_batch_size: 100,
+            stream_interval: Duration::from_secs(1),
         }
     }
 }
@@ -91,12 +112,27 @@ pub fn sign(
     ))
 }
 
+/// Events deleted per statement (short locks) and statements per upkeep pass (delivery is not
+/// held up by a large backlog of old events; the next pass continues).
+const RETENTION_BATCH: i64 = 1000;
+const RETENTION_BATCHES_PER_PASS: usize = 20;
+
+/// What one [`Dispatcher::upkeep`] pass did.
+#[derive(Debug, Default)]
+pub struct Upkept {
+    /// Endpoints disabled for failing too long.
+    pub disabled: Vec<uuid::Uuid>,
+    pub events_deleted: u64,
+    /// The age of the oldest pending delivery (`None`: nothing pending).
+    pub oldest_undelivered: Option<Duration>,
+}
+
 /// Delivers due webhooks. Cheap to share (`Arc`).
 pub struct Dispatcher {
-    broker: Broker,
-    http: GuardedHttp,
-    config: WebhookConfig,
-    owner: String,
+    pub(crate) broker: Broker,
+    pub(crate) http: GuardedHttp,
+    pub(crate) config: WebhookConfig,
+    pub(crate) owner: String,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -122,9 +158,13 @@ pub fn backoff(failures: u32, base: Duration, max: Duration, jitter: f64) -> Dur
 
 impl Dispatcher {
     pub fn new(broker: Broker, owner: String, config: WebhookConfig) -> Result<Dispatcher> {
-        if config.lease <= config.timeout || config.batch_size == 0 || config.retry_base.is_zero() {
+        if config.lease <= config.timeout
+            || config.batch_size == 0
+            || config.stream_batch_size == 0
+            || config.retry_base.is_zero()
+        {
             return Err(Error::Config(
-                "webhook lease must exceed the timeout, and batch size and retry base be > 0"
+                "webhook lease must exceed the timeout, and batch sizes and retry base be > 0"
                     .into(),
             ));
         }
@@ -173,8 +213,10 @@ impl Dispatcher {
         let result = if claim.enabled {
             self.send(&claim).await
         } else {
-            Err(Failure::Final("the endpoint is disabled".into()))
+            Err(Failure::Final(NOT_SENT, "the endpoint is disabled".into()))
         };
+        metrics::counter!("keyhold_webhook_attempts_total", "outcome" => attempt_outcome(&result))
+            .increment(1);
         let latency_ms = i32::try_from(clock.elapsed().as_millis()).unwrap_or(i32::MAX);
         let failures = u32::try_from(claim.attempts).unwrap_or(0) + 1;
         let (status_code, error, next) = match result {
@@ -192,12 +234,12 @@ impl Dispatcher {
                     self.retry_or_give_up(&claim, wait),
                 )
             }
-            Err(Failure::Retry(reason)) => (
+            Err(Failure::Retry(_, reason)) => (
                 None,
                 Some(reason),
                 self.retry_or_give_up(&claim, self.backoff(failures)),
             ),
-            Err(Failure::Final(reason)) => (None, Some(reason), Next::Failed),
+            Err(Failure::Final(_, reason)) => (None, Some(reason), Next::Failed),
         };
         let outcome = match next {
             Next::Delivered => "delivered",
@@ -226,7 +268,7 @@ impl Dispatcher {
         }
     }
 
-    fn backoff(&self, failures: u32) -> Duration {
+    pub(crate) fn backoff(&self, failures: u32) -> Duration {
         backoff(
             failures,
             self.config.retry_base,
@@ -246,12 +288,12 @@ impl Dispatcher {
 
     async fn send(&self, claim: &Claim) -> std::result::Result<Answer, Failure> {
         let body = serde_json::to_vec(&claim.payload)
-            .map_err(|err| Failure::Final(format!("cannot encode the event: {err}")))?;
+            .map_err(|err| Failure::Final(NOT_SENT, format!("cannot encode the event: {err}")))?;
         let id = claim.event_id.to_string();
         let timestamp = OffsetDateTime::now_utc().unix_timestamp();
         let secrets = db::signing_secrets(&self.broker.pool, claim.endpoint_id)
             .await
-            .map_err(|err| Failure::Retry(format!("database: {err}")))?;
+            .map_err(|err| Failure::Retry(NOT_SENT, format!("database: {err}")))?;
         let mut signatures = Vec::with_capacity(secrets.len());
         for secret in &secrets {
             let opened = self
@@ -259,16 +301,22 @@ impl Dispatcher {
                 .open_webhook_secret(secret, claim.project_id, claim.endpoint_id)
                 .map_err(|_| {
                     Failure::Final(
+                        NOT_SENT,
                         "the signing secret cannot be opened (root key missing, or the row \
                          was moved); rotate the endpoint's secret"
                             .into(),
                     )
                 })?;
-            signatures
-                .push(sign(opened.expose_secret(), &id, timestamp, &body).map_err(Failure::Final)?);
+            signatures.push(
+                sign(opened.expose_secret(), &id, timestamp, &body)
+                    .map_err(|why| Failure::Final(NOT_SENT, why))?,
+            );
         }
         if signatures.is_empty() {
-            return Err(Failure::Final("the endpoint has no signing secret".into()));
+            return Err(Failure::Final(
+                NOT_SENT,
+                "the endpoint has no signing secret".into(),
+            ));
         }
         let headers = [
             ("webhook-id", id),
@@ -282,20 +330,58 @@ impl Dispatcher {
                 // The URL or where it resolves is refused: retrying cannot help until someone
                 // changes it, and then "redeliver" sends it again.
                 SendError::Url(_) | SendError::Blocked => {
-                    Failure::Final(format!("refused by the outbound guard: {err}"))
+                    Failure::Final("refused", format!("refused by the outbound guard: {err}"))
                 }
-                other => Failure::Retry(other.to_string()),
+                SendError::Timeout(_) => Failure::Retry("timeout", err.to_string()),
+                other => Failure::Retry("connect_error", other.to_string()),
             })
+    }
+
+    /// One upkeep pass (see `store::webhooks::upkeep`): disables endpoints that failed for
+    /// `disable_after`, deletes events past `retention` (a bounded number of batches per pass),
+    /// and samples the oldest undelivered delivery's age.
+    pub async fn upkeep(&self) -> Result<Upkept> {
+        let pool = &self.broker.pool;
+        let disabled = upkeep::disable_failing(pool, self.config.disable_after).await?;
+        for endpoint in &disabled {
+            tracing::warn!(webhook.id = %endpoint.id, project.id = %endpoint.project_id, failing_since = %endpoint.failing_since, "webhook endpoint disabled: no delivery succeeded for too long");
+        }
+        metrics::counter!("keyhold_webhook_endpoints_disabled_total")
+            .increment(disabled.len() as u64);
+        let mut events_deleted = 0;
+        for _ in 0..RETENTION_BATCHES_PER_PASS {
+            let n = upkeep::delete_old_events(pool, self.config.retention, RETENTION_BATCH).await?;
+            events_deleted += n;
+            if n < RETENTION_BATCH.unsigned_abs() {
+                break;
+            }
+        }
+        metrics::counter!("keyhold_webhook_events_deleted_total").increment(events_deleted);
+        let oldest = upkeep::oldest_undelivered(pool).await?;
+        metrics::gauge!("keyhold_webhook_oldest_undelivered_seconds")
+            .set(oldest.map_or(0.0, |age| age.as_secs_f64()));
+        Ok(Upkept {
+            disabled: disabled.into_iter().map(|d| d.id).collect(),
+            events_deleted,
+            oldest_undelivered: oldest,
+        })
     }
 
     /// Runs until `shutdown`: delivers what is due, then sleeps until `wake` (the rotation
     /// loop's LISTEN connection forwards `NOTIFY keyhold_webhooks` there), the poll interval or,
-    /// when a batch was full, not at all.
+    /// when a batch was full, not at all. Upkeep runs every `upkeep_interval`, busy or not.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken, wake: Arc<Notify>) {
         let mut errors: u32 = 0;
+        let mut next_upkeep = Instant::now();
         loop {
             if shutdown.is_cancelled() {
                 break;
+            }
+            if Instant::now() >= next_upkeep {
+                if let Err(err) = self.upkeep().await {
+                    tracing::warn!(error = %err, "webhook upkeep failed; retrying at the next interval");
+                }
+                next_upkeep = Instant::now() + self.config.upkeep_interval;
             }
             let pause = match self.deliver_due().await {
                 Ok(n) if n >= self.config.batch_size => {
@@ -323,14 +409,32 @@ impl Dispatcher {
     }
 }
 
+/// An attempt that got no HTTP answer: retried or not, with its `outcome` label for
+/// `keyhold_webhook_attempts_total` and its words for the delivery log.
 enum Failure {
-    Retry(String),
-    Final(String),
+    Retry(&'static str, String),
+    Final(&'static str, String),
+}
+
+/// The `outcome` of an attempt that was never sent (endpoint disabled, secret unusable, database).
+const NOT_SENT: &str = "not_sent";
+
+/// `keyhold_webhook_attempts_total`'s `outcome`: the answer's status class, or why none came.
+fn attempt_outcome(result: &std::result::Result<Answer, Failure>) -> &'static str {
+    match result {
+        Ok(answer) => match answer.status {
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        },
+        Err(Failure::Retry(label, _) | Failure::Final(label, _)) => label,
+    }
 }
 
 /// The delivery log's words for a non-2xx answer: the status and the start of the body, printable
 /// characters only.
-fn describe(answer: &Answer) -> String {
+pub(crate) fn describe(answer: &Answer) -> String {
     let text: String = String::from_utf8_lossy(&answer.body)
         .chars()
         .filter(|c| !c.is_control())
@@ -351,6 +455,7 @@ pub(crate) async fn enqueue_rotation_event(
     rotation: &store::rotations::Rotation,
     attempt: &store::rotations::Attempt,
     extra: serde_json::Value,
+    audit: Option<&store::audit::NewEvent>,
 ) -> store::Result<()> {
     let mut data = serde_json::json!({
         "rotationId": rotation.id,
@@ -371,7 +476,11 @@ pub(crate) async fn enqueue_rotation_event(
         event_type,
         data,
     };
-    store::webhooks::enqueue(conn, &event).await.map(|_| ())
+    match audit {
+        Some(audit) => store::webhooks::enqueue_with_audit(conn, &event, audit).await,
+        None => store::webhooks::enqueue(conn, &event).await,
+    }
+    .map(|_| ())
 }
 
 #[cfg(test)]
@@ -386,6 +495,25 @@ mod tests {
         let body = br#"{"test": 2432232314}"#;
         let got = sign(secret, id, 1614265330, body).expect("sign");
         assert_eq!(got, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn attempt_outcomes_are_a_closed_set_of_labels() {
+        let answer = |status| {
+            Ok(Answer {
+                status,
+                retry_after: None,
+                body: Vec::new(),
+            })
+        };
+        assert_eq!(attempt_outcome(&answer(204)), "2xx");
+        assert_eq!(attempt_outcome(&answer(302)), "3xx");
+        assert_eq!(attempt_outcome(&answer(429)), "4xx");
+        assert_eq!(attempt_outcome(&answer(503)), "5xx");
+        let refused = Err(Failure::Final("refused", "guard".into()));
+        assert_eq!(attempt_outcome(&refused), "refused");
+        let timeout = Err(Failure::Retry("timeout", "slow".into()));
+        assert_eq!(attempt_outcome(&timeout), "timeout");
     }
 
     #[test]

@@ -63,6 +63,7 @@ pub struct ArgonQueue {
 /// A place in the queue, held by the job it is given to.
 pub struct Place {
     _permit: OwnedSemaphorePermit,
+    hashed: Arc<AtomicU64>,
 }
 
 impl Default for ArgonQueue {
@@ -86,10 +87,10 @@ impl ArgonQueue {
     /// A place now, or `None` when the queue is full.
     pub fn try_enter(&self) -> Option<Place> {
         match self.places.clone().try_acquire_owned() {
-            Ok(permit) => {
-                self.entered.fetch_add(1, Ordering::Relaxed);
-                Some(Place { _permit: permit })
-            }
+            Ok(permit) => Some(Place {
+                _permit: permit,
+                hashed: self.entered.clone(),
+            }),
             Err(_) => {
                 self.rejected.fetch_add(1, Ordering::Relaxed);
                 None
@@ -105,8 +106,10 @@ impl ArgonQueue {
             .acquire_owned()
             .await
             .map_err(|_| ApiError::internal("argon2 queue closed"))?;
-        self.entered.fetch_add(1, Ordering::Relaxed);
-        Ok(Place { _permit: permit })
+        Ok(Place {
+            _permit: permit,
+            hashed: self.entered.clone(),
+        })
     }
 
     /// Jobs queued or running now.
@@ -114,7 +117,8 @@ impl ArgonQueue {
         self.capacity - self.places.available_permits()
     }
 
-    /// Places given out so far.
+    /// Jobs started so far: places used for hashing (a place taken and given back unused, as by
+    /// a login the throttle then refused, does not count).
     pub fn entered(&self) -> u64 {
         self.entered.load(Ordering::Relaxed)
     }
@@ -133,6 +137,9 @@ async fn run<T: Send + 'static>(
     place: Option<Place>,
     work: impl FnOnce(&mut Workspace) -> T + Send + 'static,
 ) -> ApiResult<T> {
+    if let Some(place) = &place {
+        place.hashed.fetch_add(1, Ordering::Relaxed);
+    }
     let (done, result) = oneshot::channel();
     let job: Job = Box::new(move |workspace| {
         let outcome = work(workspace);

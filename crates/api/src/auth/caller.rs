@@ -11,6 +11,7 @@ use store::{IdentityId, OrgId, ProjectId};
 
 use super::Role;
 use super::client_ip::TrustedProxies;
+use super::scope::{ProjectAccess, SecretScope};
 use crate::AppState;
 use crate::problem::ApiError;
 
@@ -65,6 +66,9 @@ pub struct Caller {
     pub is_instance_admin: bool,
     pub token_hash: [u8; 32],
     pub memberships: HashMap<ProjectId, Role>,
+    /// The memberships narrowed to some environments and a folder: they reach only the secrets
+    /// and folders there (see `require_secrets`), and nothing else of the project.
+    pub scopes: HashMap<ProjectId, SecretScope>,
     pub meta: RequestMeta,
 }
 
@@ -89,6 +93,12 @@ where
             .iter()
             .filter_map(|(project, role)| Role::parse(role).map(|r| (*project, r)))
             .collect();
+        let scopes = owner
+            .owner
+            .narrowed
+            .iter()
+            .map(|(project, narrowing)| (*project, SecretScope::from(narrowing)))
+            .collect();
         Ok(Caller {
             identity_id: owner.owner.identity_id,
             org_id: owner.owner.org_id,
@@ -96,6 +106,7 @@ where
             is_instance_admin: owner.owner.is_instance_admin,
             token_hash: owner.hash,
             memberships,
+            scopes,
             meta: RequestMeta::from_parts(parts, &state.trusted_proxies),
         })
     }
@@ -125,13 +136,43 @@ impl Caller {
         self.memberships.get(&project).copied()
     }
 
-    /// 404 when the caller cannot see the project (as if it did not exist), 403 when the role is too low.
+    /// The scope the caller's membership of a project is narrowed to; instance admins are never
+    /// narrowed.
+    pub fn scope_in(&self, project: ProjectId) -> Option<&SecretScope> {
+        if self.is_instance_admin {
+            return None;
+        }
+        self.scopes.get(&project)
+    }
+
+    /// 404 when the caller cannot see the project (as if it did not exist), 403 when the role is
+    /// too low — or when the membership is narrowed to secrets, which reach nothing else.
     pub fn require(
         &self,
         project: ProjectId,
         min: Role,
         not_found: ApiError,
     ) -> Result<Role, ApiError> {
+        let access = self.require_secrets(project, min, not_found)?;
+        match access.scope {
+            Some(scope) => Err(ApiError::Forbidden {
+                detail: format!(
+                    "your membership of this project is narrowed to secrets in {}; it reaches only secrets and folders there",
+                    scope.describe()
+                ),
+            }),
+            None => Ok(access.role),
+        }
+    }
+
+    /// `require` for the secrets and folders routes, which narrowed memberships may use: the role
+    /// and the scope, which the route checks against the environment and folder it acts on.
+    pub fn require_secrets(
+        &self,
+        project: ProjectId,
+        min: Role,
+        not_found: ApiError,
+    ) -> Result<ProjectAccess, ApiError> {
         match self.role_in(project) {
             None => Err(not_found),
             Some(role) if role < min => Err(ApiError::Forbidden {
@@ -141,7 +182,10 @@ impl Caller {
                     role.as_str()
                 ),
             }),
-            Some(role) => Ok(role),
+            Some(role) => Ok(ProjectAccess {
+                role,
+                scope: self.scope_in(project).cloned(),
+            }),
         }
     }
 
@@ -154,14 +198,36 @@ impl Caller {
         min: Role,
         not_found: ApiError,
     ) -> Result<Role, ApiError> {
+        if !self.org_project(db, project).await? {
+            return Err(not_found);
+        }
+        self.require(project, min, not_found)
+    }
+
+    /// `require_secrets` for a project id that came from the client.
+    pub async fn require_project_secrets(
+        &self,
+        db: &store::PgPool,
+        project: ProjectId,
+        min: Role,
+        not_found: ApiError,
+    ) -> Result<ProjectAccess, ApiError> {
+        if !self.org_project(db, project).await? {
+            return Err(not_found);
+        }
+        self.require_secrets(project, min, not_found)
+    }
+
+    /// False for an instance admin naming a project outside its organisation.
+    async fn org_project(&self, db: &store::PgPool, project: ProjectId) -> Result<bool, ApiError> {
         if self.is_instance_admin {
             match store::projects::get(db, self.org_id, project).await {
                 Ok(_) => {}
-                Err(store::Error::NotFound) => return Err(not_found),
+                Err(store::Error::NotFound) => return Ok(false),
                 Err(other) => return Err(other.into()),
             }
         }
-        self.require(project, min, not_found)
+        Ok(true)
     }
 
     pub fn require_instance_admin(&self) -> Result<(), ApiError> {
@@ -174,12 +240,18 @@ impl Caller {
         }
     }
 
-    /// Projects a list may show: `None` means all of the organisation (instance admins).
+    /// Projects a list may show: `None` means all of the organisation (instance admins). Narrowed
+    /// memberships reach only secrets, so their projects are not among them.
     pub fn visible_projects(&self) -> Option<Vec<ProjectId>> {
         if self.is_instance_admin {
             None
         } else {
-            let mut ids: Vec<ProjectId> = self.memberships.keys().copied().collect();
+            let mut ids: Vec<ProjectId> = self
+                .memberships
+                .keys()
+                .filter(|p| !self.scopes.contains_key(p))
+                .copied()
+                .collect();
             ids.sort();
             Some(ids)
         }

@@ -1,6 +1,7 @@
 //! Access tokens: 256 random bits, handed out once, stored as SHA-256. Verification is one indexed
 //! lookup, cached for a few seconds so a busy client costs no query per request. The cache is per
-//! process: revoking evicts here at once; another API process notices within `CACHE_TTL`.
+//! process: revoking evicts here at once, and every other API process on hearing the database's
+//! `NOTIFY` ([`super::changes`]); `CACHE_TTL` bounds staleness only while that is not heard.
 
 use std::sync::Arc;
 use std::time::Duration;

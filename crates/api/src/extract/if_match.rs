@@ -1,5 +1,8 @@
 //! `If-Match` on a resource's `version`: `"3"`, `3` or `*`. A malformed header is a 400, not ignored,
-//! because ignoring it would silently drop the client's concurrency guard.
+//! because ignoring it would silently drop the client's concurrency guard. Of what RFC 9110 allows,
+//! two forms are refused with their own reason: a weak tag (`W/"3"`), which If-Match's strong
+//! comparison never matches, and a list of tags, since a change is made against the one version
+//! the client read.
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -23,6 +26,22 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         let text = value.to_str().map_err(|_| bad())?.trim();
         if text == "*" {
             return Ok(IfMatch(None));
+        }
+        if text.starts_with("W/") {
+            return Err(ApiError::BadRequest {
+                detail: "If-Match with a weak entity tag (W/...) never matches: If-Match compares \
+                         strongly (RFC 9110); send the ETag as it was returned, e.g. \"3\""
+                    .to_owned(),
+                field: None,
+            });
+        }
+        if text.contains(',') {
+            return Err(ApiError::BadRequest {
+                detail: "If-Match lists several entity tags; send the one ETag of the version \
+                         you read, e.g. \"3\", or * for any"
+                    .to_owned(),
+                field: None,
+            });
         }
         let unquoted = text
             .strip_prefix('"')

@@ -3,10 +3,11 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use store::ProjectId;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -33,39 +34,12 @@ struct AuditQuery {
     action: Option<String>,
     #[serde(default)]
     resource_id: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct EventOut {
-    id: Uuid,
-    project_id: Option<Uuid>,
-    actor: serde_json::Value,
-    action: String,
-    resource: serde_json::Value,
-    outcome: String,
-    request_id: Option<String>,
-    source_ip: Option<String>,
-    metadata: serde_json::Value,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: OffsetDateTime,
-}
-
-impl From<store::audit::Event> for EventOut {
-    fn from(e: store::audit::Event) -> Self {
-        EventOut {
-            id: e.id,
-            project_id: e.project_id,
-            actor: json!({ "id": e.actor_id, "type": e.actor_kind }),
-            action: e.action,
-            resource: json!({ "type": e.resource_type, "id": e.resource_id }),
-            outcome: e.outcome,
-            request_id: e.request_id,
-            source_ip: e.source_ip,
-            metadata: e.metadata,
-            created_at: e.created_at,
-        }
-    }
+    #[serde(default)]
+    resource_type: Option<String>,
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
 }
 
 async fn list(
@@ -99,13 +73,23 @@ async fn list(
             ));
         }
     };
+    let since = instant("since", query.since.as_deref())?;
+    let until = instant("until", query.until.as_deref())?;
+    if let (Some(since), Some(until)) = (since, until)
+        && since > until
+    {
+        return Err(ApiError::field("until", "must not be before since"));
+    }
     let filter = store::audit::Filter {
         action: text_filter("action", query.action.as_deref())?,
         resource_id: text_filter("resourceId", query.resource_id.as_deref())?,
+        resource_type: text_filter("resourceType", query.resource_type.as_deref())?,
+        since,
+        until,
     };
     let page = page_request(query.limit, query.cursor.as_deref())?;
     let (events, next) = store::audit::list(&state.db, scope, &filter, &page).await?;
-    let items: Vec<EventOut> = events.into_iter().map(EventOut::from).collect();
+    let items: Vec<serde_json::Value> = events.iter().map(store::audit::Event::to_json).collect();
     let next = next.map(|id| {
         store::page::Cursor {
             name: String::new(),
@@ -127,4 +111,25 @@ fn text_filter<'a>(field: &'static str, raw: Option<&'a str>) -> ApiResult<Optio
         ));
     }
     Ok(value)
+}
+
+/// An optional RFC 3339 instant (`2026-12-06T00:00:00Z`); blank means none. The message never
+/// repeats what was sent.
+fn instant(field: &'static str, raw: Option<&str>) -> ApiResult<Option<OffsetDateTime>> {
+    // Strict, as the document's `date-time` format: an empty or padded value is refused, not
+    // taken as "no bound" (the dashboard leaves an unset bound out).
+    let Some(value) = raw else {
+        return Ok(None);
+    };
+    if value.is_empty() || value.len() > 64 {
+        return Err(ApiError::field(field, "must be an RFC 3339 date-time"));
+    }
+    OffsetDateTime::parse(value, &Rfc3339)
+        .map(Some)
+        .map_err(|_| {
+            ApiError::field(
+                field,
+                "must be an RFC 3339 date-time with a zone, e.g. 2026-12-06T00:00:00Z",
+            )
+        })
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::AppState;
 use crate::auth::argon::Place;
 use crate::auth::client_ip::throttle_key;
-use crate::auth::throttle::Attempt;
+use crate::auth::throttle::{Attempt, Refused};
 use crate::auth::tokens::{TokenService, hash_secret};
 use crate::auth::{Caller, RequestMeta};
 use crate::extract::ValidJson;
@@ -98,17 +98,26 @@ async fn login(
         .collect();
     let account_key = format!("{kind}:{account}");
     let address_key = throttle_key(meta.client_ip);
-    let admission = match state.throttle.admit(&account_key, &address_key).await {
-        Ok(attempt) => match state.argon.try_enter() {
-            Some(place) => Ok((attempt, place)),
-            // Dropping the attempt here gives its turn and its place in the address's count back:
-            // nothing was checked.
-            None => Err((
-                "too many logins are being checked right now; retry shortly",
-                Duration::from_secs(1),
-            )),
+    // The address's budget in this process, then an argon2 place: a flood is refused at once,
+    // before any query, and one address never holds more places than its budget.
+    let busy = "too many logins are being checked right now; retry shortly";
+    let guesses = "too many failed logins; wait before trying again";
+    let hold_and_place = state
+        .throttle
+        .hold(&address_key)
+        .map(|hold| (hold, state.argon.try_enter()));
+    let admission = match hold_and_place {
+        None => Err((guesses, Duration::from_secs(1))),
+        Some((_, None)) => Err((busy, Duration::from_secs(1))),
+        Some((hold, Some(place))) => match state
+            .throttle
+            .admit(&account_key, &address_key, hold, &state.argon, place)
+            .await?
+        {
+            Ok(admitted) => Ok(admitted),
+            Err(Refused::Busy) => Err((busy, Duration::from_secs(1))),
+            Err(Refused::Wait(wait)) => Err((guesses, wait)),
         },
-        Err(wait) => Err(("too many failed logins; wait before trying again", wait)),
     };
     let (attempt, place) = match admission {
         Ok(admitted) => admitted,
@@ -193,11 +202,11 @@ impl Check {
         let matches = crate::auth::argon::verify(place, secret, phc).await?;
         match record.filter(|_| matches) {
             Some(record) => {
-                drop(attempt);
+                attempt.succeeded().await?;
                 Ok(Some(record))
             }
             None => {
-                attempt.failed();
+                attempt.failed().await?;
                 audit_login(&state, &meta, kind, &account, "failure").await?;
                 Ok(None)
             }

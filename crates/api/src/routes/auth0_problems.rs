@@ -25,6 +25,14 @@ pub fn credentials(err: Auth0Error) -> ApiError {
     };
     match err {
         Auth0Error::WrongCredentials => rejected("credentials.clientSecret"),
+        // A private-key-jwt connection: the key is not (or no longer) registered and enabled for
+        // the client, or Auth0 refused the assertion for a reason it names.
+        Auth0Error::AssertionRejected { .. } => ApiError::Auth0Rejected {
+            detail: format!(
+                "{detail}; the connection's publicKey must be registered as a credential of the client in Auth0 with Private Key JWT enabled"
+            ),
+            field: "credentials.clientId",
+        },
         Auth0Error::NoGrantForAudience { .. } | Auth0Error::UnknownAudience { .. } => {
             rejected("credentials.audience")
         }

@@ -6,6 +6,7 @@
 
 mod credentials;
 pub mod dto;
+mod private_key;
 
 use auth0::ClientCredentials;
 use axum::Json;
@@ -60,7 +61,7 @@ pub(in crate::routes) async fn load(
 ) -> ApiResult<db::Connection> {
     let connection = db::get(&state.db, caller.org_id, id)
         .await
-        .map_err(|err| store_error(err, ""))?;
+        .map_err(store_error)?;
     caller.require(connection.project_id, min, connection_not_found())?;
     Ok(connection)
 }
@@ -97,7 +98,13 @@ fn render(status: StatusCode, body: serde_json::Value) -> Response {
 async fn options(_caller: Caller) -> Json<serde_json::Value> {
     Json(json!({
         "appConnectionOptions": [
-            { "name": "Auth0", "app": dto::APP, "methods": [dto::METHOD_CLIENT_CREDENTIALS] }
+            {
+                "name": "Auth0",
+                "app": dto::APP,
+                "methods": [dto::METHOD_CLIENT_CREDENTIALS, dto::METHOD_PRIVATE_KEY_JWT],
+                // What to grant the application for what, from the one capability table.
+                "capabilities": capabilities::catalogue(),
+            }
         ]
     }))
 }
@@ -108,12 +115,46 @@ async fn create(
     key: IdempotencyKey,
     body: ValidJson<ConnectionIn>,
 ) -> ApiResult<Response> {
+    let project = body.value.project_id.clone();
+    let answer = create_checked(&state, &caller, key, body).await;
+    if let Err(err) = &answer {
+        crate::routes::refused::record(
+            &state,
+            &caller,
+            "app_connection.create",
+            "app_connection",
+            &project,
+            err,
+        )
+        .await;
+    }
+    answer
+}
+
+async fn create_checked(
+    state: &AppState,
+    caller: &Caller,
+    key: IdempotencyKey,
+    body: ValidJson<ConnectionIn>,
+) -> ApiResult<Response> {
     let hash = body.body_hash;
     let input = body.value;
     let mut errors = Vec::new();
     let name = fields::slug_name(&input.name, &mut errors);
     let description = fields::description(input.description.as_deref(), &mut errors);
-    fields::method(&input.method, dto::METHOD_CLIENT_CREDENTIALS, &mut errors);
+    let with_key = input.method == dto::METHOD_PRIVATE_KEY_JWT;
+    method(&input.method, &mut errors);
+    let register_with = match (&input.register_with, with_key) {
+        (None, _) => None,
+        (Some(raw), true) => fields::uuid("registerWith", raw, &mut errors).map(ConnectionId),
+        (Some(_), false) => {
+            errors.push(FieldError::new(
+                "registerWith",
+                "only a private-key-jwt connection is registered through another connection; omit it",
+            ));
+            None
+        }
+    };
     let project_id = fields::uuid("projectId", &input.project_id, &mut errors).map(ProjectId);
     if input.is_platform_managed_credentials == Some(true) {
         errors.push(FieldError::new(
@@ -127,6 +168,22 @@ async fn create(
             "gateways are not supported; omit it or send null",
         ));
     }
+    if with_key {
+        let target = credentials::check_key(input.credentials, &mut errors);
+        let (Some(name), Some(project_id), Some(target), true) =
+            (name, project_id, target, errors.is_empty())
+        else {
+            return Err(ApiError::Validation(errors));
+        };
+        let request = private_key::KeyRequest {
+            project_id,
+            name: &name,
+            description: description.as_deref(),
+            target,
+            register_with,
+        };
+        return create_with_key(state, caller, key, &hash, request).await;
+    }
     let credentials = credentials::check(input.credentials, &mut errors);
     let (Some(name), Some(project_id), Some(credentials), true) =
         (name, project_id, credentials, errors.is_empty())
@@ -139,17 +196,17 @@ async fn create(
 
     // Keys are per identity, so a replay never shows one caller another's answer.
     let scope = format!("{}:POST /api/v1/app-connections/auth0", caller.identity_id);
-    idempotency::once(&state, key, &scope, &hash, render, || async {
+    idempotency::once(state, key, &scope, &hash, render, || async {
         // Cheap check before calling Auth0; the unique constraint still decides under races.
         match db::get_by_name(&state.db, project_id, &name).await {
-            Ok(_) => return Err(NAME_TAKEN.conflict(&name)),
+            Ok(_) => return Err(NAME_TAKEN.conflict()),
             Err(store::Error::NotFound) => {}
             Err(other) => return Err(other.into()),
         }
         let token = state.auth0.client_credentials_token(&credentials).await.map_err(auth0_problems::credentials)?;
 
         let id = ConnectionId::new();
-        let sealed = seal(&state, id, project_id, &credentials)?;
+        let sealed = seal(state, id, project_id, &credentials)?;
         let new = db::NewConnection {
             id,
             org_id: caller.org_id,
@@ -160,7 +217,7 @@ async fn create(
             credentials: stored_credentials(&credentials, &sealed),
         };
         let mut tx = state.db.begin().await?;
-        let mut connection = db::insert(&mut tx, &new).await.map_err(|err| store_error(err, &name))?;
+        let mut connection = db::insert(&mut tx, &new).await.map_err(store_error)?;
         let diagnostics = capabilities::diagnose(&token.scopes, None);
         keep_scope_check(&mut tx, &mut connection, &diagnostics).await?;
         store::audit::record(&mut tx, &caller.event("app_connection.create", "app_connection", id, Some(project_id), summary(&connection))).await?;
@@ -171,12 +228,77 @@ async fn create(
     .await
 }
 
-/// Stores what a scope check found on the connection (and on `connection`, for the response).
+/// `method` must name one Keyhold supports.
+fn method(raw: &str, errors: &mut Vec<FieldError>) {
+    if raw != dto::METHOD_CLIENT_CREDENTIALS && raw != dto::METHOD_PRIVATE_KEY_JWT {
+        errors.push(FieldError::new(
+            "method",
+            format!(
+                "must be \"{}\" or \"{}\"",
+                dto::METHOD_CLIENT_CREDENTIALS,
+                dto::METHOD_PRIVATE_KEY_JWT
+            ),
+        ));
+    }
+}
+
+/// `create` for `method: "private-key-jwt"` (see `private_key`).
+async fn create_with_key(
+    state: &AppState,
+    caller: &Caller,
+    key: IdempotencyKey,
+    hash: &[u8; 32],
+    request: private_key::KeyRequest<'_>,
+) -> ApiResult<Response> {
+    let project_id = request.project_id;
+    caller
+        .require_project(&state.db, project_id, Role::Member, project_not_found())
+        .await?;
+    let scope = format!("{}:POST /api/v1/app-connections/auth0", caller.identity_id);
+    idempotency::once(state, key, &scope, hash, render, || async {
+        match db::get_by_name(&state.db, project_id, request.name).await {
+            Ok(_) => return Err(NAME_TAKEN.conflict()),
+            Err(store::Error::NotFound) => {}
+            Err(other) => return Err(other.into()),
+        }
+        // Checked before anything is generated or stored: a bad registerWith changes nothing.
+        let registrar = match request.register_with {
+            Some(id) => {
+                Some(private_key::registrar(state, caller, id, project_id, &request.target).await?)
+            }
+            None => None,
+        };
+        private_key::create(state, caller, request, registrar).await
+    })
+    .await
+}
+
+/// Stores what a scope check found on the connection (and on `connection`, for the response),
+/// and reports capabilities usable at the previous check that no longer are
+/// (`app-connection.scopes-missing`, at most hourly per connection version). Call inside a
+/// transaction: the check and its report commit together.
 pub(in crate::routes) async fn keep_scope_check(
     conn: &mut sqlx::PgConnection,
     connection: &mut db::Connection,
     diagnostics: &capabilities::Diagnostics,
 ) -> ApiResult<()> {
+    let lost = capabilities::lost_since(connection.scope_check.as_ref(), diagnostics);
+    if !lost.is_empty() {
+        let details = json!({
+            "capabilities": lost
+                .iter()
+                .map(|c| json!({ "capability": c.capability, "missingScopes": c.missing_scopes }))
+                .collect::<Vec<_>>(),
+            "whatToFix": "in the Auth0 Dashboard, go to Applications > APIs > Auth0 Management API > Machine To Machine Applications and grant the missing scopes to the connection's application",
+        });
+        store::webhooks::alerts::alert_connection(
+            conn,
+            connection,
+            store::webhooks::alerts::SCOPES_MISSING,
+            details,
+        )
+        .await?;
+    }
     let found = diagnostics.missing_by_capability();
     let at = db::record_scope_check(conn, connection.org_id, connection.id, &found).await?;
     let mut merged = connection
@@ -228,12 +350,12 @@ fn stored_credentials<'a>(
 const NAME_TAKEN: Unique = Unique {
     constraint: "app_connections_project_name_key",
     field: "name",
-    taken: |name| format!("an app connection named \"{name}\" already exists in this project"),
+    taken: "an app connection with this name already exists in this project",
 };
 
 /// What a store failure means for a connection write (`name` is the one being written).
-fn store_error(err: store::Error, name: &str) -> ApiError {
-    NAME_TAKEN.or(err, name, |other| match other {
+fn store_error(err: store::Error) -> ApiError {
+    NAME_TAKEN.or(err, |other| match other {
         store::Error::MissingReference { constraint }
             if constraint == "secret_rotations_connection_id_fkey" =>
         {
@@ -274,11 +396,16 @@ async fn list(
         project_id,
         visible: caller.visible_projects(),
         search: search.map(str::to_owned),
+        missing_scope: query.missing_scope.unwrap_or(false),
     };
-    let page = db::list(&state.db, &filter, &page).await?;
+    let (page, total_count) = tokio::try_join!(
+        db::list(&state.db, &filter, &page),
+        db::count(&state.db, &filter, crate::routes::COUNT_CAP),
+    )?;
     Ok(Json(dto::ListOut {
         app_connections: page.items.into_iter().map(ConnectionOut::from).collect(),
         next_cursor: page.next.map(|c| c.encode()),
+        total_count,
     }))
 }
 
@@ -317,7 +444,7 @@ async fn fetch_by_name(
     }
     let connection = db::get_by_name(&state.db, project_id, &name)
         .await
-        .map_err(|err| store_error(err, &name))?;
+        .map_err(store_error)?;
     Ok(one(StatusCode::OK, connection))
 }
 
@@ -338,8 +465,21 @@ async fn update(
         .description
         .as_ref()
         .map(|d| fields::description(d.as_deref(), &mut errors));
-    if let Some(method) = &patch.method {
-        fields::method(method, dto::METHOD_CLIENT_CREDENTIALS, &mut errors);
+    if let Some(raw) = &patch.method {
+        method(raw, &mut errors);
+    }
+    if patch
+        .credentials
+        .as_ref()
+        .is_some_and(|c| c.client_secret.is_none())
+    {
+        // Said before the generic "clientSecret is required": the likely intent is a
+        // private-key-jwt connection, whose credentials cannot change.
+        errors.push(FieldError::new(
+            "credentials.clientSecret",
+            "credentials replace a client-credentials connection's secret and need clientSecret; a private-key-jwt connection's credentials cannot change (its key is bound to its tenant and client): create a new connection",
+        ));
+        return Err(ApiError::Validation(errors));
     }
     let credentials = patch
         .credentials
@@ -349,6 +489,18 @@ async fn update(
     }
     let id = ConnectionId(id);
     let current = load(&state, &caller, id, Role::Member).await?;
+    if patch.method.as_deref().is_some_and(|m| m != current.method) {
+        return Err(ApiError::field(
+            "method",
+            "a connection's method cannot change; create a new connection",
+        ));
+    }
+    if current.uses_private_key() && credentials.is_some() {
+        return Err(ApiError::field(
+            "credentials",
+            "a private-key-jwt connection's credentials cannot change (its key is bound to its tenant and client): create a new connection",
+        ));
+    }
     if let Some(expected) = expected
         && expected != current.version
     {
@@ -398,11 +550,7 @@ async fn update(
     }
     let mut updated = db::update(&mut tx, caller.org_id, id, current.version, &change)
         .await
-        .map_err(|err| {
-            ApiError::fenced(err, expected, "connection", |other| {
-                store_error(other, name.as_deref().unwrap_or_default())
-            })
-        })?;
+        .map_err(|err| ApiError::fenced(err, expected, "connection", store_error))?;
     if let Some(diagnostics) = &diagnostics {
         keep_scope_check(&mut tx, &mut updated, diagnostics).await?;
     }
@@ -444,7 +592,7 @@ async fn remove(
     let mut tx = state.db.begin().await?;
     let removed = db::delete(&mut tx, caller.org_id, id, expected)
         .await
-        .map_err(|err| store_error(err, ""))?;
+        .map_err(store_error)?;
     store::audit::record(
         &mut tx,
         &caller.event(

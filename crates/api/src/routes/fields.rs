@@ -70,13 +70,6 @@ pub fn description(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<St
     Some(description.to_owned())
 }
 
-/// `method` must be the one method a resource offers.
-pub fn method(raw: &str, expected: &str, errors: &mut Vec<FieldError>) {
-    if raw != expected {
-        errors.push(FieldError::new("method", format!("must be \"{expected}\"")));
-    }
-}
-
 /// An id sent in a body or query string (path ids go through `extract::PathId`).
 pub fn uuid(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<Uuid> {
     match Uuid::parse_str(raw.trim()) {

@@ -108,7 +108,7 @@ fn not_found() -> ApiError {
 const EMAIL_TAKEN: Unique = Unique {
     constraint: "identities_email_key",
     field: "email",
-    taken: |_| "an identity with this email already exists".to_owned(),
+    taken: "an identity with this email already exists",
 };
 
 async fn create(
@@ -203,7 +203,7 @@ async fn create(
     let mut tx = state.db.begin().await?;
     let identity = db::insert(&mut tx, &new)
         .await
-        .map_err(|err| EMAIL_TAKEN.or(err, "", ApiError::from))?;
+        .map_err(|err| EMAIL_TAKEN.or(err, ApiError::from))?;
     let event = caller.event(
         "identity.create",
         "identity",

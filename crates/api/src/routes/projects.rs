@@ -23,6 +23,8 @@ pub fn routes() -> Routes {
         .get("/api/v1/projects", list)
         .post("/api/v1/projects", create)
         .get("/api/v1/projects/{projectId}", fetch)
+        .patch("/api/v1/projects/{projectId}", update)
+        .delete("/api/v1/projects/{projectId}", remove)
 }
 
 #[derive(Debug, Deserialize)]
@@ -31,6 +33,16 @@ pub struct ProjectIn {
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
+}
+
+/// A rename: what is present changes; `description: null` clears it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProjectPatch {
+    #[serde(default, deserialize_with = "crate::extract::not_null")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::extract::nullable")]
+    pub description: Option<Option<String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -67,7 +79,7 @@ const NAME_MAX: usize = 64;
 const NAME_TAKEN: Unique = Unique {
     constraint: "projects_org_name_key",
     field: "name",
-    taken: |name| format!("a project named \"{name}\" already exists"),
+    taken: "a project with this name already exists",
 };
 
 async fn create(
@@ -90,7 +102,7 @@ async fn create(
     let mut tx = state.db.begin().await?;
     let project = store::projects::create(&mut tx, &new)
         .await
-        .map_err(|err| NAME_TAKEN.or(err, &name, ApiError::from))?;
+        .map_err(|err| NAME_TAKEN.or(err, ApiError::from))?;
     // The creator administers what they created.
     store::memberships::insert(
         &mut tx,
@@ -158,4 +170,110 @@ async fn list(
     Ok(Json(
         json!({ "projects": projects, "nextCursor": page.next.map(|c| c.encode()) }),
     ))
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound {
+        what: "project",
+        field: None,
+    }
+}
+
+fn store_error(err: store::Error) -> ApiError {
+    match err {
+        store::Error::NotFound => not_found(),
+        other => other.into(),
+    }
+}
+
+/// Renames a project or changes its description (project admins).
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    body: ValidJson<ProjectPatch>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let id = store::ProjectId(id);
+    let role = caller
+        .require_project(&state.db, id, Role::Admin, not_found())
+        .await?;
+    let patch = body.value;
+    let mut errors = Vec::new();
+    let name = patch
+        .name
+        .as_deref()
+        .and_then(|n| fields::display_name(n, NAME_MAX, &mut errors));
+    let description = patch
+        .description
+        .as_ref()
+        .map(|d| fields::description(d.as_deref(), &mut errors));
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let change = store::projects::Change {
+        name: name.as_deref(),
+        // A blank description is no description.
+        description: description
+            .as_ref()
+            .map(|d| d.as_deref().filter(|d| !d.is_empty())),
+    };
+    let mut tx = state.db.begin().await?;
+    let project = store::projects::update(&mut tx, caller.org_id, id, &change)
+        .await
+        .map_err(|err| NAME_TAKEN.or(err, store_error))?;
+    let event = caller.event(
+        "project.update",
+        "project",
+        project.id,
+        Some(project.id),
+        json!({ "name": project.name, "renamed": name.is_some(), "describedAgain": description.is_some() }),
+    );
+    store::audit::record(&mut tx, &event).await?;
+    tx.commit().await?;
+    Ok(Json(json!({ "project": ProjectOut::new(project, role) })))
+}
+
+/// Deletes an empty project (project admins): one that still holds connections (and so
+/// rotations) or secrets answers 409, so nothing a workload reads disappears with it.
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> ApiResult<Json<serde_json::Value>> {
+    let id = store::ProjectId(id);
+    let role = caller
+        .require_project(&state.db, id, Role::Admin, not_found())
+        .await?;
+    let mut tx = state.db.begin().await?;
+    let (connections, secrets) = store::projects::contents(&mut tx, id).await?;
+    if connections > 0 || secrets > 0 {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "the project still holds {connections} connection(s) and {secrets} secret(s); delete them first"
+            ),
+            field: None,
+        });
+    }
+    let project = store::projects::delete(&mut tx, caller.org_id, id)
+        .await
+        .map_err(|err| match err {
+            // A connection created meanwhile.
+            store::Error::MissingReference { .. } => ApiError::Conflict {
+                detail: "the project still holds connections; delete them first".to_owned(),
+                field: None,
+            },
+            other => store_error(other),
+        })?;
+    let event = caller.event(
+        "project.delete",
+        "project",
+        project.id,
+        Some(project.id),
+        json!({ "name": project.name }),
+    );
+    store::audit::record(&mut tx, &event).await?;
+    tx.commit().await?;
+    // Memberships of the project went with it.
+    state.tokens.forget_all();
+    Ok(Json(json!({ "project": ProjectOut::new(project, role) })))
 }

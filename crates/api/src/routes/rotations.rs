@@ -1,5 +1,6 @@
-//! `/api/v2/secret-rotations`: Auth0 client-secret rotations with Infisical's shapes, in three
-//! parts: `definitions` (what to rotate and when: create, list, get, update, delete), `runs`
+//! `/api/v2/secret-rotations`: Auth0 client-secret rotations with Infisical's shapes, and Keyhold's
+//! own `auth0-private-key-jwt` rotations in the same shape (each type under its own path; a
+//! rotation is found only under its type's), in three parts: `definitions` (what to rotate and when: create, list, get, update, delete), `runs`
 //! (rotate now, and the attempts the worker made) and `reveal` (the generated secrets). Rotating
 //! itself is the worker's job; the API only queues it.
 
@@ -7,11 +8,17 @@ mod definitions;
 pub mod dto;
 mod reveal;
 mod runs;
+mod secrets_mapping;
+
+use std::convert::Infallible;
 
 use axum::Json;
+use axum::extract::{FromRequestParts, MatchedPath};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use store::rotations::mapping::Mapping;
 use store::rotations::{self as db, Rotation};
 use store::{ConnectionId, RotationId};
 use time::OffsetDateTime;
@@ -63,6 +70,75 @@ pub fn routes() -> Routes {
             "/api/v2/secret-rotations/auth0-client-secret/{rotationId}/attempts",
             runs::attempts,
         )
+        .get(
+            "/api/v2/secret-rotations/auth0-private-key-jwt",
+            definitions::list,
+        )
+        .post(
+            "/api/v2/secret-rotations/auth0-private-key-jwt",
+            definitions::create_keys,
+        )
+        .get(
+            "/api/v2/secret-rotations/auth0-private-key-jwt/{rotationId}",
+            definitions::fetch,
+        )
+        .patch(
+            "/api/v2/secret-rotations/auth0-private-key-jwt/{rotationId}",
+            definitions::update_keys,
+        )
+        .delete(
+            "/api/v2/secret-rotations/auth0-private-key-jwt/{rotationId}",
+            definitions::remove,
+        )
+        .get(
+            "/api/v2/secret-rotations/auth0-private-key-jwt/rotation-name/{rotationName}",
+            definitions::fetch_by_name,
+        )
+        .post(
+            "/api/v2/secret-rotations/auth0-private-key-jwt/{rotationId}/rotate-secrets",
+            runs::rotate_now,
+        )
+        .get(
+            "/api/v2/secret-rotations/auth0-private-key-jwt/{rotationId}/attempts",
+            runs::attempts,
+        )
+}
+
+/// The rotation type a route serves, named by its path (`None` on the shared list): a rotation of
+/// another type is not found there, as Infisical's per-type routes answer.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RouteKind(pub Option<&'static str>);
+
+pub(super) const KIND_CS: RouteKind = RouteKind(Some(db::TYPE_AUTH0_CLIENT_SECRET));
+pub(super) const KIND_PK: RouteKind = RouteKind(Some(db::TYPE_AUTH0_PRIVATE_KEY_JWT));
+
+impl RouteKind {
+    fn of_path(path: &str) -> RouteKind {
+        let rest = path.strip_prefix("/api/v2/secret-rotations/").unwrap_or("");
+        let kind = [db::TYPE_AUTH0_CLIENT_SECRET, db::TYPE_AUTH0_PRIVATE_KEY_JWT]
+            .into_iter()
+            .find(|kind| {
+                rest.strip_prefix(kind)
+                    .is_some_and(|tail| tail.is_empty() || tail.starts_with('/'))
+            });
+        RouteKind(kind)
+    }
+
+    pub(super) fn serves(self, rotation: &Rotation) -> bool {
+        self.0.is_none_or(|kind| rotation.kind == kind)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RouteKind {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let path = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
+        Ok(RouteKind::of_path(path.unwrap_or("")))
+    }
 }
 
 pub(super) fn not_found() -> ApiError {
@@ -72,12 +148,14 @@ pub(super) fn not_found() -> ApiError {
     }
 }
 
-/// A rotation the caller may act on with `min`; 404 when its project is not theirs.
+/// A rotation the caller may act on with `min`; 404 when its project is not theirs or the route
+/// serves another type.
 pub(super) async fn load(
     state: &AppState,
     caller: &Caller,
     id: RotationId,
     min: Role,
+    kind: RouteKind,
 ) -> ApiResult<Rotation> {
     let rotation = db::get(&state.db, caller.org_id, id)
         .await
@@ -86,6 +164,9 @@ pub(super) async fn load(
             other => other.into(),
         })?;
     caller.require(rotation.project_id, min, not_found())?;
+    if !kind.serves(&rotation) {
+        return Err(not_found());
+    }
     Ok(rotation)
 }
 
@@ -96,16 +177,40 @@ async fn connection_name(state: &AppState, id: ConnectionId) -> ApiResult<String
         .unwrap_or_default())
 }
 
-/// One rotation as every route answers it, with its `ETag`.
+/// One rotation as every route answers it, with its `ETag` (and its mapping, as stored now).
 pub(super) async fn one(
     state: &AppState,
     status: StatusCode,
     rotation: Rotation,
 ) -> ApiResult<Response> {
+    let mapping = secrets_mapping::load(state, rotation.id).await?;
+    answer(state, status, rotation, mapping).await
+}
+
+/// [`one`] with the mapping given (a deleted rotation's is gone from the database).
+pub(super) async fn answer(
+    state: &AppState,
+    status: StatusCode,
+    rotation: Rotation,
+    mapping: Option<Mapping>,
+) -> ApiResult<Response> {
     let name = connection_name(state, rotation.connection_id).await?;
     let version = rotation.version;
-    let body =
-        json!({ "secretRotation": RotationOut::new(rotation, name, OffsetDateTime::now_utc()) });
+    let overlap_until = if rotation.rotates_keys() {
+        db::key_pairs::overlaps(&state.db, &[rotation.id])
+            .await?
+            .remove(&rotation.id)
+    } else {
+        None
+    };
+    let out = RotationOut::new(
+        rotation,
+        name,
+        mapping,
+        overlap_until,
+        OffsetDateTime::now_utc(),
+    );
+    let body = json!({ "secretRotation": out });
     let mut response = (status, Json(body)).into_response();
     response.headers_mut().insert(header::ETAG, etag(version));
     Ok(response)

@@ -1,16 +1,20 @@
 //! Project secrets behind Infisical's API (issue 16, first slice): environments
-//! (`/api/v1/workspace/{workspaceId}/environments`), folders (`/api/v2/folders`) and secrets
+//! (`/api/v1/workspace/{workspaceId}/environments`), folders (`/api/v2/folders`, with list and
+//! create also at `/api/v1/folders`, where Infisical's Node SDK calls them) and secrets
 //! (`/api/v3/secrets/raw`), with Infisical's field names and answers so its SDKs work unchanged.
 //! Values are sealed per version through `broker::aad::secret_value` and never logged, audited or
 //! echoed in an error.
 //!
 //! Who may do what: viewers list and read (values included), members write folders and secrets,
-//! admins manage environments. Non-members get 404 for everything of a project.
+//! admins manage environments. Non-members get 404 for everything of a project. A membership
+//! narrowed to environments and a folder (`auth::scope`) reaches only the secrets and folders
+//! there: anything else named is 403 before it is looked up, and lists show only what it reaches.
 
 mod environments;
 mod folders;
 mod raw;
-mod validate;
+mod references;
+pub(crate) mod validate;
 
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
@@ -19,7 +23,7 @@ use store::environments::Environment;
 use store::folders::Folder;
 
 use crate::AppState;
-use crate::auth::{Caller, Role};
+use crate::auth::{Caller, ProjectAccess, Role};
 use crate::problem::{ApiError, ApiResult};
 use crate::routes::table::Routes;
 
@@ -52,6 +56,9 @@ pub fn routes() -> Routes {
         )
         .get("/api/v2/folders", folders::list)
         .post("/api/v2/folders", folders::create)
+        // Infisical's Node SDK lists and creates folders at v1, with the same fields.
+        .get("/api/v1/folders", folders::list)
+        .post("/api/v1/folders", folders::create)
         .get("/api/v2/folders/{folderId}", folders::fetch)
         .patch("/api/v2/folders/{folderId}", folders::update)
         .delete("/api/v2/folders/{folderId}", folders::remove)
@@ -69,21 +76,23 @@ fn project_not_found(field: &'static str) -> ApiError {
     }
 }
 
-/// The project a request names, once the caller is known to hold `min` in it.
+/// The caller's access to the project a request names, once it is known to hold `min` there.
+/// A narrowed membership passes here; each route then checks its scope against the environment
+/// and folder it acts on, before looking either up.
 async fn project(
     state: &AppState,
     caller: &Caller,
     id: ProjectId,
     min: Role,
     field: &'static str,
-) -> ApiResult<Role> {
+) -> ApiResult<ProjectAccess> {
     caller
-        .require_project(&state.db, id, min, project_not_found(field))
+        .require_project_secrets(&state.db, id, min, project_not_found(field))
         .await
 }
 
 /// The environment `slug` of a project: 404 naming the `environment` field otherwise.
-async fn environment(
+pub(crate) async fn environment(
     state: &AppState,
     project_id: ProjectId,
     slug: &str,
@@ -100,7 +109,7 @@ async fn environment(
 }
 
 /// The folder at `path` of an environment: 404 naming `field` otherwise.
-async fn folder(
+pub(crate) async fn folder(
     state: &AppState,
     environment: &Environment,
     path: &str,
@@ -116,4 +125,16 @@ async fn folder(
             },
             other => other.into(),
         })
+}
+
+/// The answer to a hand write of a secret a rotation manages (or to deleting what holds one):
+/// the rotation writes it, so a hand edit would be overwritten or leave the rotation nowhere to
+/// write. Names the rotation, never the submitted name.
+fn managed_by(rotation: &str, what: &str, field: Option<&'static str>) -> ApiError {
+    ApiError::Conflict {
+        detail: format!(
+            "{what} managed by secret rotation \"{rotation}\", which writes a new version each time it finishes: rotate through the rotation, or change its secretsMapping (or delete it) first"
+        ),
+        field,
+    }
 }

@@ -9,15 +9,16 @@ pub struct Unique {
     /// The constraint's (or unique index's) name, as Postgres reports it.
     pub constraint: &'static str,
     pub field: &'static str,
-    /// What exists already, said with the value that collided.
-    pub taken: fn(&str) -> String,
+    /// What exists already. Never the value that collided: an error body names the field and
+    /// the rule, it does not echo what was sent (a client may log or render it).
+    pub taken: &'static str,
 }
 
 impl Unique {
-    /// The 409 for `value` being taken.
-    pub fn conflict(&self, value: &str) -> ApiError {
+    /// The 409 for the field's value being taken.
+    pub fn conflict(&self) -> ApiError {
         ApiError::Conflict {
-            detail: (self.taken)(value),
+            detail: self.taken.to_owned(),
             field: Some(self.field),
         }
     }
@@ -26,12 +27,11 @@ impl Unique {
     pub fn or(
         &self,
         err: store::Error,
-        value: &str,
         otherwise: impl FnOnce(store::Error) -> ApiError,
     ) -> ApiError {
         match err {
             store::Error::Duplicate { ref constraint } if constraint == self.constraint => {
-                self.conflict(value)
+                self.conflict()
             }
             other => otherwise(other),
         }

@@ -94,6 +94,13 @@ struct WebhookOut {
     version: i64,
     #[serde(with = "time::serde::rfc3339::option")]
     signature_overlap_until: Option<OffsetDateTime>,
+    /// The first failed attempt since the last delivered one (null while deliveries succeed).
+    #[serde(with = "time::serde::rfc3339::option")]
+    failing_since: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    disabled_at: Option<OffsetDateTime>,
+    /// Why Keyhold disabled it (null when an admin did, or while enabled).
+    disabled_reason: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -111,6 +118,9 @@ impl From<Endpoint> for WebhookOut {
             enabled: e.enabled,
             version: e.version,
             signature_overlap_until: e.previous_secret_expires_at,
+            failing_since: e.failing_since,
+            disabled_at: e.disabled_at,
+            disabled_reason: e.disabled_reason,
             created_at: e.created_at,
             updated_at: e.updated_at,
         }
@@ -201,7 +211,11 @@ async fn load(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Endpoint
     Ok(endpoint)
 }
 
-fn check_url(raw: &str, state: &AppState, errors: &mut Vec<FieldError>) -> Option<String> {
+pub(crate) fn check_url(
+    raw: &str,
+    state: &AppState,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
     match auth0::outbound::check_url(raw, state.webhook_allow_private_networks) {
         Ok(url) => Some(url.to_string()),
         Err(err) => {
@@ -244,7 +258,7 @@ fn check_event_types(raw: &[String], errors: &mut Vec<FieldError>) -> Option<Vec
 }
 
 /// The host of a URL, for audit rows (never its path or query).
-fn host_of(url: &str) -> String {
+pub(crate) fn host_of(url: &str) -> String {
     url::Url::parse(url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))

@@ -314,7 +314,9 @@ async fn a_guesser_cannot_lock_the_owner_out(pool: PgPool) {
     assert_eq!(
         app.state
             .throttle
-            .slowdown(&format!("machine:{}", id.client_id)),
+            .account_slowdown(&format!("machine:{}", id.client_id))
+            .await
+            .expect("count"),
         api::auth::throttle::SLOWDOWN_MAX
     );
     let owner = app

@@ -493,6 +493,20 @@ async fn bad_paths_queries_and_headers(pool: PgPool) {
         (
             Method::PATCH,
             path.clone(),
+            Some(json!({ "name": "x" })),
+            vec![("if-match", "W/\"1\"")],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PATCH,
+            path.clone(),
+            Some(json!({ "name": "x" })),
+            vec![("if-match", "\"1\", \"2\"")],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PATCH,
+            path.clone(),
             Some(json!({ "name": "NOT A SLUG" })),
             vec![],
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -15,7 +15,7 @@ const BASE: &str = "/api/v1/app-connections/auth0";
 /// Everything every test in this binary logs, from every thread. A process-wide
 /// subscriber rather than a thread-local one: scoped subscribers lose events when callsites are
 /// first hit on other test threads (tracing caches their interest), which made this test flaky.
-fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
+pub(crate) fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
     static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
     LOGS.get_or_init(|| {
         let logs = Arc::new(Mutex::new(Vec::new()));

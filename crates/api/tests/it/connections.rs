@@ -110,6 +110,8 @@ async fn list_pages_by_name_with_search(pool: PgPool) {
         let reply = app.call(Method::GET, &path, None, &[]).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
         pages += 1;
+        // Every page counts all the matches, not what is left after its cursor.
+        assert_eq!(reply.json["totalCount"], 5, "{}", reply.text);
         for c in reply.json["appConnections"].as_array().expect("list") {
             names.push(c["name"].as_str().expect("name").to_owned());
         }
@@ -130,6 +132,7 @@ async fn list_pages_by_name_with_search(pool: PgPool) {
         .filter_map(|c| c["name"].as_str())
         .collect();
     assert_eq!(found, ["charlie"]);
+    assert_eq!(reply.json["totalCount"], 1, "{}", reply.text);
 
     // The all-apps list for dashboards sees the same connections, across projects when unfiltered.
     let all = app
@@ -140,26 +143,74 @@ async fn list_pages_by_name_with_search(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
-async fn options_lists_auth0_client_credentials(pool: PgPool) {
+async fn options_lists_auth0_and_its_methods(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let reply = app
         .call(Method::GET, "/api/v1/app-connections/options", None, &[])
         .await;
+    let auth0 = &reply.json["appConnectionOptions"][0];
     assert_eq!(
-        reply.json,
-        json!({ "appConnectionOptions": [{ "name": "Auth0", "app": "auth0", "methods": ["client-credentials"] }] })
+        reply.json["appConnectionOptions"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(auth0["name"], "Auth0");
+    assert_eq!(auth0["app"], "auth0");
+    assert_eq!(
+        auth0["methods"],
+        json!(["client-credentials", "private-key-jwt"])
+    );
+    // The scopes to grant for each capability: the very table a connection's scope check uses.
+    let connection = app.create("scope-table").await;
+    let checked = app
+        .call(
+            Method::POST,
+            &format!("{BASE}/{}/validate", connection["id"].as_str().expect("id")),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(checked.status, StatusCode::OK, "{}", checked.text);
+    let from_check: Vec<serde_json::Value> = checked.json["diagnostics"]["capabilities"]
+        .as_array()
+        .expect("capabilities")
+        .iter()
+        .map(|c| json!({ "capability": c["capability"], "description": c["description"], "requiredScopes": c["requiredScopes"] }))
+        .collect();
+    assert!(!from_check.is_empty());
+    assert_eq!(auth0["capabilities"], json!(from_check));
+    let rotate = auth0["capabilities"]
+        .as_array()
+        .expect("capabilities")
+        .iter()
+        .find(|c| c["capability"] == "rotateClientSecrets")
+        .expect("rotateClientSecrets");
+    assert!(
+        rotate["requiredScopes"]
+            .as_array()
+            .is_some_and(|s| s.contains(&json!("update:client_keys"))),
+        "{rotate}"
     );
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn duplicate_names_conflict_within_a_project_only(pool: PgPool) {
     let app = TestApp::new(pool).await;
-    app.create("dup").await;
+    app.create("dup-name-canary").await;
     let reply = app
-        .call(Method::POST, BASE, Some(app.connection_body("dup")), &[])
+        .call(
+            Method::POST,
+            BASE,
+            Some(app.connection_body("dup-name-canary")),
+            &[],
+        )
         .await;
     reply.problem(StatusCode::CONFLICT);
     assert_eq!(reply.fields(), ["name"]);
+    assert!(
+        !reply.text.contains("dup-name-canary"),
+        "a 409 names the field, not the value: {}",
+        reply.text
+    );
 
     let other = app
         .call(
@@ -169,7 +220,7 @@ async fn duplicate_names_conflict_within_a_project_only(pool: PgPool) {
             &[],
         )
         .await;
-    let mut body = app.connection_body("dup");
+    let mut body = app.connection_body("dup-name-canary");
     body["projectId"] = other.json["project"]["id"].clone();
     let reply = app.call(Method::POST, BASE, Some(body), &[]).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
@@ -300,4 +351,67 @@ async fn delete_returns_the_removed_connection_then_404(pool: PgPool) {
     app.call(Method::DELETE, &path, None, &[])
         .await
         .problem(StatusCode::NOT_FOUND);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn missing_scope_lists_only_connections_lacking_a_scope(pool: PgPool) {
+    use crate::support::{NARROW_ID, NARROW_SECRET};
+    let app = TestApp::new(pool).await;
+    app.create("full").await;
+    let mut narrow = app.connection_body("narrow");
+    narrow["credentials"]["clientId"] = json!(NARROW_ID);
+    narrow["credentials"]["clientSecret"] = json!(NARROW_SECRET);
+    let made = app.call(Method::POST, BASE, Some(narrow), &[]).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+
+    let all = app
+        .call(
+            Method::GET,
+            &format!("{BASE}?projectId={}", app.project_id),
+            None,
+            &[],
+        )
+        .await;
+    let lacking: Vec<&str> = all.json["appConnections"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|c| {
+            c["scopeCheck"]["capabilities"]
+                .as_object()
+                .is_some_and(|m| {
+                    m.values()
+                        .any(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+                })
+        })
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert!(lacking.contains(&"narrow"), "{}", all.text);
+
+    let filtered = app
+        .call(
+            Method::GET,
+            &format!("{BASE}?projectId={}&missingScope=true", app.project_id),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(filtered.status, StatusCode::OK, "{}", filtered.text);
+    let names: Vec<&str> = filtered.json["appConnections"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, lacking);
+    assert_eq!(filtered.json["totalCount"], lacking.len());
+    let off = app
+        .call(
+            Method::GET,
+            &format!("{BASE}?projectId={}&missingScope=false", app.project_id),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(off.json["totalCount"], 2, "{}", off.text);
 }

@@ -188,6 +188,18 @@ async fn least_privilege_is_judged_against_the_enabled_capabilities(pool: PgPool
         .await;
     unknown.problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(unknown.fields(), vec!["capabilities"]);
+
+    // The problem names the field and the rule, never what was sent (a client may render it).
+    let hostile = app
+        .call(
+            Method::POST,
+            &format!("{base}?capabilities=readUsers,%3Cscript%3Ex"),
+            None,
+            &[],
+        )
+        .await;
+    hostile.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!hostile.text.contains("script"), "{}", hostile.text);
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]

@@ -17,6 +17,7 @@ use crate::support::{
 
 const CONNECTIONS: &str = "/api/v1/app-connections/auth0";
 const ROTATIONS: &str = "/api/v2/secret-rotations/auth0-client-secret";
+const KEY_ROTATIONS: &str = "/api/v2/secret-rotations/auth0-private-key-jwt";
 
 /// Routes anyone may call: no token, no project.
 const PUBLIC: &[&str] = &[
@@ -32,6 +33,7 @@ const BODYLESS_POSTS: &[&str] = &[
     "/api/v1/identities/{identityId}/client-secret",
     "/api/v1/app-connections/auth0/{connectionId}/validate",
     "/api/v2/secret-rotations/auth0-client-secret/{rotationId}/rotate-secrets",
+    "/api/v2/secret-rotations/auth0-private-key-jwt/{rotationId}/rotate-secrets",
     "/api/v1/webhooks/{webhookId}/rotate-secret",
     "/api/v1/webhooks/{webhookId}/test",
     "/api/v1/webhooks/{webhookId}/deliveries/{deliveryId}/redeliver",
@@ -61,8 +63,13 @@ struct Ids {
     /// A webhook endpoint and one of its deliveries.
     webhook: String,
     delivery: String,
+    /// An audit log stream of the project.
+    stream: String,
     rotation: String,
     rotation_name: String,
+    /// An `auth0-private-key-jwt` rotation, for that type's routes.
+    key_rotation: String,
+    key_rotation_name: String,
     /// A member of the project (for membership routes) and an identity (for identity routes).
     member: String,
     /// The project's `dev` environment, a folder in it and a secret at its root.
@@ -74,12 +81,17 @@ struct Ids {
 impl Ids {
     /// `route` with every parameter filled, plus the `projectId` query the route needs.
     fn fill(&self, route: &str) -> String {
+        let (rotation, rotation_name) = if route.starts_with(KEY_ROTATIONS) {
+            (&self.key_rotation, &self.key_rotation_name)
+        } else {
+            (&self.rotation, &self.rotation_name)
+        };
         let path = route
             .replace("{projectId}", &self.project)
             .replace("{connectionId}", &self.connection)
             .replace("{connectionName}", &self.connection_name)
-            .replace("{rotationId}", &self.rotation)
-            .replace("{rotationName}", &self.rotation_name)
+            .replace("{rotationId}", rotation)
+            .replace("{rotationName}", rotation_name)
             .replace("{identityId}", &self.member)
             .replace("{userId}", USER_PATH_ID)
             .replace("{workspaceId}", &self.project)
@@ -87,8 +99,9 @@ impl Ids {
             .replace("{folderId}", &self.folder)
             .replace("{secretName}", &self.secret_name)
             .replace("{webhookId}", &self.webhook)
-            .replace("{deliveryId}", &self.delivery);
-        if route == "/api/v2/folders" {
+            .replace("{deliveryId}", &self.delivery)
+            .replace("{streamId}", &self.stream);
+        if route == "/api/v2/folders" || route == "/api/v1/folders" {
             format!("{path}?projectId={}&environment=dev", self.project)
         } else if route.starts_with("/api/v3/secrets/raw") {
             format!("{path}?workspaceId={}&environment=dev", self.project)
@@ -108,7 +121,9 @@ fn needs_project_query(route: &str) -> bool {
             CONNECTIONS,
             "/api/v2/secret-rotations",
             ROTATIONS,
+            KEY_ROTATIONS,
             "/api/v1/audit-logs",
+            "/api/v1/audit-log-streams",
             "/api/v1/webhooks",
         ]
         .contains(&route)
@@ -119,6 +134,15 @@ async fn rotation_in(app: &TestApp, project: &str, name: &str, connection: &str)
     let mut body = app.rotation_body(name, connection, TARGET_ID);
     body["projectId"] = json!(project);
     let reply = app.call(Method::POST, ROTATIONS, Some(body), &[]).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    reply.json["secretRotation"].clone()
+}
+
+/// An `auth0-private-key-jwt` rotation of `TARGET_ID` in `project`, created as the instance admin.
+async fn key_rotation_in(app: &TestApp, project: &str, name: &str, connection: &str) -> Value {
+    let mut body = app.key_rotation_body(name, connection, TARGET_ID);
+    body["projectId"] = json!(project);
+    let reply = app.call(Method::POST, KEY_ROTATIONS, Some(body), &[]).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     reply.json["secretRotation"].clone()
 }
@@ -189,25 +213,43 @@ async fn webhook_in(app: &TestApp, project: &str) -> (String, String) {
     (id, delivery)
 }
 
+/// An audit log stream of `project`, made as the instance admin.
+async fn stream_in(app: &TestApp, project: &str) -> String {
+    let body = json!({ "projectId": project, "url": "https://intake.example.com/k" });
+    let reply = app
+        .call(Method::POST, "/api/v1/audit-log-streams", Some(body), &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    reply.json["auditLogStream"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
 /// The test project's resources: a connection, a rotation using it, and a member.
 async fn world(app: &TestApp) -> Ids {
     // Every scope the routes through a connection need, so Auth0's answers are about the input.
     let connection = app.create_wide("home-conn").await;
     let connection_id = connection["id"].as_str().expect("id").to_owned();
     let rotation = rotation_in(app, &app.project_id, "home-rot", &connection_id).await;
+    let key_rotation = key_rotation_in(app, &app.project_id, "home-key", &connection_id).await;
     let member = app
         .identity("home-member", Some((&app.project_id, "viewer")))
         .await;
     let (environment, folder, secret_name) = secrets_in(app, &app.project_id, "home-folder").await;
     let (webhook, delivery) = webhook_in(app, &app.project_id).await;
+    let stream = stream_in(app, &app.project_id).await;
     Ids {
         webhook,
         delivery,
+        stream,
         project: app.project_id.clone(),
         connection: connection_id,
         connection_name: "home-conn".to_owned(),
         rotation: rotation["id"].as_str().expect("id").to_owned(),
         rotation_name: "home-rot".to_owned(),
+        key_rotation: key_rotation["id"].as_str().expect("id").to_owned(),
+        key_rotation_name: "home-key".to_owned(),
         member: member.id,
         environment,
         folder,
@@ -1385,18 +1427,23 @@ async fn other_projects_ids_are_unknown_on_every_route(pool: PgPool) {
     let b_conn = connection_in(&app, &b, "b-conn").await;
     let b_conn_id = b_conn["id"].as_str().expect("id").to_owned();
     let b_rot = rotation_in(&app, &b, "b-rot", &b_conn_id).await;
+    let b_key = key_rotation_in(&app, &b, "b-key", &b_conn_id).await;
     app.run_worker().await;
     let b_member = app.identity("b-member", Some((&b, "admin"))).await;
     let (b_env, b_folder, b_secret) = secrets_in(&app, &b, "b-folder").await;
     let (b_webhook, b_delivery) = webhook_in(&app, &b).await;
+    let b_stream = stream_in(&app, &b).await;
     let theirs = Ids {
         webhook: b_webhook,
         delivery: b_delivery,
+        stream: b_stream,
         project: b.clone(),
         connection: b_conn_id.clone(),
         connection_name: "b-conn".to_owned(),
         rotation: b_rot["id"].as_str().expect("id").to_owned(),
         rotation_name: "b-rot".to_owned(),
+        key_rotation: b_key["id"].as_str().expect("id").to_owned(),
+        key_rotation_name: "b-key".to_owned(),
         member: b_member.id.clone(),
         environment: b_env,
         folder: b_folder,
@@ -1437,8 +1484,16 @@ async fn other_projects_ids_are_unknown_on_every_route(pool: PgPool) {
                 body["projectId"] = json!(b);
                 Some(body)
             }
+            ("POST", KEY_ROTATIONS) => {
+                let mut body = app.key_rotation_body("sneaky", &b_conn_id, TARGET_ID);
+                body["projectId"] = json!(b);
+                Some(body)
+            }
             ("POST", "/api/v1/webhooks") => Some(json!({
                 "projectId": b, "url": "https://hooks.example.com/sneaky", "eventTypes": ["*"],
+            })),
+            ("POST", "/api/v1/audit-log-streams") => Some(json!({
+                "projectId": b, "url": "https://intake.example.com/sneaky",
             })),
             ("POST", "/api/v1/projects/{projectId}/memberships") => {
                 Some(json!({ "identityId": a_admin.id, "role": "admin" }))
@@ -1458,7 +1513,7 @@ async fn other_projects_ids_are_unknown_on_every_route(pool: PgPool) {
             ("PATCH", "/api/v1/workspace/{workspaceId}/environments/{envId}") => {
                 Some(json!({ "name": "sneaky" }))
             }
-            ("POST", "/api/v2/folders") => {
+            ("POST", "/api/v2/folders" | "/api/v1/folders") => {
                 Some(json!({ "projectId": b, "environment": "dev", "name": "sneaky" }))
             }
             ("POST" | "PATCH", "/api/v3/secrets/raw/{secretName}") => {
@@ -1996,4 +2051,298 @@ async fn trickled_bodies_time_out_on_every_body_route(pool: PgPool) {
         );
     }
     unchanged(&app, &before, "a trickled body changed the database").await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13. Escaping a narrowed membership, and reference loops
+// ---------------------------------------------------------------------------------------------
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn narrowed_scopes_cannot_be_escaped_and_reference_loops_are_refused(pool: PgPool) {
+    const HIDDEN: &str = "CANARY-outside-the-scope-3b1f";
+    let app = TestApp::new(pool).await;
+    for (env, parent, name) in [
+        ("prod", "/", "orders"),
+        ("prod", "/", "billing"),
+        ("prod", "/", "ordersx"),
+    ] {
+        app.folder(env, parent, name).await;
+    }
+    app.secret("prod", "/billing", "KEY", HIDDEN).await;
+    app.secret("prod", "/ordersx", "KEY", HIDDEN).await;
+    app.secret("prod", "/", "KEY", HIDDEN).await;
+    app.secret("dev", "/", "KEY", HIDDEN).await;
+    app.secret("prod", "/orders", "LOOP_A", "${LOOP_B}").await;
+    app.secret("prod", "/orders", "LOOP_B", "${prod.orders.LOOP_A}")
+        .await;
+    app.secret("prod", "/orders", "SELF", "x${SELF}").await;
+    let narrowed = app
+        .narrowed("escape-artist", "member", json!(["prod"]), json!("/orders"))
+        .await;
+    let before = app.dump().await;
+
+    // Spellings of places outside `/orders` of `prod`: each refused before any lookup.
+    let paths = [
+        "/orders/..",
+        "/orders/../billing",
+        "/orders/./..",
+        "%2Forders%2F..%2Fbilling",
+        "/orders%2F..%2Fbilling",
+        "/orders/%2e%2e/billing",
+        "/orders//../billing",
+        "/ordersx",
+        "/Orders",
+        "/orders\\..\\billing",
+        "/orders%00",
+        "/",
+        "",
+    ];
+    for path in paths {
+        for env in ["prod", "PROD", "prod%20", "dev"] {
+            let query = format!(
+                "workspaceId={}&environment={env}&secretPath={path}&expandSecretReferences=false",
+                app.project_id
+            );
+            for route in ["/api/v3/secrets/raw/KEY", "/api/v3/secrets/raw"] {
+                let reply = app
+                    .call_as(
+                        Some(&narrowed.token),
+                        Method::GET,
+                        &format!("{route}?{query}"),
+                        None,
+                        &[],
+                    )
+                    .await;
+                let case = format!("GET {route} env={env} path={path}");
+                if reply.status == StatusCode::OK {
+                    // Only a list of a folder leading to the scope answers, and empty.
+                    assert_eq!(route, "/api/v3/secrets/raw", "{case}");
+                    assert_eq!(reply.json["secrets"], json!([]), "{case}: {}", reply.text);
+                } else {
+                    refused(
+                        &reply,
+                        &[
+                            StatusCode::FORBIDDEN,
+                            StatusCode::NOT_FOUND,
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            StatusCode::BAD_REQUEST,
+                        ],
+                        &case,
+                    );
+                }
+                assert!(!reply.text.contains(HIDDEN), "{case}");
+            }
+            let write = app
+                .call_as(
+                    Some(&narrowed.token),
+                    Method::POST,
+                    "/api/v3/secrets/raw/PLANTED",
+                    Some(json!({
+                        "workspaceId": app.project_id,
+                        "environment": env,
+                        "secretPath": path,
+                        "secretValue": "planted",
+                    })),
+                    &[],
+                )
+                .await;
+            refused(
+                &write,
+                &[StatusCode::FORBIDDEN, StatusCode::UNPROCESSABLE_ENTITY],
+                &format!("POST env={env} path={path}"),
+            );
+        }
+    }
+
+    // Loops inside the scope: refused naming the secrets, never a value.
+    for name in ["LOOP_A", "LOOP_B", "SELF"] {
+        let reply = app
+            .call_as(
+                Some(&narrowed.token),
+                Method::GET,
+                &format!(
+                    "/api/v3/secrets/raw/{name}?workspaceId={}&environment=prod&secretPath=%2Forders&expandSecretReferences=true",
+                    app.project_id
+                ),
+                None,
+                &[],
+            )
+            .await;
+        refused(&reply, &[StatusCode::UNPROCESSABLE_ENTITY], name);
+        assert!(
+            reply.json["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("cycle") && d.contains(name)),
+            "{name}: {}",
+            reply.text
+        );
+        assert!(!reply.text.contains("x${"), "{name}");
+    }
+    // Refused reads write no audit row; the lists of `/` that answered audited an empty read.
+    let (old, new) = (rows(&before), rows(&app.dump().await));
+    let gone: Vec<_> = old.difference(&new).collect();
+    let added: Vec<_> = new
+        .difference(&old)
+        .filter(|(table, row)| {
+            !(table == "audit_events"
+                && row.contains(",secret.list,")
+                && row.contains(r#"""secrets"": []"#))
+        })
+        .collect();
+    assert!(
+        gone.is_empty() && added.is_empty(),
+        "escaping a narrowed scope changed the database:\n  gone: {gone:#?}\n  added: {added:#?}"
+    );
+}
+
+/// A rotation's secret mapping (issue 16): traversal and odd bytes in `secretPath`, names that
+/// break the secret name rules, unknown environments (another project's included), and names
+/// another rotation writes. Every case is a 4xx problem that never echoes the value, and nothing
+/// changes.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn hostile_rotation_mappings_are_refused_and_change_nothing(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    app.folder("prod", "/", "orders").await;
+    let connection = app.create("mapped-conn").await;
+    let conn_id = connection["id"].as_str().expect("id").to_owned();
+    let mapped = |name: &str, path: &str, names: (&str, &str)| {
+        let mut body = app.rotation_body(name, &conn_id, TARGET_ID);
+        body["environment"] = json!("prod");
+        body["secretPath"] = json!(path);
+        body["secretsMapping"] = json!({ "clientId": names.0, "clientSecret": names.1 });
+        body
+    };
+    let owner = app
+        .call(
+            Method::POST,
+            ROTATIONS,
+            Some(mapped("owner", "/orders", ("OWNED_ID", "OWNED_SECRET"))),
+            &[],
+        )
+        .await;
+    assert_eq!(owner.status, StatusCode::CREATED, "{}", owner.text);
+    let plain = rotation_in(&app, &app.project_id, "plain", &conn_id).await;
+    let plain_path = format!("{ROTATIONS}/{}", plain["id"].as_str().expect("id"));
+    // An environment only another project has.
+    let made = app
+        .call(
+            Method::POST,
+            "/api/v1/projects",
+            Some(json!({ "name": "team-b" })),
+            &[],
+        )
+        .await;
+    let b = made.json["project"]["id"].as_str().expect("id").to_owned();
+    let env = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/workspace/{b}/environments"),
+            Some(json!({ "name": "b-only", "slug": "b-only" })),
+            &[],
+        )
+        .await;
+    assert_eq!(env.status, StatusCode::OK, "{}", env.text);
+    app.run_worker().await;
+    let before = app.dump().await;
+
+    let long_path = format!("/{}", "a".repeat(4096));
+    let long_name = "N".repeat(300);
+    let mut cases: Vec<(String, Value)> = Vec::new();
+    for path in [
+        "/orders/..",
+        "/..",
+        "//",
+        "/orders//x",
+        "/%2e%2e",
+        "/a\0b",
+        "\\orders",
+        "orders",
+        &long_path,
+    ] {
+        cases.push((
+            format!("secretPath {path:?}"),
+            mapped("bad", path, ("A_ID", "A_SECRET")),
+        ));
+    }
+    for name in [
+        "WITH SPACE",
+        "ÜNICODE",
+        "A=B",
+        "NUL\0",
+        "",
+        &long_name,
+        "../X",
+    ] {
+        cases.push((
+            format!("name {name:?}"),
+            mapped("bad", "/orders", (name, "A_SECRET")),
+        ));
+        cases.push((
+            format!("name {name:?}"),
+            mapped("bad", "/orders", ("A_ID", name)),
+        ));
+    }
+    for env in ["qa", "b-only", "PROD", "pr\0d", "../prod", ""] {
+        let mut body = mapped("bad", "/orders", ("A_ID", "A_SECRET"));
+        body["environment"] = json!(env);
+        cases.push((format!("environment {env:?}"), body));
+    }
+    cases.push((
+        "missing folder".into(),
+        mapped("bad", "/billing", ("A_ID", "A_SECRET")),
+    ));
+    cases.push((
+        "clash".into(),
+        mapped("bad", "/orders", ("A_ID", "OWNED_SECRET")),
+    ));
+    cases.push((
+        "same names".into(),
+        mapped("bad", "/orders", ("A_ID", "A_ID")),
+    ));
+    for odd in [
+        json!("A_ID"),
+        json!(["A_ID", "A_SECRET"]),
+        json!({ "clientId": "A_ID" }),
+        json!({ "clientId": "A_ID", "clientSecret": "A_SECRET", "extra": "x" }),
+        json!({ "clientId": 1, "clientSecret": "A_SECRET" }),
+    ] {
+        let mut body = mapped("bad", "/orders", ("A_ID", "A_SECRET"));
+        body["secretsMapping"] = odd.clone();
+        cases.push((format!("secretsMapping {odd}"), body));
+    }
+    let allowed = [
+        StatusCode::BAD_REQUEST,
+        StatusCode::NOT_FOUND,
+        StatusCode::CONFLICT,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    ];
+    for (case, body) in &cases {
+        let created = app
+            .call(Method::POST, ROTATIONS, Some(body.clone()), &[])
+            .await;
+        refused(&created, &allowed, &format!("create: {case}"));
+        let mut patch = json!({});
+        for field in ["environment", "secretPath", "secretsMapping"] {
+            patch[field] = body[field].clone();
+        }
+        let patched = app.call(Method::PATCH, &plain_path, Some(patch), &[]).await;
+        refused(&patched, &allowed, &format!("update: {case}"));
+        for reply in [&created, &patched] {
+            for echoed in [
+                "WITH SPACE",
+                "ÜNICODE",
+                "A=B",
+                "b-only",
+                "%2e%2e",
+                &long_name,
+            ] {
+                assert!(
+                    !reply.text.contains(echoed),
+                    "{case} echoed: {}",
+                    reply.text
+                );
+            }
+        }
+    }
+    unchanged(&app, &before, "hostile rotation mappings").await;
 }

@@ -1,6 +1,8 @@
 //! The authorisation matrix: every route × every kind of caller, with the status each must get.
 //! The table below is the specification; a route the API serves but this table does not list fails
 //! `every_route_is_in_the_matrix`, so a new route cannot ship without deciding who may call it.
+//! Narrowed memberships (a role × a scope inside or outside the fixtures' environment) are
+//! callers too, against every route.
 
 use std::collections::BTreeSet;
 
@@ -75,6 +77,18 @@ fn matrix() -> Vec<(Method, &'static str, Access, StatusCode)> {
             Method::GET,
             "/api/v1/projects/{projectId}",
             Project(Role::Viewer),
+            ok,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/projects/{projectId}",
+            Project(Role::Admin),
+            ok,
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/projects/{projectId}",
+            Project(Role::Admin),
             ok,
         ),
         (
@@ -255,6 +269,54 @@ fn matrix() -> Vec<(Method, &'static str, Access, StatusCode)> {
         ),
         (
             Method::GET,
+            "/api/v2/secret-rotations/auth0-private-key-jwt",
+            Project(Role::Viewer),
+            ok,
+        ),
+        (
+            Method::POST,
+            "/api/v2/secret-rotations/auth0-private-key-jwt",
+            Project(Role::Member),
+            created,
+        ),
+        (
+            Method::GET,
+            "/api/v2/secret-rotations/auth0-private-key-jwt/{rotationId}",
+            Project(Role::Viewer),
+            ok,
+        ),
+        (
+            Method::PATCH,
+            "/api/v2/secret-rotations/auth0-private-key-jwt/{rotationId}",
+            Project(Role::Member),
+            ok,
+        ),
+        (
+            Method::DELETE,
+            "/api/v2/secret-rotations/auth0-private-key-jwt/{rotationId}",
+            Project(Role::Member),
+            ok,
+        ),
+        (
+            Method::GET,
+            "/api/v2/secret-rotations/auth0-private-key-jwt/rotation-name/{rotationName}",
+            Project(Role::Viewer),
+            ok,
+        ),
+        (
+            Method::POST,
+            "/api/v2/secret-rotations/auth0-private-key-jwt/{rotationId}/rotate-secrets",
+            Project(Role::Member),
+            ok,
+        ),
+        (
+            Method::GET,
+            "/api/v2/secret-rotations/auth0-private-key-jwt/{rotationId}/attempts",
+            Project(Role::Viewer),
+            ok,
+        ),
+        (
+            Method::GET,
             "/api/v1/workspace/{workspaceId}/environments",
             Project(Role::Viewer),
             ok,
@@ -285,6 +347,8 @@ fn matrix() -> Vec<(Method, &'static str, Access, StatusCode)> {
         ),
         (Method::GET, "/api/v2/folders", Project(Role::Viewer), ok),
         (Method::POST, "/api/v2/folders", Project(Role::Member), ok),
+        (Method::GET, "/api/v1/folders", Project(Role::Viewer), ok),
+        (Method::POST, "/api/v1/folders", Project(Role::Member), ok),
         (
             Method::GET,
             "/api/v2/folders/{folderId}",
@@ -331,6 +395,36 @@ fn matrix() -> Vec<(Method, &'static str, Access, StatusCode)> {
             Method::DELETE,
             "/api/v3/secrets/raw/{secretName}",
             Project(Role::Member),
+            ok,
+        ),
+        (
+            Method::GET,
+            "/api/v1/audit-log-streams",
+            Project(Role::Admin),
+            ok,
+        ),
+        (
+            Method::POST,
+            "/api/v1/audit-log-streams",
+            Project(Role::Admin),
+            created,
+        ),
+        (
+            Method::GET,
+            "/api/v1/audit-log-streams/{streamId}",
+            Project(Role::Admin),
+            ok,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/audit-log-streams/{streamId}",
+            Project(Role::Admin),
+            ok,
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/audit-log-streams/{streamId}",
+            Project(Role::Admin),
             ok,
         ),
         (Method::GET, "/api/v1/webhooks", Project(Role::Admin), ok),
@@ -415,6 +509,12 @@ enum Who {
     Member,
     ProjectAdmin,
     InstanceAdmin,
+    /// A membership narrowed to environments and a folder: `in_scope` callers are narrowed to
+    /// `dev` (where the fixtures are), the others to `prod` at `/orders`.
+    Narrowed {
+        role: Role,
+        in_scope: bool,
+    },
 }
 
 impl Who {
@@ -423,13 +523,18 @@ impl Who {
             Who::Viewer => Some(Role::Viewer),
             Who::Member => Some(Role::Member),
             Who::ProjectAdmin | Who::InstanceAdmin => Some(Role::Admin),
+            Who::Narrowed { role, .. } => Some(role),
             Who::Nobody | Who::Outsider => None,
         }
     }
 }
 
-fn expected(access: Access, who: Who, success: StatusCode) -> StatusCode {
+fn expected(access: Access, who: Who, route: &str, success: StatusCode) -> StatusCode {
     match (access, who) {
+        (Access::Project(min), Who::Narrowed { role, in_scope }) => {
+            narrowed(min, role, in_scope, route, success)
+        }
+        (_, Who::Narrowed { .. }) => expected(access, Who::Member, route, success),
         (Access::Public, _) => success,
         (_, Who::Nobody) => StatusCode::UNAUTHORIZED,
         (Access::Authenticated, _) => success,
@@ -443,11 +548,40 @@ fn expected(access: Access, who: Who, success: StatusCode) -> StatusCode {
     }
 }
 
+/// A narrowed membership reaches the secrets and folders routes only, and there only its scope:
+/// outside it a secret or folder path is 403 and a folder or environment by id 404.
+fn narrowed(min: Role, role: Role, in_scope: bool, route: &str, success: StatusCode) -> StatusCode {
+    if role < min {
+        return StatusCode::FORBIDDEN;
+    }
+    if route.starts_with("/api/v1/workspace/") {
+        // Only the reads reach here (managing environments needs an admin, never narrowed); the
+        // fixture's environment is a new one, outside both scopes.
+        return if route.ends_with("{envId}") {
+            StatusCode::NOT_FOUND
+        } else {
+            success
+        };
+    }
+    let secrets = route.starts_with("/api/v2/folders")
+        || route.starts_with("/api/v1/folders")
+        || route.starts_with("/api/v3/secrets/");
+    match (secrets, in_scope) {
+        (false, _) => StatusCode::FORBIDDEN,
+        (true, true) => success,
+        (true, false) if route.ends_with("{folderId}") => StatusCode::NOT_FOUND,
+        (true, false) => StatusCode::FORBIDDEN,
+    }
+}
+
 struct Callers {
     outsider: Identity,
     viewer: Identity,
     member: Identity,
     admin: Identity,
+    narrowed_viewer: Identity,
+    narrowed_member: Identity,
+    out_of_scope: Identity,
 }
 
 impl Callers {
@@ -457,6 +591,12 @@ impl Callers {
             Who::Viewer => Some(&self.viewer),
             Who::Member => Some(&self.member),
             Who::ProjectAdmin => Some(&self.admin),
+            Who::Narrowed {
+                role: Role::Viewer,
+                in_scope: true,
+            } => Some(&self.narrowed_viewer),
+            Who::Narrowed { in_scope: true, .. } => Some(&self.narrowed_member),
+            Who::Narrowed { .. } => Some(&self.out_of_scope),
             Who::Nobody | Who::InstanceAdmin => None,
         }
     }
@@ -519,6 +659,47 @@ async fn request(
             route.to_owned(),
             Some(json!({ "name": format!("project-{n}") })),
         ),
+        "/api/v1/projects/{projectId}" if *method == Method::PATCH => (
+            route.replace("{projectId}", project),
+            Some(json!({ "description": format!("changed {n}") })),
+        ),
+        "/api/v1/projects/{projectId}" if *method == Method::DELETE => {
+            // An empty project of its own, where the callers hold the fixture project's roles.
+            let made = app
+                .call(
+                    Method::POST,
+                    "/api/v1/projects",
+                    Some(json!({ "name": format!("doomed-{n}") })),
+                    &[],
+                )
+                .await;
+            assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+            let id = made.json["project"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let members = [
+                (&callers.viewer, "viewer"),
+                (&callers.member, "member"),
+                (&callers.admin, "admin"),
+                // Narrowing needs the environment; as plain members they are refused alike.
+                (&callers.narrowed_viewer, "viewer"),
+                (&callers.narrowed_member, "member"),
+                (&callers.out_of_scope, "member"),
+            ];
+            for (identity, role) in members {
+                let added = app
+                    .call(
+                        Method::POST,
+                        &format!("/api/v1/projects/{id}/memberships"),
+                        Some(json!({ "identityId": identity.id, "role": role })),
+                        &[],
+                    )
+                    .await;
+                assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+            }
+            (route.replace("{projectId}", &id), None)
+        }
         "/api/v1/projects/{projectId}" | "/api/v1/projects/{projectId}/memberships" => {
             let target = app.identity(&format!("joiner-{n}"), None).await;
             (
@@ -606,6 +787,29 @@ async fn request(
             let path = route.replace("{rotationId}", rotation["id"].as_str().unwrap_or_default());
             (path, Some(json!({ "description": "changed" })))
         }
+        "/api/v2/secret-rotations/auth0-private-key-jwt" => {
+            let connection = app.create(&format!("key-conn-{n}")).await;
+            let body = app.key_rotation_body(
+                &format!("made-key-{n}"),
+                connection["id"].as_str().unwrap_or_default(),
+                TARGET_ID,
+            );
+            (format!("{route}?projectId={project}"), Some(body))
+        }
+        "/api/v2/secret-rotations/auth0-private-key-jwt/rotation-name/{rotationName}" => {
+            app.key_rotation(&format!("named-key-{n}")).await;
+            (
+                format!(
+                    "/api/v2/secret-rotations/auth0-private-key-jwt/rotation-name/named-key-{n}?projectId={project}"
+                ),
+                None,
+            )
+        }
+        r if r.starts_with("/api/v2/secret-rotations/auth0-private-key-jwt/{rotationId}") => {
+            let rotation = app.key_rotation(&format!("key-{n}")).await;
+            let path = route.replace("{rotationId}", rotation["id"].as_str().unwrap_or_default());
+            (path, Some(json!({ "description": "changed" })))
+        }
         r if r.starts_with("/api/v1/workspace/") => {
             let path = r.replace("{workspaceId}", project);
             if r.ends_with("{envId}") {
@@ -617,6 +821,13 @@ async fn request(
                 (path, Some(json!({ "name": slug, "slug": slug })))
             }
         }
+        // The v1 alias as Infisical's Node SDK calls it: `workspaceId`, not `projectId`.
+        "/api/v1/folders" => (
+            format!("{route}?workspaceId={project}&environment=dev&path=%2F"),
+            Some(
+                json!({ "workspaceId": project, "environment": "dev", "path": "/", "name": format!("made-{n}") }),
+            ),
+        ),
         "/api/v2/folders" => (
             format!("{route}?projectId={project}&environment=dev"),
             Some(
@@ -646,6 +857,35 @@ async fn request(
                 Some(body),
             )
         }
+        "/api/v1/audit-log-streams" => (
+            format!("{route}?projectId={project}"),
+            Some(json!({ "projectId": project, "url": "https://intake.example.com/k" })),
+        ),
+        "/api/v1/audit-log-streams/{streamId}" => {
+            // A fresh stream per call; earlier ones go, so the project stays under its limit.
+            sqlx::query("delete from audit_streams where project_id = $1::uuid")
+                .bind(project)
+                .execute(&app.pool)
+                .await
+                .expect("clear the streams");
+            let made = app
+                .call(
+                    Method::POST,
+                    "/api/v1/audit-log-streams",
+                    Some(json!({ "projectId": project, "url": format!("https://intake{n}.example.com/") })),
+                    &[],
+                )
+                .await;
+            assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+            let id = made.json["auditLogStream"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            (
+                route.replace("{streamId}", &id),
+                Some(json!({ "description": "changed" })),
+            )
+        }
         "/api/v1/webhooks" => (
             format!("{route}?projectId={project}"),
             Some(
@@ -653,6 +893,13 @@ async fn request(
             ),
         ),
         r if r.starts_with("/api/v1/webhooks/{webhookId}") => {
+            // Every call gets a fresh endpoint; earlier ones go, so the project stays under its
+            // endpoint limit with every caller of the matrix.
+            sqlx::query("delete from webhook_endpoints where project_id = $1::uuid")
+                .bind(project)
+                .execute(&app.pool)
+                .await
+                .expect("clear the endpoints");
             let made = app
                 .call(
                     Method::POST,
@@ -705,6 +952,15 @@ async fn every_route_answers_every_caller_as_specified(pool: PgPool) {
         admin: app
             .identity("project-admin", Some((&project, "admin")))
             .await,
+        narrowed_viewer: app
+            .narrowed("dev-viewer", "viewer", json!(["dev"]), json!("/"))
+            .await,
+        narrowed_member: app
+            .narrowed("dev-member", "member", json!(["dev"]), json!(null))
+            .await,
+        out_of_scope: app
+            .narrowed("orders-member", "member", json!(["prod"]), json!("/orders"))
+            .await,
     };
     let everyone = [
         Who::Nobody,
@@ -713,6 +969,18 @@ async fn every_route_answers_every_caller_as_specified(pool: PgPool) {
         Who::Member,
         Who::ProjectAdmin,
         Who::InstanceAdmin,
+        Who::Narrowed {
+            role: Role::Viewer,
+            in_scope: true,
+        },
+        Who::Narrowed {
+            role: Role::Member,
+            in_scope: true,
+        },
+        Who::Narrowed {
+            role: Role::Member,
+            in_scope: false,
+        },
     ];
     let mut failures = Vec::new();
     let mut n = 0;
@@ -733,7 +1001,7 @@ async fn every_route_answers_every_caller_as_specified(pool: PgPool) {
                 other => callers.get(other).map(|i| i.token.as_str()),
             };
             let reply = app.call_as(token, method.clone(), &path, body, &[]).await;
-            let want = expected(access, who, success);
+            let want = expected(access, who, route, success);
             if reply.status != want {
                 failures.push(format!(
                     "{method} {route} as {who:?}: want {want}, got {} {}",

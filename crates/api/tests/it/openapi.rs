@@ -136,6 +136,14 @@ fn the_spec_is_self_consistent() {
             if response["headers"].get("x-request-id").is_none() {
                 problems.push(format!("{at} {code}: does not declare x-request-id"));
             }
+            for (name, link) in response["links"].as_object().into_iter().flatten() {
+                check_link(
+                    spec,
+                    &format!("{at} {code} link {name}"),
+                    link,
+                    &mut problems,
+                );
+            }
         }
     }
     for code in ["404", "405"] {
@@ -361,6 +369,7 @@ fn only_the_stated_responses_carry_secrets() {
     }
     let expected: BTreeSet<String> = [
         "createIdentity 201: {\"clientSecret\"}",
+        "createAuditLogStream 201: {\"signingSecret\"}",
         "createWebhook 201: {\"signingSecret\"}",
         "rotateWebhookSecret 200: {\"signingSecret\"}",
         "getAuth0ClientSecretRotationGeneratedCredentials 200: {\"clientSecret\"}",
@@ -373,6 +382,11 @@ fn only_the_stated_responses_carry_secrets() {
         "listSecretsRaw 200: {\"secretComment\", \"secretKey\", \"secretMetadata\", \"secretPath\", \"secretReminderNote\", \"secretReminderRepeatDays\", \"secretValue\", \"secretValueHidden\", \"secrets\"}",
         "updateSecretRaw 200: {\"secret\", \"secretComment\", \"secretKey\", \"secretMetadata\", \"secretPath\", \"secretReminderNote\", \"secretReminderRepeatDays\", \"secretValue\", \"secretValueHidden\"}",
         "userLogin 200: {\"accessToken\"}",
+        // A narrowed membership's folder (`secretPath`): a path, marked by its name only.
+        "addMembership 201: {\"secretPath\"}",
+        "listMemberships 200: {\"secretPath\"}",
+        "removeMembership 200: {\"secretPath\"}",
+        "updateMembership 200: {\"secretPath\"}",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -388,7 +402,12 @@ fn only_the_stated_responses_carry_secrets() {
         .flatten()
     {
         for (property, declared) in schema["properties"].as_object().into_iter().flatten() {
-            if names_a_secret(property) && declared["x-keyhold-secret"] != true {
+            // `x-keyhold-secret-name`: the property holds the *name* of a project secret (a
+            // rotation's `secretsMapping`, `secretPath`), never a value.
+            if names_a_secret(property)
+                && declared["x-keyhold-secret"] != true
+                && declared["x-keyhold-secret-name"] != true
+            {
                 unmarked.push(format!("{name}.{property}"));
             }
         }
@@ -644,4 +663,44 @@ async fn security_in_the_spec_matches_the_server(pool: PgPool) {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// A link names an operation that exists, only parameters that operation declares (all of its
+/// required path parameters among them), and takes each from the response body or the request.
+fn check_link(spec: &Spec, at: &str, link: &Value, problems: &mut Vec<String>) {
+    let Some(target) = link["operationId"].as_str() else {
+        problems.push(format!("{at}: no operationId"));
+        return;
+    };
+    let Some(operation) = spec
+        .operations()
+        .into_iter()
+        .find(|o| o.op["operationId"] == target)
+    else {
+        problems.push(format!("{at}: operation {target} does not exist"));
+        return;
+    };
+    let declared: Vec<&Value> = spec.parameters(&operation);
+    let given = link["parameters"].as_object().cloned().unwrap_or_default();
+    for (name, expression) in &given {
+        if !declared.iter().any(|p| p["name"] == name.as_str()) {
+            problems.push(format!("{at}: {target} has no parameter {name}"));
+        }
+        let from_exchange = expression
+            .as_str()
+            .is_some_and(|e| e.starts_with("$response.body#/") || e.starts_with("$request."));
+        if !from_exchange {
+            problems.push(format!(
+                "{at}: parameter {name} is not a runtime expression"
+            ));
+        }
+    }
+    for p in declared.iter().filter(|p| p["in"] == "path") {
+        let name = p["name"].as_str().unwrap_or_default();
+        if !given.contains_key(name) {
+            problems.push(format!(
+                "{at}: path parameter {name} of {target} is not given"
+            ));
+        }
+    }
 }

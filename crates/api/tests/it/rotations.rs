@@ -91,6 +91,112 @@ async fn create_rotates_at_once_and_reveals_what_auth0_holds(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_reveal_keeps_its_reason_in_the_audit_row_but_never_a_secret(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let rotation = app.rotation("reasons").await;
+    let id = rotation["id"].as_str().expect("id");
+    let reveal = |query: String| {
+        let app = &app;
+        async move {
+            app.call(
+                Method::GET,
+                &format!("{BASE}/{id}/generated-credentials{query}"),
+                None,
+                &[],
+            )
+            .await
+        }
+    };
+    let held = app
+        .emulator
+        .admin()
+        .client_secret(DOMAIN, TARGET_ID)
+        .expect("secret");
+
+    // Why, in plain words: kept with the reveal's audit row (trimmed).
+    let revealed =
+        reveal("?reason=%20incident%2042%3A%20checking%20the%20orders%20app%20".into()).await;
+    assert_eq!(revealed.status, StatusCode::OK, "{}", revealed.text);
+    // No reason: the row has none.
+    let plain = reveal(String::new()).await;
+    assert_eq!(plain.status, StatusCode::OK, "{}", plain.text);
+
+    // Refused, and nothing recorded: too long, a control character, the secret itself.
+    let long = "a".repeat(201);
+    for (query, said) in [
+        (format!("?reason={long}"), "at most 200"),
+        ("?reason=line%0Abreak".to_owned(), "plain text"),
+        (
+            format!("?reason=it%20is%20{held}"),
+            "must not contain a secret",
+        ),
+    ] {
+        let refused = reveal(query).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            refused.text
+        );
+        assert_eq!(
+            refused.json["errors"][0]["field"], "reason",
+            "{}",
+            refused.text
+        );
+        assert!(refused.text.contains(said), "{}", refused.text);
+        assert!(
+            !refused.text.contains(&held),
+            "the refusal repeats the secret"
+        );
+    }
+    let exactly = reveal(format!("?reason={}", "b".repeat(200))).await;
+    assert_eq!(exactly.status, StatusCode::OK, "{}", exactly.text);
+    // Only the secret Auth0 holds now, when asked so.
+    let active = reveal("?activeOnly=true".into()).await;
+    assert_eq!(active.status, StatusCode::OK, "{}", active.text);
+    assert_eq!(active.json["activeIndex"], 0);
+    assert_eq!(
+        active.json["generatedCredentials"],
+        json!([{ "clientId": TARGET_ID, "clientSecret": held }])
+    );
+
+    let audit = app
+        .call(
+            Method::GET,
+            &format!(
+                "/api/v1/audit-logs?projectId={}&action=secret_rotation.reveal",
+                app.project_id
+            ),
+            None,
+            &[],
+        )
+        .await;
+    let rows = audit.json["auditLogs"].as_array().expect("rows");
+    assert_eq!(rows.len(), 4, "{}", audit.text);
+    let revealed: Vec<&serde_json::Value> =
+        rows.iter().map(|r| &r["metadata"]["revealed"]).collect();
+    assert_eq!(
+        revealed.iter().filter(|r| ***r == json!("active")).count(),
+        1,
+        "{}",
+        audit.text
+    );
+    let reasons: Vec<&serde_json::Value> = rows.iter().map(|r| &r["metadata"]["reason"]).collect();
+    assert!(
+        reasons.contains(&&json!("incident 42: checking the orders app")),
+        "{}",
+        audit.text
+    );
+    assert!(
+        reasons.contains(&&serde_json::Value::Null),
+        "{}",
+        audit.text
+    );
+    assert!(reasons.contains(&&json!("b".repeat(200))), "{}", audit.text);
+    assert!(!audit.text.contains(&held));
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
 async fn rotate_now_queues_once_and_flips_the_active_slot(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let rotation = app.rotation("flip").await;
@@ -155,6 +261,25 @@ async fn rotate_now_queues_once_and_flips_the_active_slot(pool: PgPool) {
         .expect("secret");
     assert_eq!(
         second.json["generatedCredentials"][second_index as usize]["clientSecret"],
+        held.as_str()
+    );
+    // With two secrets, activeOnly sends just the one Auth0 holds.
+    let only = app
+        .call(
+            Method::GET,
+            &format!("{BASE}/{id}/generated-credentials?activeOnly=true"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(only.status, StatusCode::OK, "{}", only.text);
+    assert_eq!(only.json["activeIndex"], 0);
+    assert_eq!(
+        only.json["generatedCredentials"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        only.json["generatedCredentials"][0]["clientSecret"],
         held.as_str()
     );
     let fetched = app
@@ -382,6 +507,49 @@ async fn lists_and_lookups(pool: PgPool) {
         )
         .await;
     assert_eq!(next.json["secretRotations"][0]["name"], "bravo");
+    assert_eq!(list.json["totalCount"], 2, "{}", list.text);
+    assert_eq!(next.json["totalCount"], 2, "{}", next.text);
+    let searched = app
+        .call(
+            Method::GET,
+            &format!("{BASE}?projectId={}&search=RAV", app.project_id),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(searched.json["totalCount"], 1, "{}", searched.text);
+    // By status: both rotations succeeded; none failed; an unknown status is refused.
+    for (status, n) in [("success", 2), ("failed", 0), ("pending", 0)] {
+        let by_status = app
+            .call(
+                Method::GET,
+                &format!("{BASE}?projectId={}&status={status}", app.project_id),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(by_status.status, StatusCode::OK, "{}", by_status.text);
+        assert_eq!(
+            by_status.json["totalCount"], n,
+            "{status}: {}",
+            by_status.text
+        );
+        assert_eq!(
+            by_status.json["secretRotations"].as_array().map(Vec::len),
+            Some(n),
+            "{status}"
+        );
+    }
+    let bogus = app
+        .call(
+            Method::GET,
+            &format!("{BASE}?projectId={}&status=broken", app.project_id),
+            None,
+            &[],
+        )
+        .await;
+    bogus.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bogus.fields(), ["status"]);
     let all = app
         .call(
             Method::GET,

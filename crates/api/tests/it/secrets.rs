@@ -350,6 +350,12 @@ async fn secrets_are_created_read_listed_updated_renamed_and_deleted(pool: PgPoo
         )
         .await;
     duplicate.problem(StatusCode::CONFLICT);
+    assert_eq!(duplicate.fields(), ["secretName"]);
+    assert!(
+        !duplicate.text.contains("DB_PASSWORD"),
+        "a problem never echoes the submitted name: {}",
+        duplicate.text
+    );
 
     let mut body = app.secret_body("dev", "/orders", None);
     body["secretComment"] = json!("the orders database");

@@ -13,25 +13,25 @@ use worker::webhooks::{Dispatcher, WebhookConfig};
 
 use crate::support::{Identity, TestApp};
 
-const HOOKS: &str = "/api/v1/webhooks";
+pub(crate) const HOOKS: &str = "/api/v1/webhooks";
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
-struct Received {
-    at: Instant,
-    headers: HeaderMap,
-    body: Vec<u8>,
+pub(crate) struct Received {
+    pub(crate) at: Instant,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
 }
 
 /// A local webhook receiver answering from a script (status, optional Retry-After), then 200.
 #[derive(Clone)]
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     got: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Receiver {
-    async fn start(script: Vec<(u16, Option<&'static str>)>) -> Receiver {
+    pub(crate) async fn start(script: Vec<(u16, Option<&'static str>)>) -> Receiver {
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
         let script = Arc::new(Mutex::new(script.into_iter()));
         let seen = Arc::clone(&got);
@@ -70,20 +70,20 @@ impl Receiver {
         Receiver { url, got }
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.got.lock().expect("lock").clone()
     }
 }
 
 /// The test app with the private-network opt-in, as `KEYHOLD_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true`.
-async fn app_allowing_loopback(pool: PgPool) -> TestApp {
+pub(crate) async fn app_allowing_loopback(pool: PgPool) -> TestApp {
     let mut app = TestApp::new(pool).await;
     app.state = app.state.clone().with_webhook_allow_private_networks(true);
     app.router = api::app(app.state.clone());
     app
 }
 
-fn dispatcher(app: &TestApp) -> Arc<Dispatcher> {
+pub(crate) fn dispatcher(app: &TestApp) -> Arc<Dispatcher> {
     let config = WebhookConfig {
         allow_private_networks: true,
         timeout: Duration::from_secs(3),
@@ -98,7 +98,7 @@ fn dispatcher(app: &TestApp) -> Arc<Dispatcher> {
 }
 
 /// Runs the dispatcher until the receiver has `n` requests (or 15 s pass).
-async fn deliver_until(dispatcher: &Arc<Dispatcher>, receiver: &Receiver, n: usize) {
+pub(crate) async fn deliver_until(dispatcher: &Arc<Dispatcher>, receiver: &Receiver, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while receiver.received().len() < n {
         assert!(
@@ -113,7 +113,7 @@ async fn deliver_until(dispatcher: &Arc<Dispatcher>, receiver: &Receiver, n: usi
     dispatcher.deliver_due().await.expect("deliver");
 }
 
-async fn create(app: &TestApp, url: &str, types: Value) -> (Value, String) {
+pub(crate) async fn create(app: &TestApp, url: &str, types: Value) -> (Value, String) {
     let reply = app
         .call(
             Method::POST,
@@ -130,17 +130,17 @@ async fn create(app: &TestApp, url: &str, types: Value) -> (Value, String) {
     (reply.json["webhook"].clone(), secret)
 }
 
-fn verify(secret: &str, r: &Received) {
+pub(crate) fn verify(secret: &str, r: &Received) {
     let wh = standardwebhooks::Webhook::new(secret).expect("secret format");
     wh.verify(&r.body, &r.headers)
         .unwrap_or_else(|err| panic!("signature does not verify: {err:?}"));
 }
 
-fn body(r: &Received) -> Value {
+pub(crate) fn body(r: &Received) -> Value {
     serde_json::from_slice(&r.body).expect("json body")
 }
 
-async fn deliveries(app: &TestApp, id: &str) -> Vec<Value> {
+pub(crate) async fn deliveries(app: &TestApp, id: &str) -> Vec<Value> {
     let reply = app
         .call(Method::GET, &format!("{HOOKS}/{id}/deliveries"), None, &[])
         .await;
@@ -273,7 +273,7 @@ async fn hostile_urls_and_bad_event_types_are_refused_naming_the_field(pool: PgP
     }
     for (types, field) in [
         (json!([]), "eventTypes"),
-        (json!(["secret.created"]), "eventTypes.0"),
+        (json!(["secret.renamed"]), "eventTypes.0"),
         (json!(["*", "*"]), "eventTypes.1"),
     ] {
         let reply = app

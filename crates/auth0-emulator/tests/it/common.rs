@@ -23,6 +23,10 @@ pub const ALL_SCOPES: &[&str] = &[
     "read:users",
     "create:users",
     "update:users",
+    "create:client_credentials",
+    "read:client_credentials",
+    "update:client_credentials",
+    "delete:client_credentials",
 ];
 
 pub fn http() -> reqwest::Client {
@@ -72,6 +76,10 @@ impl Env {
 
     pub fn patch(&self, host: &str, path: &str) -> reqwest::RequestBuilder {
         self.http.patch(self.url(path)).header("host", host)
+    }
+
+    pub fn delete(&self, host: &str, path: &str) -> reqwest::RequestBuilder {
+        self.http.delete(self.url(path)).header("host", host)
     }
 
     /// `POST /oauth/token` as a JSON body; returns status and body.

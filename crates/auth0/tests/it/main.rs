@@ -4,6 +4,7 @@
 
 mod guard;
 mod management;
+mod private_key_jwt;
 mod support;
 mod token;
 mod transport;

@@ -42,6 +42,8 @@ pub struct Dev {
     pub admin_id: String,
     pub admin_secret: String,
     pub demo_secret: String,
+    /// The embedded Auth0 emulator's base URL (tenants chosen by `Host`).
+    pub emulator: String,
     dir: PathBuf,
 }
 
@@ -53,6 +55,11 @@ impl Drop for Dev {
 
 impl Dev {
     pub async fn start(database_url: &str, binary: &str) -> Dev {
+        Dev::start_with(database_url, binary, &[]).await
+    }
+
+    /// `start` with extra environment variables (e.g. `KEYHOLD_WEBHOOK_ALLOW_PRIVATE_NETWORKS`).
+    pub async fn start_with(database_url: &str, binary: &str, env: &[(&str, &str)]) -> Dev {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("keyhold-ui-{}", uuid::Uuid::new_v4()));
         let child = tokio::process::Command::new(binary)
@@ -62,6 +69,7 @@ impl Dev {
             .env("KEYHOLD_LISTEN", format!("127.0.0.1:{port}"))
             .env("KEYHOLD_DEV_DIR", &dir)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .arg("dev")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -89,8 +97,13 @@ impl Dev {
             .expect("demo secret")
             .trim()
             .to_owned();
+        let emulator = std::fs::read_to_string(dir.join("emulator-url"))
+            .expect("dev emulator-url")
+            .trim()
+            .to_owned();
         Dev {
             _child: child,
+            emulator,
             base,
             admin_id: admin["clientId"].as_str().expect("clientId").to_owned(),
             admin_secret: admin["clientSecret"]
@@ -205,6 +218,35 @@ impl Dev {
 pub struct Browser {
     pub client: Client,
     _driver: tokio::process::Child,
+    /// Whether every page `page` waits for is checked with axe-core (see `accessible`).
+    axe: bool,
+}
+
+/// The WCAG rules axe-core checks every page against: 2.0, 2.1 and 2.2, levels A and AA.
+const WCAG_TAGS: [&str; 6] = [
+    "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa",
+];
+
+/// axe-core's browser script: `$AXE_CORE` (a path to `axe.min.js`), else the one `scripts/test`
+/// installs (axe-core@4.14.1 in `target/axe-core`). Read once.
+fn axe_script() -> &'static str {
+    static SCRIPT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SCRIPT.get_or_init(|| {
+        let path = std::env::var_os("AXE_CORE").map_or_else(
+            || {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../target/axe-core/node_modules/axe-core/axe.min.js")
+            },
+            PathBuf::from,
+        );
+        std::fs::read_to_string(&path).unwrap_or_else(|err| {
+            panic!(
+                "cannot read axe-core at {} ({err}): run scripts/test (it installs axe-core@4.14.1), \
+                 or set AXE_CORE to an axe.min.js",
+                path.display()
+            )
+        })
+    })
 }
 
 impl Browser {
@@ -256,7 +298,50 @@ impl Browser {
         Browser {
             client,
             _driver: driver,
+            axe: true,
         }
+    }
+
+    /// For measuring speed: pages are not checked with axe-core, which would add its own work.
+    pub fn without_accessibility_checks(mut self) -> Browser {
+        self.axe = false;
+        self
+    }
+
+    /// Fails unless axe-core finds no WCAG 2.2 A/AA violation on the page as it is now.
+    pub async fn accessible(&self, at: &str) {
+        // The script is the body of the function WebDriver runs, so the page's policy (no eval)
+        // does not apply; it stays in the window until the next full load.
+        let loaded = self.run("return typeof window.axe === 'object';").await;
+        if loaded != Value::Bool(true) {
+            self.client
+                .execute(&format!("{}\n;return null;", axe_script()), vec![])
+                .await
+                .expect("load axe-core");
+        }
+        let found = self
+            .client
+            .execute_async(
+                "const [tags, done] = arguments; \
+                 window.axe.run(document, { runOnly: { type: 'tag', values: tags } }) \
+                   .then((r) => done({ passed: r.passes.length, violations: r.violations.map((v) => ({ \
+                     id: v.id, impact: v.impact, help: v.help, \
+                     nodes: v.nodes.slice(0, 5).map((n) => n.target.join(' ')) })) })) \
+                   .catch((e) => done({ passed: 0, violations: [{ id: 'axe-error', help: String(e) }] }));",
+                vec![json!(WCAG_TAGS)],
+            )
+            .await
+            .expect("run axe-core");
+        assert_eq!(
+            found["violations"],
+            json!([]),
+            "axe-core found WCAG A/AA violations on {at}"
+        );
+        // Some rule applied and held: the check really ran on a page.
+        assert!(
+            found["passed"].as_u64().is_some_and(|n| n > 0),
+            "axe-core checked nothing on {at}: {found}"
+        );
     }
 
     /// Signs in on the sign-in page as a machine identity.
@@ -276,6 +361,9 @@ impl Browser {
             .for_element(Locator::Css(&format!("body[data-page='{page}']")))
             .await
             .unwrap_or_else(|err| panic!("page {page} did not appear: {err}"));
+        if self.axe {
+            self.accessible(page).await;
+        }
     }
 
     pub async fn element(&self, css: &str) -> fantoccini::elements::Element {

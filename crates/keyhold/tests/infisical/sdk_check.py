@@ -1,9 +1,9 @@
 """Infisical's official Python SDK (`infisicalsdk`, unmodified, from PyPI) against a running
 Keyhold: log in with universal auth, make a folder, then create, read, list, update, read a past
-version of and delete a secret, and read an error the way the SDK shows it. Prints one JSON object
+version of, expand references in and delete a secret, and read an error the way the SDK shows it. Prints one JSON object
 with what it saw; the Rust test that runs it makes the assertions.
 
-Configuration from the environment: KEYHOLD_URL, CLIENT_ID, CLIENT_SECRET, PROJECT_ID.
+Configuration from the environment: VAULT_URL, CLIENT_ID, CLIENT_SECRET, PROJECT_ID.
 """
 
 import json
@@ -12,7 +12,7 @@ import os
 from infisical_sdk import InfisicalSDKClient
 from infisical_sdk.infisical_requests import APIError
 
-url = os.environ["KEYHOLD_URL"]
+url = os.environ["VAULT_URL"]
 project = os.environ["PROJECT_ID"]
 # No client-side cache: every call must reach Keyhold.
 client = InfisicalSDKClient(host=url, cache_ttl=None)
@@ -58,6 +58,32 @@ seen["past"] = {"value": past.secretValue, "version": past.version}
 
 listed = client.secrets.list_secrets(environment_slug="dev", secret_path="/orders", project_id=project)
 seen["listed"] = sorted((s.secretKey, s.secretValue) for s in listed.secrets)
+
+# References: the SDK asks for expansion by default.
+client.secrets.create_secret_by_name(
+    secret_name="DB_HOST", secret_path="/", environment_slug="dev", project_id=project, secret_value="db.internal"
+)
+client.secrets.create_secret_by_name(
+    secret_name="ORDERS_DB_URL",
+    secret_path="/orders",
+    environment_slug="dev",
+    project_id=project,
+    secret_value="postgres://orders:${ORDERS_DB_PASSWORD}@${dev.DB_HOST}/orders",
+)
+expanded = client.secrets.get_secret_by_name(
+    secret_name="ORDERS_DB_URL", environment_slug="dev", secret_path="/orders", project_id=project
+)
+unexpanded = client.secrets.get_secret_by_name(
+    secret_name="ORDERS_DB_URL",
+    environment_slug="dev",
+    secret_path="/orders",
+    project_id=project,
+    expand_secret_references=False,
+)
+seen["reference"] = {"expanded": expanded.secretValue, "raw": unexpanded.secretValue}
+client.secrets.delete_secret_by_name(
+    secret_name="ORDERS_DB_URL", secret_path="/orders", environment_slug="dev", project_id=project
+)
 
 try:
     client.secrets.get_secret_by_name(

@@ -446,6 +446,17 @@ pub async fn finish_failure(
         .bind(failure.attempt_id)
         .execute(&mut *conn)
         .await?;
+    // The same for a key rotation's pending key pair (Auth0 may hold its public half).
+    let pending_key = if failure.keep_pending {
+        "update rotation_key_pairs set state = 'abandoned' \
+         where attempt_id = $1 and state = 'pending'"
+    } else {
+        "delete from rotation_key_pairs where attempt_id = $1 and state = 'pending'"
+    };
+    sqlx::query(pending_key)
+        .bind(failure.attempt_id)
+        .execute(&mut *conn)
+        .await?;
     Ok(true)
 }
 

@@ -2,6 +2,10 @@
 //! written with the store's own functions; sealed secrets are opaque bytes here (sealing and
 //! opening them is the broker's, tested there and in the worker).
 
+mod key_pairs;
+mod mapping;
 mod rotations;
+mod secret_events;
 mod support;
+mod webhook_upkeep;
 mod webhooks;

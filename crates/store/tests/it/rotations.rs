@@ -22,6 +22,8 @@ async fn definitions_follow_the_api_rules(pool: PgPool) {
         &mut conn,
         &rotations::NewRotation {
             id: store::RotationId::new(),
+            kind: store::rotations::TYPE_AUTH0_CLIENT_SECRET,
+            overlap_seconds: None,
             org_id: fx.org_id,
             project_id: fx.project_id,
             connection_id: fx.connection.id,
@@ -115,6 +117,8 @@ async fn definitions_follow_the_api_rules(pool: PgPool) {
         project_id: Some(fx.project_id),
         connection_id: None,
         search: None,
+        kind: None,
+        status: None,
     };
     let first = rotations::list(
         &fx.pool,
@@ -139,6 +143,7 @@ async fn definitions_follow_the_api_rules(pool: PgPool) {
         &ListFilter {
             project_id: None,
             search: Some("a".into()),
+            kind: None,
             ..filter.clone()
         },
         &PageRequest {

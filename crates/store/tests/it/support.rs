@@ -71,6 +71,8 @@ impl Fixture {
     pub async fn rotation(&self, name: &str, client_id: &str) -> Rotation {
         let new = NewRotation {
             id: RotationId::new(),
+            kind: store::rotations::TYPE_AUTH0_CLIENT_SECRET,
+            overlap_seconds: None,
             org_id: self.org_id,
             project_id: self.project_id,
             connection_id: self.connection.id,

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::support::Fixture;
 
-async fn endpoint(fx: &Fixture, types: &[&str], enabled: bool) -> Uuid {
+pub(crate) async fn endpoint(fx: &Fixture, types: &[&str], enabled: bool) -> Uuid {
     let id = Uuid::now_v7();
     let types: Vec<String> = types.iter().map(|t| (*t).to_owned()).collect();
     let mut conn = fx.pool.acquire().await.expect("conn");
@@ -34,7 +34,7 @@ async fn endpoint(fx: &Fixture, types: &[&str], enabled: bool) -> Uuid {
     id
 }
 
-async fn enqueue(fx: &Fixture, event_type: &str) -> db::Enqueued {
+pub(crate) async fn enqueue(fx: &Fixture, event_type: &str) -> db::Enqueued {
     let mut tx = fx.pool.begin().await.expect("tx");
     let done = db::enqueue(
         &mut tx,
@@ -172,4 +172,62 @@ async fn claims_are_exclusive_and_outcomes_fenced_by_the_lease(pool: PgPool) {
             .await
             .expect("row");
     assert_eq!((status.as_str(), attempts), ("delivered", 1));
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn an_audited_event_writes_its_audit_row_in_the_same_statement_with_or_without_subscribers(
+    pool: PgPool,
+) {
+    let fx = Fixture::new(pool).await;
+    let audit = |action: &str| store::audit::NewEvent {
+        org_id: Some(fx.org_id),
+        project_id: Some(fx.project_id),
+        actor_id: None,
+        actor_kind: "system".into(),
+        action: action.into(),
+        resource_type: "secret_rotation".into(),
+        resource_id: Some("r1".into()),
+        outcome: "success".into(),
+        request_id: None,
+        source_ip: None,
+        metadata: serde_json::json!({ "attemptNo": 1 }),
+    };
+    let event = NewEvent {
+        project_id: fx.project_id,
+        event_type: "secret-rotation.succeeded",
+        data: serde_json::json!({ "n": 1 }),
+    };
+    let mut tx = fx.pool.begin().await.expect("tx");
+    let alone = db::enqueue_with_audit(&mut tx, &event, &audit("first"))
+        .await
+        .expect("enqueue");
+    tx.commit().await.expect("commit");
+    assert_eq!(alone.event_id, None, "no subscriber, no outbox row");
+
+    let star = endpoint(&fx, &["*"], true).await;
+    let mut tx = fx.pool.begin().await.expect("tx");
+    let fanned = db::enqueue_with_audit(&mut tx, &event, &audit("second"))
+        .await
+        .expect("enqueue");
+    tx.commit().await.expect("commit");
+    assert_eq!(targets(&fx, &fanned).await, vec![star]);
+
+    // Rolled back: neither the audit row nor the event.
+    let mut tx = fx.pool.begin().await.expect("tx");
+    db::enqueue_with_audit(&mut tx, &event, &audit("third"))
+        .await
+        .expect("enqueue");
+    tx.rollback().await.expect("rollback");
+
+    let actions: Vec<String> =
+        sqlx::query_scalar("select action from audit_events where resource_id = 'r1' order by id")
+            .fetch_all(&fx.pool)
+            .await
+            .expect("audit");
+    assert_eq!(actions, ["first", "second"]);
+    let events: i64 = sqlx::query_scalar("select count(*) from webhook_events")
+        .fetch_one(&fx.pool)
+        .await
+        .expect("count");
+    assert_eq!(events, 1);
 }

@@ -6,9 +6,11 @@ use std::time::Instant;
 
 use auth0::{Auth0Error, ClientCredentials, Domain};
 use broker::Destination;
-use crypto::ExposeSecret;
+use broker::rotation_secrets;
+use crypto::{ExposeSecret, SecretString};
 use store::connections::Connection;
 use store::rotations::lease::{self, Finish, Lease, NewAttempt, OwnConnection, Success};
+use store::rotations::mapping::{ROLE_CLIENT_ID, ROLE_CLIENT_SECRET};
 use store::rotations::schedule::{self, LastRotation, Schedule};
 use store::rotations::{AttemptStep, Rotation};
 use store::{AttemptId, CredentialId};
@@ -16,7 +18,7 @@ use time::OffsetDateTime;
 
 use super::Engine;
 use crate::JobOutcome;
-use crate::attempt::{AttemptCtx, Cause, audit_event};
+use crate::attempt::{AttemptCtx, Cause, audit_event, secret_written_event};
 
 /// Where a rotation's new secret goes: the connection's tenant, the rotated client.
 fn destination<'a>(rotation: &'a Rotation, connection: &'a Connection) -> Destination<'a> {
@@ -28,6 +30,20 @@ fn destination<'a>(rotation: &'a Rotation, connection: &'a Connection) -> Destin
 
 /// The final failure of an attempt whose destination was re-pointed while it ran.
 pub(super) const MOVED: &str = "the connection's tenant or the rotation's client changed during this attempt, so its new secret was not sent there; the secret stays stored (abandoned) for recovery. Start a new rotation to rotate the client the rotation names now";
+
+/// The `secret-rotation.succeeded` event's own data: the active slot and, for a rotation with a
+/// mapping, which secrets now hold the new credentials (names and versions, never a value), so a
+/// receiver knows what to read again.
+fn event_data(active_index: i16, written: &[rotation_secrets::WrittenSecret]) -> serde_json::Value {
+    let mut data = serde_json::json!({ "activeIndex": active_index });
+    if !written.is_empty() {
+        data["secretsWritten"] = written
+            .iter()
+            .map(|s| serde_json::json!({ "key": s.key, "role": s.role, "version": s.version }))
+            .collect();
+    }
+    data
+}
 
 impl Engine {
     /// Step 1: generate the secret and store it sealed, with the attempt row, in one commit.
@@ -239,6 +255,13 @@ impl Engine {
         } else {
             None
         };
+        // Read before the transaction, so a rotation without a mapping finishes with exactly the
+        // statements it always did. The mapping cannot change under an open attempt: the API
+        // refuses to edit it while one is open (it checks under the rotation's row lock).
+        let mapping = {
+            let mut conn = self.broker.pool.acquire().await?;
+            store::rotations::mapping::get(&mut conn, rotation.id).await?
+        };
         let mut tx = self.broker.pool.begin().await?;
         // Schedule from the claimed row; if the definition was edited during the attempt, the
         // write is refused and repeated with the row as it is now (locked).
@@ -288,28 +311,59 @@ impl Engine {
                 Finish::Stale => return Err(Cause::LeaseLost),
             }
         };
-        store::audit::record(
-            &mut tx,
-            &audit_event(
-                &self.config.worker_id,
-                rotation,
-                &ctx.attempt,
-                "success",
-                serde_json::json!({
-                    "attemptNo": ctx.attempt.attempt_no,
-                    "isManual": ctx.attempt.is_manual,
-                    "activeIndex": active_index,
-                    "connectionUpdated": connection_version.is_some(),
-                }),
-            ),
-        )
-        .await?;
+        // In the transaction that records the success: a reader never sees a secret Auth0 has
+        // not accepted, and the success is never recorded without the secrets written. A refusal
+        // drops the transaction (rolling the finish back) and the attempt is tried again.
+        let written = match &mapping {
+            Some(mapping) => {
+                let client_id = SecretString::from(rotation.client_id.clone());
+                let values = [
+                    (ROLE_CLIENT_ID, &client_id),
+                    (ROLE_CLIENT_SECRET, ctx.secret()?),
+                ];
+                let written = rotation_secrets::write_rotation_secrets(
+                    &self.broker,
+                    &mut tx,
+                    rotation,
+                    mapping,
+                    &values,
+                )
+                .await
+                .map_err(Cause::SecretsNotWritten)?;
+                for secret in &written {
+                    store::audit::record(
+                        &mut tx,
+                        &secret_written_event(&self.config.worker_id, rotation, mapping, secret),
+                    )
+                    .await
+                    .map_err(|err| Cause::SecretsNotWritten(err.into()))?;
+                }
+                written
+            }
+            None => Vec::new(),
+        };
+        let audit = audit_event(
+            &self.config.worker_id,
+            rotation,
+            &ctx.attempt,
+            "success",
+            serde_json::json!({
+                "attemptNo": ctx.attempt.attempt_no,
+                "isManual": ctx.attempt.is_manual,
+                "activeIndex": active_index,
+                "connectionUpdated": connection_version.is_some(),
+                "secretsWritten": written.iter().map(|s| serde_json::json!({
+                    "key": s.key, "role": s.role, "version": s.version,
+                })).collect::<Vec<_>>(),
+            }),
+        );
         crate::webhooks::enqueue_rotation_event(
             &mut tx,
             "secret-rotation.succeeded",
             rotation,
             &ctx.attempt,
-            serde_json::json!({ "activeIndex": active_index }),
+            event_data(active_index, &written),
+            Some(&audit),
         )
         .await?;
         tx.commit().await?;

@@ -176,7 +176,11 @@ async fn management_tokens_never_try_pending_secrets_on_a_re_pointed_tenant(pool
 async fn a_secret_opens_only_for_its_own_tenant_client_and_project(pool: PgPool) {
     let fx = Fixture::new(pool, 0).await;
     let connection = fx.reload_connection().await;
-    let sealed = &connection.client_secret_sealed.0;
+    let sealed = &connection
+        .client_secret_sealed
+        .as_ref()
+        .expect("a client secret")
+        .0;
     let opens = |domain: &str, client_id: &str, project| {
         let to = Destination { domain, client_id };
         let binding = aad::connection_secret(connection.id, project, to);
@@ -248,13 +252,24 @@ async fn secrets_sealed_before_bindings_are_re_sealed_once(pool: PgPool) {
     let connection = fx.reload_connection().await;
     assert!(
         fx.keyring
-            .open_str(&connection.client_secret_sealed.0, &legacy.legacy_aad())
+            .open_str(
+                &connection
+                    .client_secret_sealed
+                    .as_ref()
+                    .expect("a client secret")
+                    .0,
+                &legacy.legacy_aad()
+            )
             .is_err()
     );
     assert!(
         fx.keyring
             .open_str(
-                &connection.client_secret_sealed.0,
+                &connection
+                    .client_secret_sealed
+                    .as_ref()
+                    .expect("a client secret")
+                    .0,
                 &aad::connection(&connection).aad()
             )
             .map(|s| s.expose_secret() == CONN_SECRET)

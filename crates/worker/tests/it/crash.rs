@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth0_emulator::Fault;
+use crypto::ExposeSecret;
 use sqlx::PgPool;
 use store::RotationId;
 use tokio::process::{Child, Command};
@@ -235,4 +236,89 @@ async fn killed_during_the_commit(pool: PgPool) {
         secret,
         "the connection follows"
     );
+}
+
+/// The rotation's mapped secret (issue 16), opened; `None` before any rotation wrote it.
+async fn mapped_secret(fx: &Fixture, folder: store::FolderId, key: &str) -> Option<(i64, String)> {
+    let mut conn = fx.pool.acquire().await.expect("conn");
+    let secret = match store::secrets::get(&mut conn, folder, key, None).await {
+        Ok(secret) => secret,
+        Err(store::Error::NotFound) => return None,
+        Err(err) => panic!("read the mapped secret: {err}"),
+    };
+    let place = broker::aad::SecretPlace {
+        project_id: secret.project_id,
+        environment_id: secret.environment_id,
+        secret_id: secret.id,
+        version: secret.version,
+    };
+    let binding = broker::aad::secret_value(secret.version_id, place);
+    let value = fx
+        .keyring
+        .open_str(&secret.value_sealed.0, &binding.aad())
+        .expect("open")
+        .expose_secret()
+        .to_owned();
+    Some((secret.version, value))
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn killed_after_the_patch_the_mapped_secret_still_ends_up_as_auth0s(pool: PgPool) {
+    // As `killed_after_the_patch`, for a rotation that writes its secret into project secrets:
+    // nothing is written while Auth0 already holds the new secret, and the worker that takes
+    // over writes exactly that secret in its finish.
+    let fx = Fixture::with_tenant(pool, 1, |t| t.secret_propagation_delay_ms = 1000).await;
+    let client = target(0);
+    let rotation = fx.rotation("rot", &client).await;
+    let prod = store::environments::by_slug(&fx.pool, fx.project_id, "prod")
+        .await
+        .expect("prod");
+    let mut conn = fx.pool.acquire().await.expect("conn");
+    let root = store::folders::by_path(&mut conn, prod.id, "/")
+        .await
+        .expect("root");
+    store::rotations::mapping::replace(
+        &mut conn,
+        rotation.id,
+        Some(&store::rotations::mapping::NewMapping {
+            environment_id: prod.id,
+            folder_id: root.id,
+            names: &[
+                (store::rotations::mapping::ROLE_CLIENT_ID, "APP_CLIENT_ID"),
+                (
+                    store::rotations::mapping::ROLE_CLIENT_SECRET,
+                    "APP_CLIENT_SECRET",
+                ),
+            ],
+        }),
+    )
+    .await
+    .expect("mapping");
+    drop(conn);
+    let child = spawn_worker(&fx, &[("KEYHOLD_WORKER_PROPAGATION_TIMEOUT_MS", "30000")]).await;
+    eventually(
+        Duration::from_secs(10),
+        "PATCH applied, test step polling",
+        || async { fx.requests(PATCH) == 1 && fx.counters().token_failures >= 1 },
+    )
+    .await;
+    sigkill(child).await;
+    let secret = pending(&fx, rotation.id).await;
+    assert_eq!(fx.auth0_secret(&client), secret, "Auth0 already has it");
+    assert_eq!(
+        mapped_secret(&fx, root.id, "APP_CLIENT_SECRET").await,
+        None,
+        "nothing written before the finish"
+    );
+    takeover_finishes(&fx, rotation.id, &client, &secret).await;
+    assert_eq!(
+        mapped_secret(&fx, root.id, "APP_CLIENT_SECRET").await,
+        Some((1, fx.auth0_secret(&client))),
+        "the mapped secret is the one Auth0 accepts"
+    );
+    assert_eq!(
+        mapped_secret(&fx, root.id, "APP_CLIENT_ID").await,
+        Some((1, client.clone()))
+    );
+    children_gone(&fx).await;
 }

@@ -148,6 +148,8 @@ impl Fixture {
     ) -> Rotation {
         let mut new = NewRotation {
             id: RotationId::new(),
+            kind: store::rotations::TYPE_AUTH0_CLIENT_SECRET,
+            overlap_seconds: None,
             org_id: self.org_id,
             project_id: self.project_id,
             connection_id: self.connection.id,
@@ -244,7 +246,11 @@ impl Fixture {
         let connection = self.reload_connection().await;
         self.keyring
             .open_str(
-                &connection.client_secret_sealed.0,
+                &connection
+                    .client_secret_sealed
+                    .as_ref()
+                    .expect("a client secret")
+                    .0,
                 &aad::connection(&connection).aad(),
             )
             .expect("open")

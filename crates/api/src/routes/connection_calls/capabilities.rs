@@ -79,6 +79,32 @@ pub fn find(key: &str) -> Option<&'static Capability> {
     CAPABILITIES.iter().find(|c| c.key == key)
 }
 
+impl Capability {
+    /// The scope we recommend for each of its needs (the narrowest of each).
+    pub fn recommended_scopes(&self) -> Vec<&'static str> {
+        self.needs
+            .iter()
+            .filter_map(|Need(any_of)| any_of.first().copied())
+            .collect()
+    }
+}
+
+/// The table as the API offers it before any connection exists (what to grant for what):
+/// `[{ capability, description, requiredScopes }]`.
+pub fn catalogue() -> serde_json::Value {
+    CAPABILITIES
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "capability": c.key,
+                "description": c.description,
+                "requiredScopes": c.recommended_scopes(),
+            })
+        })
+        .collect::<Vec<_>>()
+        .into()
+}
+
 /// What one capability can do with the granted scopes.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -113,6 +139,25 @@ impl Diagnostics {
     }
 }
 
+/// The capabilities `now` finds unusable that were usable at the `previous` check (a stored
+/// [`Diagnostics::missing_by_capability`]): what `app-connection.scopes-missing` reports. One
+/// never checked before, or never usable, has lost nothing.
+pub fn lost_since<'a>(
+    previous: Option<&serde_json::Value>,
+    now: &'a Diagnostics,
+) -> Vec<&'a CapabilityReport> {
+    let was_usable = |key: &str| {
+        previous
+            .and_then(|p| p.get(key))
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(Vec::is_empty)
+    };
+    now.capabilities
+        .iter()
+        .filter(|c| !c.usable && was_usable(c.capability))
+        .collect()
+}
+
 /// Diagnoses `granted` for the `enabled` capabilities (all of them when `None`).
 pub fn diagnose(granted: &[String], enabled: Option<&[&'static Capability]>) -> Diagnostics {
     let enabled: Vec<&Capability> = match enabled {
@@ -135,11 +180,7 @@ pub fn diagnose(granted: &[String], enabled: Option<&[&'static Capability]>) -> 
                 capability: capability.key,
                 description: capability.description,
                 usable: missing.is_empty(),
-                required_scopes: capability
-                    .needs
-                    .iter()
-                    .filter_map(|Need(any_of)| any_of.first().copied())
-                    .collect(),
+                required_scopes: capability.recommended_scopes(),
                 missing_scopes: missing,
             }
         })
@@ -159,23 +200,24 @@ pub fn diagnose(granted: &[String], enabled: Option<&[&'static Capability]>) -> 
     }
 }
 
-/// Parses a comma-separated list of capability keys; `Err` names the unknown ones.
+/// Parses a comma-separated list of capability keys; `Err` says how many are unknown.
 pub fn parse_list(raw: &str) -> Result<Vec<&'static Capability>, String> {
     let mut found = Vec::new();
-    let mut unknown = Vec::new();
+    let mut unknown = 0;
     for key in raw.split(',').map(str::trim).filter(|k| !k.is_empty()) {
         match find(key) {
             Some(capability) if !found.iter().any(|c: &&Capability| c.key == key) => {
                 found.push(capability);
             }
             Some(_) => {}
-            None => unknown.push(key.chars().take(64).collect::<String>()),
+            None => unknown += 1,
         }
     }
-    if !unknown.is_empty() {
+    if unknown > 0 {
         let known: Vec<&str> = CAPABILITIES.iter().map(|c| c.key).collect();
+        // The unknown names are not repeated: an error body never echoes what was sent.
         return Err(format!(
-            "unknown capabilities {unknown:?}; known: {}",
+            "{unknown} of the names is not a capability; known: {}",
             known.join(", ")
         ));
     }
@@ -279,6 +321,21 @@ mod tests {
     }
 
     #[test]
+    fn only_capabilities_usable_before_and_not_now_are_lost() {
+        let before = diagnose(&scopes(&["read:clients", "update:client_keys"]), None);
+        let stored = before.missing_by_capability();
+        let after = diagnose(&scopes(&["read:clients"]), None);
+        let lost: Vec<&str> = lost_since(Some(&stored), &after)
+            .iter()
+            .map(|c| c.capability)
+            .collect();
+        // readUsers and tokenVault were never usable: not lost.
+        assert_eq!(lost, vec!["rotateClientSecrets"]);
+        assert!(lost_since(None, &after).is_empty(), "no previous check");
+        assert!(lost_since(Some(&stored), &before).is_empty());
+    }
+
+    #[test]
     fn capability_lists_parse_strictly() {
         assert_eq!(
             parse_list(" readUsers , readUsers,tokenVault").map(|l| l.len()),
@@ -288,7 +345,9 @@ mod tests {
             .err()
             .expect("unknown");
         assert!(
-            err.contains("deleteEverything") && err.contains("tokenVault"),
+            !err.contains("deleteEverything")
+                && err.contains("1 of the names")
+                && err.contains("tokenVault"),
             "{err}"
         );
         assert!(parse_list(" , ").is_err());

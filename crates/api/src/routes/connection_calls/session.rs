@@ -31,8 +31,35 @@ pub(super) struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    /// Loads the connection; 404 outside the caller's projects, 403 below member.
+    /// Loads the connection; 404 outside the caller's projects, 403 below member, 409 for a
+    /// `private-key-jwt` connection whose key is not registered yet (only validate may use it).
     pub(super) async fn open(
+        state: &'a AppState,
+        caller: &'a Caller,
+        id: ConnectionId,
+    ) -> ApiResult<Session<'a>> {
+        let session = Self::open_for_validation(state, caller, id).await?;
+        if session.connection.awaits_registration() {
+            return Err(ApiError::Conflict {
+                detail: format!(
+                    "the connection is pending registration: register its publicKey (kid {}) as a credential of client {} in Auth0 and enable Private Key JWT, then call POST /api/v1/app-connections/auth0/{}/validate",
+                    session
+                        .connection
+                        .key
+                        .key_kid
+                        .as_deref()
+                        .unwrap_or_default(),
+                    session.connection.client_id,
+                    session.connection.id
+                ),
+                field: None,
+            });
+        }
+        Ok(session)
+    }
+
+    /// `open` without the registration check: validate is how a pending connection is confirmed.
+    pub(super) async fn open_for_validation(
         state: &'a AppState,
         caller: &'a Caller,
         id: ConnectionId,

@@ -8,6 +8,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::ConnectionId;
+use store::connections as db;
 
 use super::capabilities::{self, Diagnostics};
 use super::clients::APPLICATIONS;
@@ -44,7 +45,7 @@ pub(super) async fn validate(
             capabilities::parse_list(raw).map_err(|why| ApiError::field("capabilities", why))?,
         ),
     };
-    let session = Session::open(&state, &caller, ConnectionId(id)).await?;
+    let session = Session::open_for_validation(&state, &caller, ConnectionId(id)).await?;
     let outcome = session.recent_token(FRESH_ENOUGH).await.map(|token| {
         let diagnostics: Diagnostics = capabilities::diagnose(&token.scopes, enabled.as_deref());
         (diagnostics, token.expires_in)
@@ -57,10 +58,21 @@ pub(super) async fn validate(
         .finish("app_connection.validate", metadata, outcome, APPLICATIONS)
         .await?;
     let mut connection = session.connection.clone();
-    let mut conn = state.db.acquire().await?;
-    connections::keep_scope_check(&mut conn, &mut connection, &diagnostics).await?;
-    Ok(Json(json!({
+    let mut tx = state.db.begin().await?;
+    if connection.awaits_registration() {
+        // Auth0 accepted an assertion signed with the key: it is registered and enabled.
+        connection.key.key_registered_at =
+            db::mark_key_registered(&mut tx, connection.org_id, connection.id).await?;
+        tracing::info!(connection.id = %connection.id, "private-key-jwt connection registered");
+    }
+    connections::keep_scope_check(&mut tx, &mut connection, &diagnostics).await?;
+    tx.commit().await?;
+    let mut body = json!({
         "diagnostics": diagnostics,
         "tokenExpiresIn": expires_in,
-    })))
+    });
+    if connection.uses_private_key() {
+        body["status"] = json!(connections::dto::STATUS_ACTIVE);
+    }
+    Ok(Json(body))
 }

@@ -9,17 +9,28 @@ use uuid::Uuid;
 use crypto::SecretString;
 
 pub const APP: &str = "auth0";
-pub const METHOD_CLIENT_CREDENTIALS: &str = "client-credentials";
+pub const METHOD_CLIENT_CREDENTIALS: &str = store::connections::METHOD_CLIENT_CREDENTIALS;
+pub const METHOD_PRIVATE_KEY_JWT: &str = store::connections::METHOD_PRIVATE_KEY_JWT;
+/// `status` of a connection Keyhold can use.
+pub const STATUS_ACTIVE: &str = "active";
+/// `status` of a `private-key-jwt` connection whose public key Keyhold has not yet used
+/// successfully: register it in Auth0, then validate.
+pub const STATUS_PENDING_REGISTRATION: &str = "pending-registration";
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CredentialsIn {
     pub domain: String,
     pub client_id: String,
-    /// `SecretString`'s Debug prints a placeholder, so deriving Debug here is safe (tested).
-    pub client_secret: SecretString,
+    /// `client-credentials` only (and required there). `SecretString`'s Debug prints a
+    /// placeholder, so deriving Debug here is safe (tested).
+    #[serde(default)]
+    pub client_secret: Option<SecretString>,
     #[serde(default)]
     pub audience: Option<String>,
+    /// `private-key-jwt` only: the signing algorithm of the generated key (default RS256).
+    #[serde(default)]
+    pub alg: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -32,6 +43,10 @@ pub struct ConnectionIn {
     pub project_id: String,
     #[serde(deserialize_with = "crate::extract::object")]
     pub credentials: CredentialsIn,
+    /// `private-key-jwt` only: a connection of the same project and tenant through which Keyhold
+    /// registers the generated public key and enables Private Key JWT on the client.
+    #[serde(default)]
+    pub register_with: Option<String>,
     /// Accepted for Infisical compatibility; Auth0 connections are never platform-managed.
     #[serde(default)]
     pub is_platform_managed_credentials: Option<bool>,
@@ -72,7 +87,13 @@ pub struct ConnectionOut {
     pub org_id: Uuid,
     pub app: String,
     pub method: String,
+    /// `active`, or `pending-registration` for a `private-key-jwt` connection whose key Keyhold
+    /// has not yet obtained a token with.
+    pub status: &'static str,
     pub credentials: CredentialsOut,
+    /// `private-key-jwt` only: the public key to register in Auth0. The private key is never shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<PublicKeyOut>,
     pub version: i64,
     pub is_platform_managed_credentials: bool,
     pub gateway_id: Option<Uuid>,
@@ -82,6 +103,31 @@ pub struct ConnectionOut {
     pub updated_at: OffsetDateTime,
     /// `null` until Keyhold has checked the connection's scopes.
     pub scope_check: Option<ScopeCheckOut>,
+}
+
+/// The public half of a `private-key-jwt` connection's key pair.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicKeyOut {
+    pub pem: String,
+    pub jwk: serde_json::Value,
+    pub kid: String,
+    pub alg: String,
+    /// When Keyhold first obtained a token with it; `null` while pending registration.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub registered_at: Option<OffsetDateTime>,
+}
+
+impl PublicKeyOut {
+    fn of(key: store::connections::PublicKeyColumns) -> Option<PublicKeyOut> {
+        Some(PublicKeyOut {
+            pem: key.public_key_pem?,
+            jwk: key.public_key_jwk?,
+            kid: key.key_kid?,
+            alg: key.key_alg?,
+            registered_at: key.key_registered_at,
+        })
+    }
 }
 
 /// The last scope check: for each capability checked, the Management API scopes it lacks (empty:
@@ -96,7 +142,14 @@ pub struct ScopeCheckOut {
 
 impl From<store::connections::Connection> for ConnectionOut {
     fn from(c: store::connections::Connection) -> Self {
+        let status = if c.awaits_registration() {
+            STATUS_PENDING_REGISTRATION
+        } else {
+            STATUS_ACTIVE
+        };
         ConnectionOut {
+            status,
+            public_key: PublicKeyOut::of(c.key),
             id: c.id.0,
             name: c.name,
             description: c.description,
@@ -132,12 +185,14 @@ pub struct OneOut {
     pub app_connection: ConnectionOut,
 }
 
-/// `{ "appConnections": [...], "nextCursor": ... }`
+/// `{ "appConnections": [...], "nextCursor": ..., "totalCount": ... }`
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListOut {
     pub app_connections: Vec<ConnectionOut>,
     pub next_cursor: Option<String>,
+    /// Every match of the query, `None` past `COUNT_CAP`.
+    pub total_count: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,6 +206,9 @@ pub struct ListQuery {
     pub cursor: Option<String>,
     #[serde(default)]
     pub search: Option<String>,
+    /// Only connections whose last scope check found a capability lacking a scope.
+    #[serde(default)]
+    pub missing_scope: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,9 +14,13 @@ use store::{ConnectionId, ProjectId, RotationId};
 use time::OffsetDateTime;
 
 use super::dto::{
-    self, ByNameQuery, DeleteQuery, ListQuery, RotationIn, RotationOut, RotationPatch,
+    self, ByNameQuery, ClientSecretIn, ClientSecretPatch, DeleteQuery, KeyRotationIn,
+    KeyRotationPatch, ListQuery, MappingNames, RotationIn, RotationOut, RotationPatch,
+    TypeParameters,
 };
-use super::{in_progress, load, not_found, one};
+use super::{
+    KIND_CS, KIND_PK, RouteKind, answer, in_progress, load, not_found, one, secrets_mapping,
+};
 use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::extract::{IfMatch, PathId, ValidJson, ValidQuery};
@@ -37,6 +41,23 @@ pub(super) async fn options(_caller: Caller) -> Json<serde_json::Value> {
             "name": "Auth0 Client Secret",
             "type": store::rotations::TYPE_AUTH0_CLIENT_SECRET,
             "connection": "auth0",
+            "template": {
+                "secretsMapping": {
+                    "clientId": "AUTH0_CLIENT_ID",
+                    "clientSecret": "AUTH0_CLIENT_SECRET",
+                },
+            },
+        }, {
+            "name": "Auth0 Private Key JWT",
+            "type": store::rotations::TYPE_AUTH0_PRIVATE_KEY_JWT,
+            "connection": "auth0",
+            "template": {
+                "secretsMapping": {
+                    "clientId": "AUTH0_CLIENT_ID",
+                    "privateKey": "AUTH0_PRIVATE_KEY",
+                    "keyId": "AUTH0_KEY_ID",
+                },
+            },
         }]
     }))
 }
@@ -69,12 +90,12 @@ fn schedule(
 const NAME_TAKEN: Unique = Unique {
     constraint: "secret_rotations_project_name_key",
     field: "name",
-    taken: |name| format!("a secret rotation named \"{name}\" already exists in this project"),
+    taken: "a secret rotation with this name already exists in this project",
 };
 
 /// What a store failure means for a rotation write (`name` is the one being written).
-fn store_error(err: store::Error, name: &str) -> ApiError {
-    NAME_TAKEN.or(err, name, |other| match other {
+fn store_error(err: store::Error) -> ApiError {
+    NAME_TAKEN.or(err, |other| match other {
         store::Error::NotFound => not_found(),
         other => other.into(),
     })
@@ -83,9 +104,76 @@ fn store_error(err: store::Error, name: &str) -> ApiError {
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    body: ValidJson<RotationIn>,
+    body: ValidJson<ClientSecretIn>,
 ) -> ApiResult<Response> {
-    let input = body.value;
+    create_as(state, caller, db::TYPE_AUTH0_CLIENT_SECRET, body.value).await
+}
+
+pub(super) async fn create_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: ValidJson<KeyRotationIn>,
+) -> ApiResult<Response> {
+    create_as(state, caller, db::TYPE_AUTH0_PRIVATE_KEY_JWT, body.value).await
+}
+
+/// `parameters.overlapSeconds` of a key rotation: in range and shorter than the interval, so the
+/// old key is gone before the next rotation falls due.
+fn overlap(raw: Option<i64>, interval_days: i32, errors: &mut Vec<FieldError>) -> Option<i32> {
+    let seconds = raw.unwrap_or(i64::from(db::DEFAULT_OVERLAP_SECONDS));
+    let range = i64::from(db::MIN_OVERLAP_SECONDS)..=i64::from(db::MAX_OVERLAP_SECONDS);
+    if !range.contains(&seconds) {
+        errors.push(FieldError::new(
+            OVERLAP_FIELD,
+            format!(
+                "must be a whole number of seconds from {} to {} (30 days)",
+                db::MIN_OVERLAP_SECONDS,
+                db::MAX_OVERLAP_SECONDS
+            ),
+        ));
+        return None;
+    }
+    if seconds >= i64::from(interval_days) * 86_400 {
+        errors.push(FieldError::new(
+            OVERLAP_FIELD,
+            "must be shorter than rotationInterval: the old key is removed before the next rotation",
+        ));
+        return None;
+    }
+    i32::try_from(seconds).ok()
+}
+
+const OVERLAP_FIELD: &str = "parameters.overlapSeconds";
+
+/// Creates a rotation; a refusal (422, 409) is recorded in the audit log (`routes::refused`).
+async fn create_as<P: TypeParameters, M: MappingNames>(
+    state: AppState,
+    caller: Caller,
+    kind: &'static str,
+    input: RotationIn<P, M>,
+) -> ApiResult<Response> {
+    let project = input.project_id.clone();
+    let answer = create_checked(&state, &caller, kind, input).await;
+    if let Err(err) = &answer {
+        crate::routes::refused::record(
+            &state,
+            &caller,
+            "secret_rotation.create",
+            "secret_rotation",
+            &project,
+            err,
+        )
+        .await;
+    }
+    answer
+}
+
+async fn create_checked<P: TypeParameters, M: MappingNames>(
+    state: &AppState,
+    caller: &Caller,
+    kind: &'static str,
+    input: RotationIn<P, M>,
+) -> ApiResult<Response> {
     let mut errors = Vec::new();
     let name = fields::slug_name(&input.name, &mut errors);
     let description = fields::description(input.description.as_deref(), &mut errors);
@@ -99,7 +187,23 @@ pub(super) async fn create(
     let schedule = schedule(input.rotation_interval, at.hours, at.minutes, &mut errors);
     let target = fields::client_id(
         "parameters.clientId",
-        &input.parameters.client_id,
+        input.parameters.client_id().unwrap_or_default(),
+        &mut errors,
+    );
+    // A refused overlap is in `errors`, which the `let else` below checks.
+    let overlap_seconds = (kind == db::TYPE_AUTH0_PRIVATE_KEY_JWT)
+        .then(|| {
+            overlap(
+                input.parameters.overlap_seconds(),
+                input.rotation_interval,
+                &mut errors,
+            )
+        })
+        .flatten();
+    let requested = secrets_mapping::requested(
+        input.environment.as_deref(),
+        input.secret_path.as_deref(),
+        input.secrets_mapping.as_ref().map(MappingNames::names),
         &mut errors,
     );
     let (Some(name), Some(project_id), Some(connection_id), Some(schedule), Some(target), true) = (
@@ -128,6 +232,31 @@ pub(super) async fn create(
     if connection.project_id != project_id {
         return Err(connection_missing());
     }
+    // A private-key-jwt connection's own application has no secret Keyhold could rotate (Auth0
+    // refuses secrets once Private Key JWT is enabled), and the connection has no secret column
+    // a self-rotation could write.
+    if kind == db::TYPE_AUTH0_CLIENT_SECRET
+        && connection.uses_private_key()
+        && target == connection.client_id
+    {
+        return Err(ApiError::field(
+            "parameters.clientId",
+            "this is the application of a private-key-jwt connection: it authenticates with a key, not a client secret",
+        ));
+    }
+    // Rotating the connection's own application to keys would switch it to Private Key JWT, after
+    // which Auth0 refuses the connection's secret (and a private-key-jwt connection's own key
+    // rotation is not offered yet).
+    if kind == db::TYPE_AUTH0_PRIVATE_KEY_JWT && target == connection.client_id {
+        return Err(ApiError::field(
+            "parameters.clientId",
+            "this is the connection's own application: rotate the keys of another application the connection manages",
+        ));
+    }
+    let resolved = match requested {
+        Some(requested) => Some(secrets_mapping::resolve(state, project_id, requested).await?),
+        None => None,
+    };
     // The connection must be able to see the application it will rotate.
     state
         .broker
@@ -140,6 +269,8 @@ pub(super) async fn create(
     let id = RotationId::new();
     let new = db::NewRotation {
         id,
+        kind,
+        overlap_seconds,
         org_id: caller.org_id,
         project_id,
         connection_id,
@@ -156,10 +287,17 @@ pub(super) async fn create(
         rotate_immediately: true,
     };
     let mut tx = state.db.begin().await?;
-    let rotation = db::insert(&mut tx, &new)
-        .await
-        .map_err(|err| store_error(err, &name))?;
-    let metadata = json!({ "name": name, "clientId": target, "connectionId": connection_id, "rotationInterval": input.rotation_interval });
+    let rotation = db::insert(&mut tx, &new).await.map_err(store_error)?;
+    if resolved.is_some() {
+        secrets_mapping::save(&mut tx, id, resolved.as_ref()).await?;
+    }
+    let mut metadata = json!({ "name": name, "type": kind, "clientId": target, "connectionId": connection_id, "rotationInterval": input.rotation_interval });
+    if let Some(overlap) = overlap_seconds {
+        metadata["overlapSeconds"] = overlap.into();
+    }
+    if let Some(resolved) = &resolved {
+        metadata["mapping"] = resolved.summary();
+    }
     store::audit::record(
         &mut tx,
         &caller.event(
@@ -173,12 +311,13 @@ pub(super) async fn create(
     .await?;
     store::rotations::control::notify(&mut tx, id).await?;
     tx.commit().await?;
-    one(&state, StatusCode::CREATED, rotation).await
+    one(state, StatusCode::CREATED, rotation).await
 }
 
 pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    kind: RouteKind,
     ValidQuery(query): ValidQuery<ListQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let mut errors = Vec::new();
@@ -193,6 +332,17 @@ pub(super) async fn list(
         .and_then(|raw| fields::uuid("connectionId", raw, &mut errors))
         .map(ConnectionId);
     let search = fields::search(query.search.as_deref(), &mut errors);
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(s @ ("pending" | "success" | "failed")) => Some(s.to_owned()),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "status",
+                "must be one of pending, success, failed",
+            ));
+            None
+        }
+    };
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -211,36 +361,58 @@ pub(super) async fn list(
         project_id,
         connection_id,
         search: search.map(str::to_owned),
+        kind: kind.0,
+        status,
     };
-    let page = db::list(&state.db, &filter, &page).await?;
+    let (page, total) = tokio::try_join!(
+        db::list(&state.db, &filter, &page),
+        db::count(&state.db, &filter, crate::routes::COUNT_CAP),
+    )?;
     let ids: Vec<ConnectionId> = page.items.iter().map(|r| r.connection_id).collect();
     let names = store::connections::names(&state.db, &ids).await?;
+    let rotation_ids: Vec<RotationId> = page.items.iter().map(|r| r.id).collect();
+    let mut mappings = db::mapping::for_rotations(&state.db, &rotation_ids).await?;
+    let key_ids: Vec<RotationId> = page
+        .items
+        .iter()
+        .filter(|r| r.rotates_keys())
+        .map(|r| r.id)
+        .collect();
+    let mut overlaps = if key_ids.is_empty() {
+        Default::default()
+    } else {
+        db::key_pairs::overlaps(&state.db, &key_ids).await?
+    };
     let now = OffsetDateTime::now_utc();
     let items: Vec<RotationOut> = page
         .items
         .into_iter()
         .map(|r| {
             let name = names.get(&r.connection_id).cloned().unwrap_or_default();
-            RotationOut::new(r, name, now)
+            let mapping = mappings.remove(&r.id);
+            let overlap_until = overlaps.remove(&r.id);
+            RotationOut::new(r, name, mapping, overlap_until, now)
         })
         .collect();
     Ok(Json(
-        json!({ "secretRotations": items, "nextCursor": page.next.map(|c| c.encode()) }),
+        json!({ "secretRotations": items, "nextCursor": page.next.map(|c| c.encode()), "totalCount": total }),
     ))
 }
 
 pub(super) async fn fetch(
     State(state): State<AppState>,
     caller: Caller,
+    kind: RouteKind,
     PathId(id): PathId,
 ) -> ApiResult<Response> {
-    let rotation = load(&state, &caller, RotationId(id), Role::Viewer).await?;
+    let rotation = load(&state, &caller, RotationId(id), Role::Viewer, kind).await?;
     one(&state, StatusCode::OK, rotation).await
 }
 
 pub(super) async fn fetch_by_name(
     State(state): State<AppState>,
     caller: Caller,
+    kind: RouteKind,
     path: Result<Path<String>, PathRejection>,
     ValidQuery(query): ValidQuery<ByNameQuery>,
 ) -> ApiResult<Response> {
@@ -263,8 +435,31 @@ pub(super) async fn fetch_by_name(
     }
     let rotation = db::get_by_name(&state.db, project_id, &name)
         .await
-        .map_err(|err| store_error(err, &name))?;
-    one(&state, StatusCode::OK, rotation).await
+        .map_err(store_error)?;
+    if !kind.serves(&rotation) {
+        return Err(not_found());
+    }
+    let mapping = secrets_mapping::load(&state, rotation.id).await?;
+    // Infisical finds a rotation by name within an environment and folder: one that writes its
+    // secrets elsewhere (or nowhere) is not the one asked for.
+    let path = query
+        .secret_path
+        .as_deref()
+        .map(|p| crate::routes::secrets::validate::path("secretPath", Some(p), &mut Vec::new()));
+    let elsewhere = match (&mapping, query.environment.as_deref(), &path) {
+        (_, None, None) => false,
+        (None, _, _) => true,
+        (Some(m), env, path) => {
+            env.is_some_and(|e| e != m.environment_slug)
+                || path
+                    .as_ref()
+                    .is_some_and(|p| p.as_deref() != Some(m.folder_path.as_str()))
+        }
+    };
+    if elsewhere {
+        return Err(not_found());
+    }
+    answer(&state, StatusCode::OK, rotation, mapping).await
 }
 
 pub(super) async fn update(
@@ -272,11 +467,33 @@ pub(super) async fn update(
     caller: Caller,
     PathId(id): PathId,
     IfMatch(expected): IfMatch,
-    body: ValidJson<RotationPatch>,
+    body: ValidJson<ClientSecretPatch>,
 ) -> ApiResult<Response> {
-    let patch = body.value;
     let id = RotationId(id);
-    let current = load(&state, &caller, id, Role::Member).await?;
+    let current = load(&state, &caller, id, Role::Member, KIND_CS).await?;
+    update_as(state, caller, current, expected, body.value).await
+}
+
+pub(super) async fn update_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    IfMatch(expected): IfMatch,
+    body: ValidJson<KeyRotationPatch>,
+) -> ApiResult<Response> {
+    let id = RotationId(id);
+    let current = load(&state, &caller, id, Role::Member, KIND_PK).await?;
+    update_as(state, caller, current, expected, body.value).await
+}
+
+async fn update_as<P: TypeParameters, M: MappingNames>(
+    state: AppState,
+    caller: Caller,
+    current: db::Rotation,
+    expected: Option<i64>,
+    patch: RotationPatch<P, M>,
+) -> ApiResult<Response> {
+    let id = current.id;
     if let Some(expected) = expected
         && expected != current.version
     {
@@ -302,13 +519,56 @@ pub(super) async fn update(
     let target = patch
         .parameters
         .as_ref()
-        .and_then(|p| fields::client_id("parameters.clientId", &p.client_id, &mut errors));
+        .and_then(|p| p.client_id())
+        .and_then(|c| fields::client_id("parameters.clientId", c, &mut errors));
+    // A key rotation's overlap is checked whenever it or the interval it must fit in changes.
+    let new_overlap = patch.parameters.as_ref().and_then(|p| p.overlap_seconds());
+    let overlap_seconds = match current.overlap_seconds {
+        Some(stored) if new_overlap.is_some() || patch.rotation_interval.is_some() => overlap(
+            Some(new_overlap.unwrap_or(i64::from(stored))),
+            interval,
+            &mut errors,
+        )
+        .filter(|_| new_overlap.is_some()),
+        _ => None,
+    };
+    let mapping_change = patch.environment.is_some()
+        || patch.secret_path.is_some()
+        || patch.secrets_mapping.is_some();
+    let requested = if mapping_change {
+        let stored = secrets_mapping::load(&state, id).await?;
+        mapping_after_patch(&patch, stored.as_ref(), &mut errors)
+    } else {
+        None
+    };
     let Some(schedule) = schedule.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
+    };
+    let resolved = match requested {
+        Some(requested) => {
+            Some(secrets_mapping::resolve(&state, current.project_id, requested).await?)
+        }
+        None => None,
     };
     if let Some(target) = target.as_deref().filter(|t| *t != current.client_id) {
         let connection =
             store::connections::get(&state.db, caller.org_id, current.connection_id).await?;
+        if current.rotates_keys() && target == connection.client_id {
+            return Err(ApiError::field(
+                "parameters.clientId",
+                "this is the connection's own application: rotate the keys of another application the connection manages",
+            ));
+        }
+        // As at creation: a private-key-jwt connection's own application has no secret to rotate.
+        if !current.rotates_keys()
+            && connection.uses_private_key()
+            && target == connection.client_id
+        {
+            return Err(ApiError::field(
+                "parameters.clientId",
+                "this is the application of a private-key-jwt connection: it authenticates with a key, not a client secret",
+            ));
+        }
         state
             .broker
             .get_client(&connection, target)
@@ -337,28 +597,44 @@ pub(super) async fn update(
         is_auto_rotation_enabled: patch.is_auto_rotation_enabled,
         rotation_interval_days: patch.rotation_interval,
         rotate_at: at,
+        overlap_seconds,
         next_rotation_at: next,
     };
     let mut tx = state.db.begin().await?;
-    if change.client_id.is_some() {
-        // The open attempt's pending secret belongs to the client it was issued for: the target
-        // cannot move under it. The row lock keeps an attempt from starting meanwhile.
+    if change.client_id.is_some() || mapping_change {
+        // The open attempt's pending secret belongs to the client it was issued for, and its
+        // finish writes the mapping the worker read: neither may move under it. The row lock
+        // keeps an attempt from starting meanwhile.
         let locked = db::lock(&mut tx, caller.org_id, id).await?;
         if locked.current_attempt_id.is_some() {
+            let field = if change.client_id.is_some() {
+                "parameters.clientId"
+            } else {
+                "secretsMapping"
+            };
             return Err(ApiError::Conflict {
-                detail: "an attempt of this rotation is in progress; change parameters.clientId after it finishes".to_owned(),
-                field: Some("parameters.clientId"),
+                detail: format!(
+                    "an attempt of this rotation is in progress; change {field} after it finishes"
+                ),
+                field: Some(field),
             });
         }
     }
     let updated = db::update(&mut tx, caller.org_id, id, current.version, &change)
         .await
-        .map_err(|err| {
-            ApiError::fenced(err, expected, "rotation", |other| {
-                store_error(other, name.as_deref().unwrap_or_default())
-            })
-        })?;
-    let metadata = json!({ "version": updated.version, "clientId": updated.client_id, "isAutoRotationEnabled": updated.is_auto_rotation_enabled });
+        .map_err(|err| ApiError::fenced(err, expected, "rotation", store_error))?;
+    if mapping_change {
+        secrets_mapping::save(&mut tx, id, resolved.as_ref()).await?;
+    }
+    let mut metadata = json!({ "version": updated.version, "clientId": updated.client_id, "isAutoRotationEnabled": updated.is_auto_rotation_enabled });
+    if let Some(overlap) = updated.overlap_seconds {
+        metadata["overlapSeconds"] = overlap.into();
+    }
+    if mapping_change {
+        metadata["mapping"] = resolved
+            .as_ref()
+            .map_or(serde_json::Value::Null, |r| r.summary());
+    }
     store::audit::record(
         &mut tx,
         &caller.event(
@@ -377,22 +653,25 @@ pub(super) async fn update(
 pub(super) async fn remove(
     State(state): State<AppState>,
     caller: Caller,
+    kind: RouteKind,
     PathId(id): PathId,
     IfMatch(expected): IfMatch,
     ValidQuery(query): ValidQuery<DeleteQuery>,
 ) -> ApiResult<Response> {
-    if query.delete_secrets == Some(true) {
-        return Err(ApiError::field(
-            "deleteSecrets",
-            "Keyhold writes rotated secrets nowhere else, so there are none to delete",
-        ));
-    }
     let id = RotationId(id);
-    let current = load(&state, &caller, id, Role::Member).await?;
+    let current = load(&state, &caller, id, Role::Member, kind).await?;
     if current.is_in_progress(OffsetDateTime::now_utc()) {
         return Err(in_progress());
     }
     let revoke = query.revoke_generated_credentials.unwrap_or(false);
+    if revoke && current.rotates_keys() {
+        // Its "generated credential" is a key credential in Auth0, which revoking a client
+        // secret would not touch; remove it in Auth0 (or let its `expires_at` pass).
+        return Err(ApiError::field(
+            "revokeGeneratedCredentials",
+            "is not offered for auth0-private-key-jwt rotations: their keys expire on their own (expires_at)",
+        ));
+    }
     if revoke {
         let connection =
             store::connections::get(&state.db, caller.org_id, current.connection_id).await?;
@@ -406,14 +685,48 @@ pub(super) async fn remove(
     // Locked and re-checked: a rotation queued meanwhile must not lose its pending secret.
     let locked = db::lock(&mut tx, caller.org_id, id)
         .await
-        .map_err(|err| store_error(err, ""))?;
+        .map_err(store_error)?;
     if locked.is_in_progress(OffsetDateTime::now_utc()) {
         return Err(in_progress());
     }
+    // Read under the lock: what the answer shows and what `deleteSecrets` removes.
+    let mapping = db::mapping::get(&mut tx, id).await?;
+    let delete_secrets = query.delete_secrets.unwrap_or(false);
+    let deleted = if delete_secrets {
+        let mapped = db::mapping::mapped_secrets(&mut tx, id).await?;
+        let by = store::secrets::Writer::Member(caller.identity_id.0);
+        for secret in &mapped {
+            store::secrets::delete(&mut tx, secret.id, &by).await?;
+        }
+        mapped
+    } else {
+        Vec::new()
+    };
     let removed = db::delete(&mut tx, caller.org_id, id, expected)
         .await
-        .map_err(|err| store_error(err, ""))?;
-    let metadata = json!({ "name": removed.name, "clientId": removed.client_id, "revokedGeneratedCredentials": revoke });
+        .map_err(store_error)?;
+    for secret in &deleted {
+        let summary = json!({
+            "key": secret.key,
+            "version": secret.version,
+            "environment": mapping.as_ref().map(|m| &m.environment_slug),
+            "secretPath": mapping.as_ref().map(|m| &m.folder_path),
+            "deletedWithRotation": id,
+        });
+        store::audit::record(
+            &mut tx,
+            &caller.event(
+                "secret.delete",
+                "secret",
+                secret.id,
+                Some(removed.project_id),
+                summary,
+            ),
+        )
+        .await?;
+    }
+    let deleted_keys: Vec<&str> = deleted.iter().map(|s| s.key.as_str()).collect();
+    let metadata = json!({ "name": removed.name, "clientId": removed.client_id, "revokedGeneratedCredentials": revoke, "deleteSecrets": delete_secrets, "secretsDeleted": deleted_keys });
     store::audit::record(
         &mut tx,
         &caller.event(
@@ -426,5 +739,51 @@ pub(super) async fn remove(
     )
     .await?;
     tx.commit().await?;
-    one(&state, StatusCode::OK, removed).await
+    answer(&state, StatusCode::OK, removed, mapping).await
+}
+
+/// The mapping a PATCH asks for, from its fields and the stored mapping: `None` (with no error)
+/// when `secretsMapping: null` removes it. Fields left out keep their stored value; `secretPath`
+/// defaults to `/`.
+fn mapping_after_patch<P, M: MappingNames>(
+    patch: &RotationPatch<P, M>,
+    stored: Option<&db::mapping::Mapping>,
+    errors: &mut Vec<FieldError>,
+) -> Option<secrets_mapping::Requested> {
+    let names = match &patch.secrets_mapping {
+        Some(None) => {
+            for (field, present) in [
+                ("environment", patch.environment.is_some()),
+                ("secretPath", patch.secret_path.is_some()),
+            ] {
+                if present {
+                    errors.push(FieldError::new(
+                        field,
+                        "is not accepted with secretsMapping: null (which removes the mapping)",
+                    ));
+                }
+            }
+            return None;
+        }
+        Some(Some(names)) => names.names(),
+        None => match stored.and_then(M::from_stored) {
+            Some(m) => m.names(),
+            None => {
+                errors.push(FieldError::new(
+                    "secretsMapping",
+                    "is required: this rotation has no mapping yet",
+                ));
+                return None;
+            }
+        },
+    };
+    let environment = patch
+        .environment
+        .as_deref()
+        .or(stored.map(|m| m.environment_slug.as_str()));
+    let path = patch
+        .secret_path
+        .as_deref()
+        .or(stored.map(|m| m.folder_path.as_str()));
+    secrets_mapping::requested(environment, path, Some(names), errors)
 }

@@ -12,7 +12,7 @@ use store::rotations::{self as db, RotateNow};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{in_progress, load, one};
+use super::{RouteKind, in_progress, load, one};
 use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::extract::{PathId, ValidQuery};
@@ -24,7 +24,7 @@ pub struct AttemptOut {
     pub id: Uuid,
     pub attempt_number: i32,
     pub is_manual: bool,
-    /// The last step known done: created, set, tested, finished.
+    /// The last step known done: created, set, tested, (key rotations) published, finished.
     pub step: &'static str,
     /// running, retrying, succeeded, failed.
     pub outcome: String,
@@ -70,10 +70,11 @@ pub struct AttemptsQuery {
 pub(super) async fn rotate_now(
     State(state): State<AppState>,
     caller: Caller,
+    kind: RouteKind,
     PathId(id): PathId,
 ) -> ApiResult<Response> {
     let id = RotationId(id);
-    let current = load(&state, &caller, id, Role::Member).await?;
+    let current = load(&state, &caller, id, Role::Member, kind).await?;
     let mut tx = state.db.begin().await?;
     let queued = match store::rotations::control::rotate_now(&mut tx, caller.org_id, id).await? {
         RotateNow::Queued(rotation) => rotation,
@@ -97,11 +98,12 @@ pub(super) async fn rotate_now(
 pub(super) async fn attempts(
     State(state): State<AppState>,
     caller: Caller,
+    kind: RouteKind,
     PathId(id): PathId,
     ValidQuery(query): ValidQuery<AttemptsQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let id = RotationId(id);
-    load(&state, &caller, id, Role::Viewer).await?;
+    load(&state, &caller, id, Role::Viewer, kind).await?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::field("limit", "must be between 1 and 500"));

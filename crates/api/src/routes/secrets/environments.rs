@@ -104,16 +104,32 @@ fn position(position: Option<i32>, errors: &mut Vec<crate::problem::FieldError>)
     }
 }
 
+/// Managing environments needs a project admin with the whole project: a narrowed membership
+/// (never an admin) reaches only its own secrets.
+async fn manager(state: &AppState, caller: &Caller, project_id: ProjectId) -> ApiResult<()> {
+    caller
+        .require_project(
+            &state.db,
+            project_id,
+            Role::Admin,
+            super::project_not_found("workspaceId"),
+        )
+        .await?;
+    Ok(())
+}
+
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     path: PathIds,
 ) -> ApiResult<Json<serde_json::Value>> {
     let (project_id, _) = ids(path)?;
-    project(&state, &caller, project_id, Role::Viewer, "workspaceId").await?;
+    let access = project(&state, &caller, project_id, Role::Viewer, "workspaceId").await?;
+    // A narrowed membership sees only the environments it reaches.
     let environments: Vec<EnvironmentOut> = db::list(&state.db, project_id)
         .await?
         .into_iter()
+        .filter(|e| access.environment(&e.slug))
         .map(EnvironmentOut::from)
         .collect();
     Ok(Json(json!({ "environments": environments })))
@@ -127,10 +143,14 @@ pub async fn fetch(
     let (project_id, Some(id)) = ids(path)? else {
         return Err(not_found());
     };
-    project(&state, &caller, project_id, Role::Viewer, "workspaceId").await?;
+    let access = project(&state, &caller, project_id, Role::Viewer, "workspaceId").await?;
     let environment = db::get(&state.db, project_id, id)
         .await
         .map_err(store_error)?;
+    // One outside a narrowed membership is as unknown as one that does not exist.
+    if !access.environment(&environment.slug) {
+        return Err(not_found());
+    }
     Ok(Json(
         json!({ "environment": EnvironmentOut::from(environment) }),
     ))
@@ -151,7 +171,7 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    project(&state, &caller, project_id, Role::Admin, "workspaceId").await?;
+    manager(&state, &caller, project_id).await?;
     let mut tx = state.db.begin().await?;
     let environment = db::create(
         &mut tx,
@@ -206,7 +226,7 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    project(&state, &caller, project_id, Role::Admin, "workspaceId").await?;
+    manager(&state, &caller, project_id).await?;
     let change = db::Change {
         slug: patch.slug.as_deref(),
         name: patch.name.as_deref().map(str::trim),
@@ -239,9 +259,21 @@ pub async fn remove(
     let (project_id, Some(id)) = ids(path)? else {
         return Err(not_found());
     };
-    project(&state, &caller, project_id, Role::Admin, "workspaceId").await?;
+    manager(&state, &caller, project_id).await?;
+    // Of this project (404 otherwise) before anything about what it holds is said.
+    db::get(&state.db, project_id, id)
+        .await
+        .map_err(store_error)?;
     let mut tx = state.db.begin().await?;
-    let (environment, secrets) = db::delete(&mut tx, project_id, id)
+    if let Some(rotation) = store::rotations::mapping::owner_within(&mut tx, id, None).await? {
+        return Err(super::managed_by(
+            &rotation,
+            "this environment holds secrets",
+            None,
+        ));
+    }
+    let by = store::secrets::Writer::Member(caller.identity_id.0);
+    let (environment, secrets) = db::delete(&mut tx, project_id, id, &by)
         .await
         .map_err(store_error)?;
     store::audit::record(

@@ -1,5 +1,6 @@
 //! `/api/v2/folders`: Infisical's folder routes. Viewers list and read; members create, rename
-//! and delete (a folder holding folders or secrets only with `forceDelete: true`).
+//! and delete (a folder holding folders or secrets only with `forceDelete: true`). A narrowed
+//! membership sees the folders inside its scope and those leading to it, and writes only inside.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -15,7 +16,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::auth::{Caller, Role};
+use crate::auth::{Caller, ProjectAccess, Role};
 use crate::extract::{PathId, ValidJson, ValidQuery, is_json, parse_json};
 use crate::problem::{ApiError, ApiResult, FieldError};
 
@@ -190,11 +191,20 @@ fn store_error(err: store::Error) -> ApiError {
     }
 }
 
-/// A folder by id the caller may act on with `min` (404 otherwise, as for an unknown id).
-async fn load(state: &AppState, caller: &Caller, id: FolderId, min: Role) -> ApiResult<Folder> {
+/// A folder by id the caller may see with `min` (404 otherwise, as for an unknown id): a narrowed
+/// membership sees the folders inside its scope and those leading to it. Writes check `covers`.
+async fn load(
+    state: &AppState,
+    caller: &Caller,
+    id: FolderId,
+    min: Role,
+) -> ApiResult<(Folder, ProjectAccess)> {
     let folder = db::get(&state.db, id).await.map_err(store_error)?;
-    caller.require(folder.project_id, min, not_found())?;
-    Ok(folder)
+    let access = caller.require_secrets(folder.project_id, min, not_found())?;
+    if !access.may_list(&folder.environment_slug, &folder.path) {
+        return Err(not_found());
+    }
+    Ok((folder, access))
 }
 
 pub async fn list(
@@ -225,13 +235,16 @@ pub async fn list(
     let (Some(project_id), Some(path), true) = (project_id, path, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
-    project(&state, &caller, project_id, Role::Viewer, "projectId").await?;
+    let access = project(&state, &caller, project_id, Role::Viewer, "projectId").await?;
+    access.require_may_list(&query.environment, &path)?;
     let environment = environment(&state, project_id, &query.environment).await?;
     let parent = folder(&state, &environment, &path, "path").await?;
     let mut conn = state.db.acquire().await?;
+    // A narrowed membership sees the folders inside its scope and those leading to it.
     let folders: Vec<FolderOut> = db::list(&mut conn, &parent, recursive)
         .await?
         .into_iter()
+        .filter(|f| access.may_list(&f.environment_slug, &f.path))
         .map(FolderOut::from)
         .collect();
     Ok(Json(json!({ "folders": folders })))
@@ -242,7 +255,7 @@ pub async fn fetch(
     caller: Caller,
     PathId(id): PathId,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let folder = load(&state, &caller, FolderId(id), Role::Viewer).await?;
+    let (folder, _) = load(&state, &caller, FolderId(id), Role::Viewer).await?;
     Ok(Json(json!({ "folder": FolderOut::from(folder) })))
 }
 
@@ -281,7 +294,8 @@ pub async fn create(
     let (Some(project_id), Some(path), true) = (project_id, path, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
-    project(&state, &caller, project_id, Role::Member, "projectId").await?;
+    let access = project(&state, &caller, project_id, Role::Member, "projectId").await?;
+    access.require_covers(&input.environment, &db::child_path(&path, &input.name))?;
     let environment = environment(&state, project_id, &input.environment).await?;
     let parent = folder(&state, &environment, &path, "path").await?;
     let mut tx = state.db.begin().await?;
@@ -339,7 +353,8 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let current = load(&state, &caller, FolderId(id), Role::Member).await?;
+    let (current, access) = load(&state, &caller, FolderId(id), Role::Member).await?;
+    access.require_covers(&current.environment_slug, &current.path)?;
     // What the body says about where the folder is must match where it is.
     let elsewhere = named_project.is_some_and(|p| p != current.project_id)
         || patch
@@ -364,6 +379,15 @@ pub async fn update(
         if parent_path != actual {
             return Err(not_found());
         }
+    }
+    if let Some(name) = &patch.name {
+        let parent = current
+            .path
+            .rsplit_once('/')
+            .map(|(p, _)| if p.is_empty() { "/" } else { p })
+            .unwrap_or("/");
+        // Renaming must not move a folder out of a narrowed membership's reach.
+        access.require_covers(&current.environment_slug, &db::child_path(parent, name))?;
     }
     let mut tx = state.db.begin().await?;
     let updated = db::update(
@@ -434,7 +458,8 @@ pub async fn remove(
     }
     let victim = match Uuid::parse_str(&target) {
         Ok(id) => {
-            let found = load(&state, &caller, FolderId(id), Role::Member).await?;
+            let (found, access) = load(&state, &caller, FolderId(id), Role::Member).await?;
+            access.require_covers(&found.environment_slug, &found.path)?;
             if named_project.is_some_and(|p| p != found.project_id)
                 || input
                     .environment
@@ -463,12 +488,13 @@ pub async fn remove(
                     "is required to delete a folder by name",
                 ));
             };
-            project(&state, &caller, project_id, Role::Member, "projectId").await?;
-            let environment = environment(&state, project_id, env).await?;
+            let access = project(&state, &caller, project_id, Role::Member, "projectId").await?;
             let path = db::child_path(parent_path.as_deref().unwrap_or("/"), &target);
             if path.matches('/').count() > validate::PATH_DEPTH_MAX {
                 return Err(not_found());
             }
+            access.require_covers(env, &path)?;
+            let environment = environment(&state, project_id, env).await?;
             folder(&state, &environment, &path, "folderIdOrName").await?
         }
     };
@@ -479,6 +505,16 @@ pub async fn remove(
         });
     }
     let mut tx = state.db.begin().await?;
+    if let Some(rotation) =
+        store::rotations::mapping::owner_within(&mut tx, victim.environment_id, Some(&victim.path))
+            .await?
+    {
+        return Err(super::managed_by(
+            &rotation,
+            "this folder holds secrets",
+            None,
+        ));
+    }
     let (folders, secrets) = db::contents(&mut tx, &victim).await?;
     if (folders > 0 || secrets > 0) && input.force_delete != Some(true) {
         return Err(ApiError::Conflict {
@@ -488,7 +524,13 @@ pub async fn remove(
             field: Some("forceDelete"),
         });
     }
-    db::delete(&mut tx, victim.id).await.map_err(store_error)?;
+    db::delete(
+        &mut tx,
+        victim.id,
+        &store::secrets::Writer::Member(caller.identity_id.0),
+    )
+    .await
+    .map_err(store_error)?;
     store::audit::record(
         &mut tx,
         &caller.event(

@@ -16,16 +16,16 @@ use serde_json::{Value, json};
 use store::environments::Environment;
 use store::folders::Folder;
 use store::secrets::{self as db, Secret};
-use store::{ProjectId, SecretId, SecretVersionId};
+use store::{FolderId, ProjectId, SecretId, SecretVersionId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::auth::{Caller, Role};
+use crate::auth::{Caller, ProjectAccess, Role};
 use crate::extract::{ValidJson, ValidQuery, is_json, parse_json};
 use crate::problem::{ApiError, ApiResult, FieldError};
 
-use super::{environment, folder, project, validate};
+use super::{environment, folder, managed_by, project, references, validate};
 
 /// What Infisical answers in `secretValue` when the value is not shown.
 const HIDDEN: &str = "<hidden-by-infisical>";
@@ -101,12 +101,18 @@ pub struct ReadQuery {
     recursive: Option<String>,
     #[serde(default)]
     include_imports: Option<String>,
+    /// What Infisical's Node SDK sends for `include_imports` when reading one secret.
+    #[serde(default, rename = "includeImports")]
+    include_imports_camel: Option<String>,
     #[serde(default, rename = "tagSlugs")]
     tag_slugs: Option<String>,
     #[serde(default)]
     version: Option<String>,
     #[serde(default, rename = "type")]
     kind: Option<String>,
+    /// Infisical's Node SDK repeats the path's secret name in the query of a get.
+    #[serde(default, rename = "secretName")]
+    secret_name: Option<String>,
 }
 
 /// The body of create, update and delete, as Infisical's SDKs send it (absent fields as null).
@@ -143,6 +149,9 @@ pub struct WriteBody {
     secret_reminder_recipients: Option<Value>,
     #[serde(default)]
     secret_metadata: Option<Value>,
+    /// Infisical's Node SDK sends its `metadata` option under this name.
+    #[serde(default)]
+    metadata: Option<Value>,
 }
 
 /// Where a request points: project, environment and folder, the caller's access checked.
@@ -150,8 +159,11 @@ struct Place {
     project_id: ProjectId,
     environment: Environment,
     folder: Folder,
+    access: ProjectAccess,
 }
 
+/// `listing`: a list may also name a folder on the way to a narrowed membership's folder (it then
+/// shows only what lies inside the scope); every other request must name one inside it.
 async fn place(
     state: &AppState,
     caller: &Caller,
@@ -159,14 +171,22 @@ async fn place(
     env: &str,
     path: &str,
     min: Role,
+    listing: bool,
 ) -> ApiResult<Place> {
-    project(state, caller, project_id, min, "workspaceId").await?;
+    let access = project(state, caller, project_id, min, "workspaceId").await?;
+    if listing {
+        // The list shows only what lies inside the scope.
+        access.require_may_list(env, path)?;
+    } else {
+        access.require_covers(env, path)?;
+    }
     let environment = environment(state, project_id, env).await?;
     let folder = folder(state, &environment, path, "secretPath").await?;
     Ok(Place {
         project_id,
         environment,
         folder,
+        access,
     })
 }
 
@@ -186,7 +206,7 @@ fn binding(secret: &Secret) -> SecretPlace {
     }
 }
 
-fn open(state: &AppState, secret: &Secret) -> ApiResult<SecretString> {
+pub(super) fn open(state: &AppState, secret: &Secret) -> ApiResult<SecretString> {
     state
         .broker
         .open_secret_value(secret.version_id, binding(secret), &secret.value_sealed)
@@ -237,14 +257,19 @@ fn read_options(query: &ReadQuery, errors: &mut Vec<FieldError>) -> Option<ReadO
         errors,
     );
     let recursive = validate::flag("recursive", query.recursive.as_deref(), false, errors);
-    if validate::flag(
+    // Keyhold has no secret imports, so there are none to include: `imports` is empty.
+    validate::flag(
         "include_imports",
         query.include_imports.as_deref(),
         false,
         errors,
-    ) {
-        // Keyhold has no secret imports, so there are none to include: `imports` is empty.
-    }
+    );
+    validate::flag(
+        "includeImports",
+        query.include_imports_camel.as_deref(),
+        false,
+        errors,
+    );
     if query.tag_slugs.as_deref().is_some_and(|t| !t.is_empty()) {
         errors.push(FieldError::new(
             "tagSlugs",
@@ -272,16 +297,35 @@ fn read_options(query: &ReadQuery, errors: &mut Vec<FieldError>) -> Option<ReadO
     })
 }
 
-/// References are not expanded by this server yet: rather than hand back `${...}` as if it were
-/// the value, a read asking for expansion of a value that holds one is refused.
-fn refuse_unexpanded(expand: bool, values: &[&SecretString]) -> ApiResult<()> {
-    if expand && values.iter().any(|v| v.expose_secret().contains("${")) {
-        return Err(ApiError::field(
-            "expandSecretReferences",
-            "a secret read holds a reference (${...}), and this server does not expand references yet; send expandSecretReferences=false to read values as stored",
-        ));
+/// A secret read through a reference, for the audit row (it may be in another environment or
+/// folder than the request's): never its value.
+fn read_summary(secret: &Secret) -> Value {
+    json!({
+        "id": secret.id,
+        "key": secret.key,
+        "environment": secret.environment_slug,
+        "secretPath": secret.folder_path,
+        "version": secret.version,
+    })
+}
+
+/// The values to show for `secrets` (already opened), expanded when asked; also the secrets read
+/// only because a reference named them.
+async fn shown_values(
+    state: &AppState,
+    access: &ProjectAccess,
+    project_id: ProjectId,
+    secrets: &[Secret],
+    values: Vec<SecretString>,
+    expand: bool,
+) -> ApiResult<(Vec<SecretString>, Vec<Secret>)> {
+    if !expand {
+        return Ok((values, Vec::new()));
     }
-    Ok(())
+    let roots = secrets.iter().cloned().zip(values).collect();
+    let may_read = |environment: &str, path: &str| access.covers(environment, path);
+    let expanded = references::expand(state, project_id, roots, &may_read).await?;
+    Ok((expanded.values, expanded.referenced))
 }
 
 async fn audit_read(
@@ -305,11 +349,16 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     let mut errors = Vec::new();
     let options = read_options(&query, &mut errors);
-    if query.version.is_some() {
-        errors.push(FieldError::new(
-            "version",
-            "is only accepted when reading one secret",
-        ));
+    for (field, present) in [
+        ("version", query.version.is_some()),
+        ("secretName", query.secret_name.is_some()),
+    ] {
+        if present {
+            errors.push(FieldError::new(
+                field,
+                "is only accepted when reading one secret",
+            ));
+        }
     }
     let (Some(options), true) = (options, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
@@ -321,32 +370,44 @@ pub async fn list(
         &query.environment,
         &options.path,
         Role::Viewer,
+        true,
     )
     .await?;
-    let mut folders = vec![at.folder.id];
+    let mut folders = vec![at.folder.clone()];
     if options.recursive {
         let mut conn = state.db.acquire().await?;
-        folders.extend(
-            store::folders::list(&mut conn, &at.folder, true)
-                .await?
-                .into_iter()
-                .map(|f| f.id),
-        );
+        folders.extend(store::folders::list(&mut conn, &at.folder, true).await?);
     }
+    // A narrowed membership lists only the folders it reaches.
+    let folders: Vec<FolderId> = folders
+        .iter()
+        .filter(|f| at.access.covers(&at.environment.slug, &f.path))
+        .map(|f| f.id)
+        .collect();
     let secrets = db::list(&state.db, &folders).await?;
-    let values: Vec<Option<SecretString>> = if options.view {
-        secrets
+    let (values, referenced) = if options.view {
+        let opened = secrets
             .iter()
-            .map(|s| open(&state, s).map(Some))
-            .collect::<ApiResult<_>>()?
+            .map(|s| open(&state, s))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let (values, referenced) = shown_values(
+            &state,
+            &at.access,
+            at.project_id,
+            &secrets,
+            opened,
+            options.expand,
+        )
+        .await?;
+        (values.into_iter().map(Some).collect(), referenced)
     } else {
-        secrets.iter().map(|_| None).collect()
+        (secrets.iter().map(|_| None).collect::<Vec<_>>(), Vec::new())
     };
-    refuse_unexpanded(options.expand, &values.iter().flatten().collect::<Vec<_>>())?;
     let read: Vec<Value> = secrets
         .iter()
         .map(|s| json!({ "id": s.id, "key": s.key, "secretPath": s.folder_path, "version": s.version }))
         .collect();
+    let referenced: Vec<Value> = referenced.iter().map(read_summary).collect();
     audit_read(
         &state,
         &caller,
@@ -358,7 +419,9 @@ pub async fn list(
             "secretPath": at.folder.path,
             "recursive": options.recursive,
             "valuesShown": options.view,
+            "referencesExpanded": options.expand && options.view,
             "secrets": read,
+            "referenced": referenced,
         }),
     )
     .await?;
@@ -394,9 +457,16 @@ pub async fn fetch(
         &query.environment,
         &options.path,
         Role::Viewer,
+        false,
     )
     .await?;
     let name = name_from_path(path)?;
+    if query.secret_name.as_ref().is_some_and(|n| *n != name) {
+        return Err(ApiError::field(
+            "secretName",
+            "must be the secret name of the path when sent in the query",
+        ));
+    }
     let mut conn = state.db.acquire().await?;
     let secret = match db::get(&mut conn, at.folder.id, &name, options.version).await {
         Ok(secret) => secret,
@@ -414,12 +484,22 @@ pub async fn fetch(
         Err(other) => return Err(other.into()),
     };
     drop(conn);
-    let value = if options.view {
-        Some(open(&state, &secret)?)
+    let (value, referenced) = if options.view {
+        let opened = vec![open(&state, &secret)?];
+        let (mut values, referenced) = shown_values(
+            &state,
+            &at.access,
+            at.project_id,
+            std::slice::from_ref(&secret),
+            opened,
+            options.expand,
+        )
+        .await?;
+        (values.pop(), referenced)
     } else {
-        None
+        (None, Vec::new())
     };
-    refuse_unexpanded(options.expand, &value.iter().collect::<Vec<_>>())?;
+    let referenced: Vec<Value> = referenced.iter().map(read_summary).collect();
     audit_read(
         &state,
         &caller,
@@ -430,7 +510,9 @@ pub async fn fetch(
             "environment": at.environment.slug,
             "secretPath": at.folder.path,
             "valuesShown": options.view,
+            "referencesExpanded": options.expand && options.view,
             "secrets": [{ "id": secret.id, "key": secret.key, "version": secret.version }],
+            "referenced": referenced,
         }),
     )
     .await?;
@@ -482,6 +564,7 @@ fn write_target(
         errors,
     );
     validate::unsupported("secretMetadata", body.secret_metadata.as_ref(), errors);
+    validate::unsupported("metadata", body.metadata.as_ref(), errors);
     if let Some(value) = &body.secret_value {
         validate::value("secretValue", value.expose_secret(), errors);
     }
@@ -500,10 +583,30 @@ fn write_summary(secret: &Secret) -> Value {
     })
 }
 
-fn duplicate(name: &str) -> ApiError {
+/// 409 naming `field` when a rotation manages the secret `key` of the folder (see
+/// `store::rotations::mapping`).
+async fn refuse_managed(
+    conn: &mut sqlx::PgConnection,
+    folder_id: store::FolderId,
+    key: &str,
+    field: &'static str,
+) -> ApiResult<()> {
+    match store::rotations::mapping::owner(conn, folder_id, key).await? {
+        Some((_, rotation)) => Err(managed_by(&rotation, "this secret is", Some(field))),
+        None => Ok(()),
+    }
+}
+
+/// Who a write's `secret.*` event names: the caller, as the audit row does.
+fn writer(caller: &Caller) -> db::Writer {
+    db::Writer::Member(caller.identity_id.0)
+}
+
+/// The name is not repeated: a problem never echoes what was sent (issue 22).
+fn duplicate(field: &'static str) -> ApiError {
     ApiError::Conflict {
-        detail: format!("a secret named \"{name}\" already exists in this folder"),
-        field: Some("secretName"),
+        detail: "a secret with this name already exists in this folder".to_owned(),
+        field: Some(field),
     }
 }
 
@@ -543,7 +646,16 @@ pub async fn create(
     else {
         return Err(ApiError::Validation(errors));
     };
-    let at = place(&state, &caller, project_id, &env, &path, Role::Member).await?;
+    let at = place(
+        &state,
+        &caller,
+        project_id,
+        &env,
+        &path,
+        Role::Member,
+        false,
+    )
+    .await?;
     let comment = body.secret_comment.unwrap_or_default();
     let id = SecretId::new();
     let version_id = SecretVersionId::new();
@@ -569,10 +681,12 @@ pub async fn create(
         comment: &comment,
         version_id,
         value_sealed: &sealed,
+        by: writer(&caller),
     };
     let mut tx = state.db.begin().await?;
+    refuse_managed(&mut tx, at.folder.id, &name, "secretName").await?;
     let secret = db::create(&mut tx, &new).await.map_err(|err| match err {
-        store::Error::Duplicate { .. } => duplicate(&name),
+        store::Error::Duplicate { .. } => duplicate("secretName"),
         other => other.into(),
     })?;
     store::audit::record(
@@ -605,7 +719,16 @@ pub async fn update(
     let (Some((project_id, env, path_)), true) = (target, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
-    let at = place(&state, &caller, project_id, &env, &path_, Role::Member).await?;
+    let at = place(
+        &state,
+        &caller,
+        project_id,
+        &env,
+        &path_,
+        Role::Member,
+        false,
+    )
+    .await?;
     let name = name_from_path(path)?;
     let mut conn = state.db.acquire().await?;
     let current = db::get(&mut conn, at.folder.id, &name, None)
@@ -643,12 +766,17 @@ pub async fn update(
         comment: &comment,
         version_id,
         value_sealed: &sealed,
+        by: writer(&caller),
     };
     let mut tx = state.db.begin().await?;
+    refuse_managed(&mut tx, at.folder.id, &name, "secretName").await?;
+    if key != name {
+        refuse_managed(&mut tx, at.folder.id, &key, "newSecretName").await?;
+    }
     let secret = db::add_version(&mut tx, &next)
         .await
         .map_err(|err| match err {
-            store::Error::Duplicate { .. } => duplicate(&key),
+            store::Error::Duplicate { .. } => duplicate("newSecretName"),
             store::Error::NotFound => secret_not_found(),
             store::Error::VersionMismatch { current } => ApiError::Conflict {
                 detail: format!(
@@ -708,7 +836,16 @@ pub async fn remove(
     let (Some((project_id, env, path_)), true) = (target, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
-    let at = place(&state, &caller, project_id, &env, &path_, Role::Member).await?;
+    let at = place(
+        &state,
+        &caller,
+        project_id,
+        &env,
+        &path_,
+        Role::Member,
+        false,
+    )
+    .await?;
     let name = name_from_path(path)?;
     let mut tx = state.db.begin().await?;
     let secret = db::get(&mut tx, at.folder.id, &name, None)
@@ -717,7 +854,8 @@ pub async fn remove(
             store::Error::NotFound => secret_not_found(),
             other => other.into(),
         })?;
-    db::delete(&mut tx, secret.id)
+    refuse_managed(&mut tx, at.folder.id, &name, "secretName").await?;
+    db::delete(&mut tx, secret.id, &writer(&caller))
         .await
         .map_err(|err| match err {
             store::Error::NotFound => secret_not_found(),
