@@ -40,10 +40,13 @@ declare
     in_flight bigint;
 begin
     perform pg_advisory_xact_lock(hashtextextended('keyhold-login:' || p_address, 0));
-    select count(*), min(failed_at) into failures, oldest from login_failures
-     where key = p_address and failed_at > clock_timestamp() - p_window;
-    select count(*) into in_flight from login_attempts
-     where address = p_address and started_at > clock_timestamp() - p_window;
+    -- One statement, so one snapshot: a login finishing in between (its attempt deleted and its
+    -- failure inserted in one commit) would otherwise be missed by both counts.
+    select f.failures, f.oldest, a.in_flight into failures, oldest, in_flight
+      from (select count(*) as failures, min(failed_at) as oldest from login_failures
+             where key = p_address and failed_at > clock_timestamp() - p_window) f,
+           (select count(*) as in_flight from login_attempts
+             where address = p_address and started_at > clock_timestamp() - p_window) a;
     if failures + in_flight >= p_limit then
         return greatest(1, coalesce(extract(epoch from oldest + p_window - clock_timestamp()), 1));
     end if;
