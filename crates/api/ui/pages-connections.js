@@ -41,21 +41,20 @@ export const capabilityLabel = (name) => CAPABILITIES[name] || name;
 
 /**
  * One line for a list row: "6/7 · missing: token vault" (usable of checked capabilities, then
- * the ones lacking a scope), the missing scopes in its tooltip; the connection's page has the
- * table by capability. Grey when never checked.
+ * the ones lacking a scope), from the list's per-row `scopeSummary`; the connection's page has
+ * the scopes each one lacks. Grey when never checked.
  */
-export function scopeSummary(scopeCheck) {
-  if (!scopeCheck || !scopeCheck.capabilities) {
+export function scopeSummary(summary) {
+  if (!summary) {
     return badge('not checked', 'muted', 'Keyhold has not checked this connection’s Auth0 scopes yet');
   }
-  const names = capabilityNames(scopeCheck.capabilities);
-  const lacking = names.filter((name) => (scopeCheck.capabilities[name] || []).length);
-  const usable = names.length - lacking.length;
-  if (!lacking.length) return badge(`${usable}/${names.length} · all usable`, 'ok', 'Every capability has the Auth0 scopes it needs');
+  const lacking = capabilityNames(Object.fromEntries(summary.lacking.map((name) => [name, true])));
+  const checked = summary.usable.length + lacking.length;
+  if (!lacking.length) return badge(`${checked}/${checked} · all usable`, 'ok', 'Every capability has the Auth0 scopes it needs');
   const el = badge(
-    `${usable}/${names.length} · missing: ${lacking.map(capabilityLabel).join(', ')}`,
+    `${summary.usable.length}/${checked} · missing: ${lacking.map(capabilityLabel).join(', ')}`,
     'warn',
-    lacking.map((name) => `${capabilityLabel(name)} needs ${scopeCheck.capabilities[name].join(', ')}`).join('; '),
+    `${lacking.map(capabilityLabel).join(', ')} lack Auth0 scopes; the connection’s page lists which`,
   );
   el.classList.add('summary');
   return el;
@@ -207,7 +206,7 @@ export async function renderConnections(view) {
     cell(tr, c.credentials.audience, 'mono break');
     cell(tr, c.version, 'num');
     cell(tr, time(c.updatedAt));
-    cell(tr, scopeSummary(c.scopeCheck));
+    cell(tr, scopeSummary(c.scopeSummary));
     labelCells(tr, columns);
     return tr;
   }

@@ -403,7 +403,7 @@ async fn list(
         db::count(&state.db, &filter, crate::routes::COUNT_CAP),
     )?;
     Ok(Json(dto::ListOut {
-        app_connections: page.items.into_iter().map(ConnectionOut::from).collect(),
+        app_connections: page.items.into_iter().map(Into::into).collect(),
         next_cursor: page.next.map(|c| c.encode()),
         total_count,
     }))

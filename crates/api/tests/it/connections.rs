@@ -377,12 +377,9 @@ async fn missing_scope_lists_only_connections_lacking_a_scope(pool: PgPool) {
         .expect("list")
         .iter()
         .filter(|c| {
-            c["scopeCheck"]["capabilities"]
-                .as_object()
-                .is_some_and(|m| {
-                    m.values()
-                        .any(|v| v.as_array().is_some_and(|a| !a.is_empty()))
-                })
+            c["scopeSummary"]["lacking"]
+                .as_array()
+                .is_some_and(|lacking| !lacking.is_empty())
         })
         .filter_map(|c| c["name"].as_str())
         .collect();

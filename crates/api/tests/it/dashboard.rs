@@ -63,7 +63,22 @@ async fn connections_keep_their_last_scope_check(pool: PgPool) {
             &[],
         )
         .await;
-    assert_eq!(list.json["appConnections"][0]["scopeCheck"], *check);
+    // A list row names the usable capabilities and those lacking a scope; which scopes they lack
+    // is on the connection's own GET.
+    let row = &list.json["appConnections"][0];
+    assert_eq!(row["scopeSummary"]["checkedAt"], check["checkedAt"]);
+    let capabilities = check["capabilities"].as_object().expect("capabilities");
+    for (key, usable) in [("usable", true), ("lacking", false)] {
+        let mut expected: Vec<&str> = capabilities
+            .iter()
+            .filter(|(_, missing)| missing.as_array().is_some_and(Vec::is_empty) == usable)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(row["scopeSummary"][key], json!(expected), "{}", list.text);
+    }
+    assert!(row.get("scopeCheck").is_none(), "{}", list.text);
+    assert!(!list.text.contains("read:users"), "{}", list.text);
 
     // A partial validate refreshes what it checked, keeps the rest, and is not a change.
     let validated = app

@@ -181,6 +181,16 @@ async fn create_returns_only_the_public_key(pool: PgPool) {
         )
         .await;
     assert_absent(&listed.text, &lines, "the list response");
+    // A list row names the key (kid, algorithm, registration) without carrying it.
+    let row = listed.json["appConnections"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["id"] == c["id"]))
+        .expect("listed");
+    assert_eq!(
+        row["publicKey"],
+        json!({ "kid": key["kid"], "alg": "RS256", "registeredAt": null })
+    );
+    assert_eq!(row["status"], "pending-registration");
     // Canary: no row of any table holds the key's PEM body in plaintext.
     assert_absent(&app.dump().await, &lines, "the database");
 }

@@ -2,6 +2,7 @@
 //! written with the store's own functions; sealed secrets are opaque bytes here (sealing and
 //! opening them is the broker's, tested there and in the worker).
 
+mod connection_counts;
 mod key_pairs;
 mod mapping;
 mod rotations;

@@ -185,13 +185,106 @@ pub struct OneOut {
     pub app_connection: ConnectionOut,
 }
 
+/// A list row: what a dashboard shows per connection. The scope check is reduced to capability
+/// names (the missing scopes themselves are on the connection's own GET), and a key connection's
+/// public key to its id, algorithm and registration; a page stays compact and cheap to write.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionSummaryOut {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub project_id: Uuid,
+    pub org_id: Uuid,
+    pub app: String,
+    pub method: String,
+    pub status: &'static str,
+    pub credentials: CredentialsOut,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<PublicKeyRefOut>,
+    pub version: i64,
+    pub is_platform_managed_credentials: bool,
+    pub gateway_id: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// `null` until Keyhold has checked the connection's scopes.
+    pub scope_summary: Option<ScopeSummaryOut>,
+}
+
+/// Which public key a `private-key-jwt` connection signs with, without the key itself.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicKeyRefOut {
+    pub kid: String,
+    pub alg: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub registered_at: Option<OffsetDateTime>,
+}
+
+/// The last scope check by capability name: usable ones, and ones lacking a scope.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScopeSummaryOut {
+    #[serde(with = "time::serde::rfc3339")]
+    pub checked_at: OffsetDateTime,
+    pub usable: Vec<String>,
+    pub lacking: Vec<String>,
+}
+
+impl From<store::connections::Listed> for ConnectionSummaryOut {
+    fn from(c: store::connections::Listed) -> Self {
+        let status = if c.awaits_registration() {
+            STATUS_PENDING_REGISTRATION
+        } else {
+            STATUS_ACTIVE
+        };
+        let public_key = c.key_kid.zip(c.key_alg).map(|(kid, alg)| PublicKeyRefOut {
+            kid,
+            alg,
+            registered_at: c.key_registered_at,
+        });
+        let scope_summary = c
+            .scope_check
+            .zip(c.scope_checked_at)
+            .map(|(summary, checked_at)| ScopeSummaryOut {
+                checked_at,
+                usable: summary.0.usable,
+                lacking: summary.0.lacking,
+            });
+        ConnectionSummaryOut {
+            status,
+            public_key,
+            id: c.id.0,
+            name: c.name,
+            description: c.description,
+            project_id: c.project_id.0,
+            org_id: c.org_id.0,
+            app: c.app,
+            method: c.method,
+            credentials: CredentialsOut {
+                domain: c.domain,
+                client_id: c.client_id,
+                audience: c.audience,
+            },
+            version: c.version,
+            is_platform_managed_credentials: false,
+            gateway_id: None,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            scope_summary,
+        }
+    }
+}
+
 /// `{ "appConnections": [...], "nextCursor": ..., "totalCount": ... }`
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListOut {
-    pub app_connections: Vec<ConnectionOut>,
+    pub app_connections: Vec<ConnectionSummaryOut>,
     pub next_cursor: Option<String>,
-    /// Every match of the query, `None` past `COUNT_CAP`.
+    /// Every match of the query: exact without a filter, `None` past `COUNT_CAP` with one.
     pub total_count: Option<u32>,
 }
 
