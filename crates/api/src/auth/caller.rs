@@ -1,8 +1,8 @@
 //! The `Caller` extractor: a bearer token checked by one indexed lookup (or a short-lived cache
 //! hit), never argon2, carrying the caller's memberships so authorisation needs no more queries.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::header;
@@ -12,6 +12,7 @@ use store::{IdentityId, OrgId, ProjectId};
 use super::Role;
 use super::client_ip::TrustedProxies;
 use super::scope::{ProjectAccess, SecretScope};
+use super::tokens::Access;
 use crate::AppState;
 use crate::problem::ApiError;
 
@@ -62,13 +63,12 @@ impl RequestMeta {
 pub struct Caller {
     pub identity_id: IdentityId,
     pub org_id: OrgId,
-    pub kind: String,
     pub is_instance_admin: bool,
     pub token_hash: [u8; 32],
-    pub memberships: HashMap<ProjectId, Role>,
-    /// The memberships narrowed to some environments and a folder: they reach only the secrets
-    /// and folders there (see `require_secrets`), and nothing else of the project.
-    pub scopes: HashMap<ProjectId, SecretScope>,
+    /// The token's owner, roles and narrowings, shared with the token cache. A membership narrowed
+    /// to some environments and a folder reaches only the secrets and folders there (see
+    /// `require_secrets`), and nothing else of the project.
+    pub access: Arc<Access>,
     pub meta: RequestMeta,
 }
 
@@ -82,32 +82,19 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
         let token = bearer(parts).ok_or(ApiError::Unauthenticated)?;
-        let owner = state
+        let verified = state
             .tokens
             .verify(&state.db, token)
             .await?
             .ok_or(ApiError::Unauthenticated)?;
-        let memberships = owner
-            .owner
-            .memberships
-            .iter()
-            .filter_map(|(project, role)| Role::parse(role).map(|r| (*project, r)))
-            .collect();
-        let scopes = owner
-            .owner
-            .narrowed
-            .iter()
-            .map(|(project, narrowing)| (*project, SecretScope::from(narrowing)))
-            .collect();
+        let owner = &verified.access.owner;
         Ok(Caller {
-            identity_id: owner.owner.identity_id,
-            org_id: owner.owner.org_id,
-            kind: owner.owner.kind.clone(),
-            is_instance_admin: owner.owner.is_instance_admin,
-            token_hash: owner.hash,
-            memberships,
-            scopes,
+            identity_id: owner.identity_id,
+            org_id: owner.org_id,
+            is_instance_admin: owner.is_instance_admin,
+            token_hash: verified.hash,
             meta: RequestMeta::from_parts(parts, &state.trusted_proxies),
+            access: verified.access,
         })
     }
 }
@@ -133,7 +120,7 @@ impl Caller {
         if self.is_instance_admin {
             return Some(Role::Admin);
         }
-        self.memberships.get(&project).copied()
+        self.access.memberships.get(&project).copied()
     }
 
     /// The scope the caller's membership of a project is narrowed to; instance admins are never
@@ -142,7 +129,7 @@ impl Caller {
         if self.is_instance_admin {
             return None;
         }
-        self.scopes.get(&project)
+        self.access.scopes.get(&project)
     }
 
     /// 404 when the caller cannot see the project (as if it did not exist), 403 when the role is
@@ -247,9 +234,10 @@ impl Caller {
             None
         } else {
             let mut ids: Vec<ProjectId> = self
+                .access
                 .memberships
                 .keys()
-                .filter(|p| !self.scopes.contains_key(p))
+                .filter(|p| !self.access.scopes.contains_key(p))
                 .copied()
                 .collect();
             ids.sort();
@@ -270,7 +258,7 @@ impl Caller {
             org_id: Some(self.org_id),
             project_id,
             actor_id: Some(self.identity_id.0),
-            actor_kind: self.kind.clone(),
+            actor_kind: self.access.owner.kind.clone(),
             action: action.to_owned(),
             resource_type: resource_type.to_owned(),
             resource_id: Some(resource_id.to_string()),

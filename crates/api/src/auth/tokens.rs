@@ -3,6 +3,7 @@
 //! process: revoking evicts here at once, and every other API process on hearing the database's
 //! `NOTIFY` ([`super::changes`]); `CACHE_TTL` bounds staleness only while that is not heard.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,10 +12,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crypto::{ExposeSecret, SecretString};
 use rand::Rng as _;
 use sha2::{Digest, Sha256};
-use store::PgPool;
 use store::tokens::TokenOwner;
+use store::{PgPool, ProjectId};
 use time::OffsetDateTime;
 
+use super::Role;
+use super::scope::SecretScope;
 use crate::problem::ApiError;
 
 /// How long a verified token is trusted without asking the database again.
@@ -24,13 +27,41 @@ const PREFIX: &str = "kh_";
 /// A token's owner and the hash it was found by.
 #[derive(Clone, Debug)]
 pub struct Verified {
-    pub owner: Arc<TokenOwner>,
+    pub access: Arc<Access>,
     pub hash: [u8; 32],
+}
+
+/// A token's owner with its roles and narrowings parsed once, when the owner is looked up, rather
+/// than on every request that presents the token.
+#[derive(Debug)]
+pub struct Access {
+    pub owner: TokenOwner,
+    pub memberships: HashMap<ProjectId, Role>,
+    /// The memberships narrowed to some environments and a folder.
+    pub scopes: HashMap<ProjectId, SecretScope>,
+}
+
+impl From<TokenOwner> for Access {
+    fn from(owner: TokenOwner) -> Access {
+        Access {
+            memberships: owner
+                .memberships
+                .iter()
+                .filter_map(|(project, role)| Role::parse(role).map(|r| (*project, r)))
+                .collect(),
+            scopes: owner
+                .narrowed
+                .iter()
+                .map(|(project, narrowing)| (*project, SecretScope::from(narrowing)))
+                .collect(),
+            owner,
+        }
+    }
 }
 
 #[derive(Clone)]
 pub struct TokenService {
-    cache: moka::sync::Cache<[u8; 32], Arc<TokenOwner>>,
+    cache: moka::sync::Cache<[u8; 32], Arc<Access>>,
     pub ttl: Duration,
 }
 
@@ -63,22 +94,22 @@ impl TokenService {
             return Ok(None);
         }
         let hash = hash(token);
-        let owner = match self.cache.get(&hash) {
-            Some(owner) => owner,
+        let access = match self.cache.get(&hash) {
+            Some(access) => access,
             None => match store::tokens::owner(db, &hash).await? {
                 Some(owner) => {
-                    let owner = Arc::new(owner);
-                    self.cache.insert(hash, owner.clone());
-                    owner
+                    let access = Arc::new(Access::from(owner));
+                    self.cache.insert(hash, access.clone());
+                    access
                 }
                 None => return Ok(None),
             },
         };
-        if owner.expires_at <= OffsetDateTime::now_utc() {
+        if access.owner.expires_at <= OffsetDateTime::now_utc() {
             self.cache.invalidate(&hash);
             return Ok(None);
         }
-        Ok(Some(Verified { owner, hash }))
+        Ok(Some(Verified { access, hash }))
     }
 
     pub fn forget(&self, hash: &[u8; 32]) {

@@ -169,8 +169,10 @@ async fn aborted_logins_keep_their_place_until_hashed_and_are_recorded(pool: PgP
 async fn a_login_flood_from_many_addresses_is_refused_not_queued(pool: PgPool) {
     let app = TestApp::new(pool).await;
     // A short queue, so that the flood overflows it even when a busy machine is slow to read it.
-    let mut state = app.state.clone();
-    state.argon = api::auth::argon::ArgonQueue::new(8);
+    let state = app
+        .state
+        .clone()
+        .with_argon_queue(api::auth::argon::ArgonQueue::new(8));
     let server = serve(state.clone()).await;
     let owner = app.identity("owner", None).await;
     let right = json!({ "clientId": owner.client_id, "clientSecret": owner.client_secret });
