@@ -14,6 +14,11 @@ mod worker_cmd;
 
 use std::process::ExitCode;
 
+/// Allocation-heavy request paths (rows decoded into strings, JSON written) spent a sixth of the
+/// server's CPU in glibc's allocator; see bench/connections/findings.md for the measurement.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use config::{Cli, Command};
 
