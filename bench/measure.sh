@@ -145,3 +145,35 @@ machine_state() {
     echo "quiet: other processes stayed under ${NOISY_PCT}% of a core in every run; no compiler and no query on another database at the start or end of any."
   fi
 }
+
+# profile_run NAME DURATION URL LUA [script args]: with PROFILE=1, the same load as wrk_run while
+# `perf record` samples the server's stacks (software clock: this machine has no hardware counters),
+# then the functions that used the most server CPU, by self time and including callees, go to
+# $WORK/NAME.profile.txt and the log. Not a measured run: sampling slows the server down, so its
+# numbers are not reported. Without PROFILE=1, or without perf, it does nothing.
+profile_run() {
+  local name=$1 secs=$2 url=$3 script=$4; shift 4
+  [[ "${PROFILE:-0}" == 1 ]] || return 0
+  command -v perf >/dev/null || { log "perf is missing: no profile of $name"; return 0; }
+  log "profiling $name for ${secs} s (perf record on pid $KEYHOLD_PID)"
+  timeout $((secs + 30)) perf record -q -e cpu-clock -F 999 --call-graph dwarf,32768 \
+    -o "$WORK/$name.perf" -p "$KEYHOLD_PID" -- sleep "$secs" >/dev/null 2>&1 &
+  local perf_pid=$!
+  timeout $((secs + 30)) wrk -t"$THREADS" -c"$CLIENTS" -d"${secs}s" --timeout 5s -s "$script" "$url" -- "$@" \
+    >"$WORK/$name.profile.wrk" 2>&1 || log "wrk during the profile of $name failed"
+  wait "$perf_pid" || true
+  # Written whole, then cut: `head` on perf's pipe would end it with SIGPIPE, which pipefail turns
+  # into the script's failure.
+  perf report -q -i "$WORK/$name.perf" --no-children --sort dso,symbol --percent-limit 0.4 --stdio -g none \
+    >"$WORK/$name.self.txt" 2>/dev/null || true
+  perf report -q -i "$WORK/$name.perf" --children --sort symbol --percent-limit 5 --stdio -g none \
+    >"$WORK/$name.children.txt" 2>/dev/null || true
+  {
+    echo "## $name: server CPU by function, self time"
+    sed -n '1,45p' "$WORK/$name.self.txt" | cut -c1-150
+    echo
+    echo "## $name: including callees"
+    sed -n '1,60p' "$WORK/$name.children.txt" | cut -c1-150
+  } >"$WORK/$name.profile.txt"
+  cat "$WORK/$name.profile.txt" >&2
+}

@@ -17,7 +17,8 @@
 #
 # Knobs (environment): CLIENTS (32), THREADS (2), DURATION (20 s per run), WARMUP (5 s), DIAG (10 s),
 # ROWS (100000), KEYHOLD_DB_MAX_CONNECTIONS (server default when unset), SKIP_BUILD=1, KEEP_DB=1,
-# KEEP_WORK=1 (keep the temporary directory with every raw output), REPORT (path of the report).
+# PROFILE=1 (perf profiles of the server under GET and list load, in the log), KEEP_WORK=1 (keep
+# the temporary directory with every raw output), REPORT (path of the report).
 # Only 127.0.0.1 is ever contacted; every step is bounded in time.
 set -euo pipefail
 # shellcheck source=../lib.sh
@@ -151,13 +152,19 @@ export BENCH_TOKEN_FILE="$WORK/reader.token"
 # crates/store/src/connections.rs), with the values inlined. The viewer's token is checked from an
 # in-memory cache after its first use, and a viewer's project access from the memberships the token
 # carries, so a GET is one statement and a list page one statement.
+# Column lists: the `columns!` (GET) and `listed_columns!` (list) macros of that file.
 COLUMNS_SQL="id, org_id, project_id, app, method, name, description, domain, client_id, audience, \
-client_secret_sealed, version, created_at, updated_at"
+client_secret_sealed, version, created_at, updated_at, scope_check, scope_checked_at, \
+key_kid, key_alg, public_key_pem, public_key_jwk, key_registered_at"
+LISTED_SQL="id, org_id, project_id, app, method, name, description, domain, client_id, audience, \
+version, created_at, updated_at, scope_check, scope_checked_at, key_kid, key_alg, key_registered_at"
 echo "select $COLUMNS_SQL from app_connections where id = '$TARGET_ID' and org_id = '$ORG';" >"$WORK/select.sql"
-# limit + 1: the extra row only tells whether a next page exists.
-echo "select $COLUMNS_SQL from app_connections where project_id = '$PROJECT' and org_id = '$ORG' \
+# limit + 1: the extra row only tells whether a next page exists. A list request also reads its
+# total from the counts kept per project (a second statement, one index lookup, sent alongside);
+# the baseline leaves it out, so the ratio is against the page's statement alone.
+echo "select $LISTED_SQL from app_connections where project_id = '$PROJECT' and org_id = '$ORG' \
 order by name, id limit $((PAGE + 1));" >"$WORK/list-first.sql"
-echo "select $COLUMNS_SQL from app_connections where project_id = '$PROJECT' and org_id = '$ORG' \
+echo "select $LISTED_SQL from app_connections where project_id = '$PROJECT' and org_id = '$ORG' \
 and name > '$CUR_NAME' order by name, id limit $((PAGE + 1));" >"$WORK/list-last.sql"
 
 # ---------------------------------------------------------------- measuring helpers
@@ -218,6 +225,10 @@ CLIENTS=4 wrk_run list-first-c4 "$DIAG" "$BASE$LIST_PATH" "$HERE/auth.lua"
 L1Q_RPS=$RPS L1Q_P50=$P50 L1Q_P99=$P99
 CLIENTS=4 wrk_run list-last-c4 "$DIAG" "$BASE$LAST_PATH" "$HERE/auth.lua"
 LNQ_RPS=$RPS LNQ_P50=$P50 LNQ_P99=$P99
+
+# PROFILE=1: where the server's CPU goes under the GET and list loads (findings.md reads these).
+profile_run get-profile "$DIAG" "$BASE$GET_PATH" "$HERE/auth.lua"
+profile_run list-profile "$DIAG" "$BASE$LIST_PATH" "$HERE/auth.lua"
 
 RSS_KB=$(awk '/^VmRSS:/ {print $2}' "/proc/$KEYHOLD_PID/status")
 HWM_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$KEYHOLD_PID/status")
