@@ -249,6 +249,19 @@ fn axe_script() -> &'static str {
     })
 }
 
+/// Killing chromedriver alone (`kill_on_drop`) left its Chromium running, reparented to init: a
+/// full test run leaked some 50 browsers. The whole process group goes instead.
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(group) = self._driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{group}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
 impl Browser {
     pub async fn start(width: u32, height: u32) -> Browser {
         let port = free_port();
@@ -258,6 +271,8 @@ impl Browser {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // Its own process group, which the Chromium it starts joins: see `Drop for Browser`.
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|err| {
