@@ -33,7 +33,10 @@ require_tools() {
 ensure_wrk() {
   if ! command -v wrk >/dev/null; then
     log "installing wrk"
-    timeout 300 apt-get install -y -qq wrk >/dev/null || die "wrk is missing and apt-get install wrk failed"
+    # A fresh machine's package lists may be empty or stale: refresh them when the first try fails.
+    timeout 300 apt-get install -y -qq wrk >/dev/null 2>&1 \
+      || { timeout 300 apt-get update -qq && timeout 300 apt-get install -y -qq wrk >/dev/null; } \
+      || die "wrk is missing and apt-get install wrk failed"
   fi
 }
 

@@ -132,7 +132,8 @@ pgbench_run() {
 
 # ---------------------------------------------------------------- report helpers
 verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == "<") ? (v < t) : (v >= t); print ok ? "PASS" : "FAIL" }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# A baseline that measured nothing (0, or empty after a failed run) gives "n/a", not awk's crash.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f MB", k / 1024 }'; }
 
 # machine_state: one sentence on how quiet the machine was during the runs, for the report.
