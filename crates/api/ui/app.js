@@ -6,33 +6,37 @@ import * as api from './api.js';
 import { parse, link, safeNext } from './router.js';
 import { h, alertBox, describeError, announce } from './dom.js';
 import * as session from './session.js';
-import { renderSignIn, renderProjects } from './pages-auth.js';
-import { renderConnections, renderConnectionDetail, renderConnectionForm } from './pages-connections.js';
-import { renderRotations, renderRotationDetail, renderRotationForm } from './pages-rotations.js';
-import { renderAudit } from './pages-audit.js';
-import { renderSecrets } from './pages-secrets.js';
-import { renderWebhooks, renderWebhookForm, renderWebhookDetail } from './pages-webhooks.js';
-import { renderMembers } from './pages-members.js';
-import { renderIdentities } from './pages-identities.js';
+
+// Each page's module is fetched when the page is first opened, so the first load of the
+// dashboard carries the shell and one page, not all of them.
+const lazy = (file, name) => async (view) => (await import(file))[name](view);
+const auth = (name) => lazy('./pages-auth.js', name);
+const connections = (name) => lazy('./pages-connections.js', name);
+const rotations = (name) => lazy('./pages-rotations.js', name);
+const webhooks = (name) => lazy('./pages-webhooks.js', name);
+const renderAudit = lazy('./pages-audit.js', 'renderAudit');
+const renderAuditStreams = lazy('./pages-audit-streams.js', 'renderAuditStreams');
 
 const PAGES = {
-  'sign-in': { render: renderSignIn, title: 'Sign in', public: true },
-  projects: { render: renderProjects, title: 'Projects' },
-  identities: { render: renderIdentities, title: 'Identities' },
+  'sign-in': { render: auth('renderSignIn'), title: 'Sign in', public: true },
+  projects: { render: auth('renderProjects'), title: 'Projects' },
+  identities: { render: lazy('./pages-identities.js', 'renderIdentities'), title: 'Identities' },
   'audit-all': { render: renderAudit, title: 'Audit log' },
-  connections: { render: renderConnections, title: 'Connections', project: true, nav: 'connections' },
-  'connection-new': { render: renderConnectionForm, title: 'New connection', project: true, nav: 'connections' },
-  'connection-detail': { render: renderConnectionDetail, title: 'Connection', project: true, nav: 'connections' },
-  'connection-edit': { render: renderConnectionForm, title: 'Edit connection', project: true, nav: 'connections' },
-  rotations: { render: renderRotations, title: 'Rotations', project: true, nav: 'rotations' },
-  'rotation-new': { render: renderRotationForm, title: 'New rotation', project: true, nav: 'rotations' },
-  'rotation-detail': { render: renderRotationDetail, title: 'Rotation', project: true, nav: 'rotations' },
+  'audit-streams-all': { render: renderAuditStreams, title: 'Audit log streams' },
+  connections: { render: connections('renderConnections'), title: 'Connections', project: true, nav: 'connections' },
+  'connection-new': { render: connections('renderConnectionForm'), title: 'New connection', project: true, nav: 'connections' },
+  'connection-detail': { render: connections('renderConnectionDetail'), title: 'Connection', project: true, nav: 'connections' },
+  'connection-edit': { render: connections('renderConnectionForm'), title: 'Edit connection', project: true, nav: 'connections' },
+  rotations: { render: rotations('renderRotations'), title: 'Rotations', project: true, nav: 'rotations' },
+  'rotation-new': { render: rotations('renderRotationForm'), title: 'New rotation', project: true, nav: 'rotations' },
+  'rotation-detail': { render: rotations('renderRotationDetail'), title: 'Rotation', project: true, nav: 'rotations' },
   audit: { render: renderAudit, title: 'Audit log', project: true, nav: 'audit' },
-  secrets: { render: renderSecrets, title: 'Secrets', project: true, nav: 'secrets' },
-  members: { render: renderMembers, title: 'Members', project: true, nav: 'members' },
-  webhooks: { render: renderWebhooks, title: 'Webhooks', project: true, nav: 'webhooks' },
-  'webhook-new': { render: renderWebhookForm, title: 'New webhook', project: true, nav: 'webhooks' },
-  'webhook-detail': { render: renderWebhookDetail, title: 'Webhook', project: true, nav: 'webhooks' },
+  'audit-streams': { render: renderAuditStreams, title: 'Audit log streams', project: true, nav: 'audit' },
+  secrets: { render: lazy('./pages-secrets.js', 'renderSecrets'), title: 'Secrets', project: true, nav: 'secrets' },
+  members: { render: lazy('./pages-members.js', 'renderMembers'), title: 'Members', project: true, nav: 'members' },
+  webhooks: { render: webhooks('renderWebhooks'), title: 'Webhooks', project: true, nav: 'webhooks' },
+  'webhook-new': { render: webhooks('renderWebhookForm'), title: 'New webhook', project: true, nav: 'webhooks' },
+  'webhook-detail': { render: webhooks('renderWebhookDetail'), title: 'Webhook', project: true, nav: 'webhooks' },
 };
 
 const main = document.getElementById('main');

@@ -204,6 +204,11 @@ function utcDay(value, days = 0) {
   return date.toISOString();
 }
 
+/** A day from the address (`2026-12-07`), or '' for anything a date input would not hold. */
+function isoDay(raw) {
+  return raw && /^\d{4}-\d{2}-\d{2}$/.test(raw) && utcDay(raw).startsWith(raw) ? raw : '';
+}
+
 function select(id, all, options, chosen) {
   return h(
     'select',
@@ -233,8 +238,8 @@ export async function renderAudit(view) {
 
   const action = select('audit-action', 'Any action', KNOWN_ACTIONS, view.query.get('action') || '');
   const type = select('audit-resource-type', 'Any resource', RESOURCE_TYPES, view.query.get('resourceType') || '');
-  const from = h('input', { type: 'date', id: 'audit-from', name: 'from', 'aria-describedby': 'audit-dates-hint' });
-  const to = h('input', { type: 'date', id: 'audit-to', name: 'to', 'aria-describedby': 'audit-dates-hint' });
+  const from = h('input', { type: 'date', id: 'audit-from', name: 'from', 'aria-describedby': 'audit-dates-hint', value: isoDay(view.query.get('from')) });
+  const to = h('input', { type: 'date', id: 'audit-to', name: 'to', 'aria-describedby': 'audit-dates-hint', value: isoDay(view.query.get('to')) });
   const apply = h('button', { type: 'submit', id: 'audit-apply', class: 'button secondary', text: 'Apply' });
   const clear = h('button', { type: 'button', id: 'audit-clear', class: 'button secondary', text: 'Clear' });
   const exportCsv = h('button', { type: 'button', id: 'audit-export-csv', class: 'button secondary', text: 'Export CSV' });
@@ -275,6 +280,8 @@ export async function renderAudit(view) {
     row: (e) => auditRow(e, { projectId: project && project.id, names }),
     empty: (asked) => (asked.action || asked.resourceType || asked.since || asked.until ? 'No events match these filters.' : 'No events yet.'),
     keepRowsOnError: true,
+    // In the address, so a reload, Back or a shared link opens the same filtered page.
+    filters: () => ({ action: action.value, resourceType: type.value, from: from.value, to: to.value }),
   });
 
   function restart() {
@@ -324,13 +331,15 @@ export async function renderAudit(view) {
   exportCsv.addEventListener('click', () => exportAs(exportCsv, 'csv'));
   exportJson.addEventListener('click', () => exportAs(exportJson, 'json'));
 
+  // Streams send this same log to a SIEM as it is recorded.
+  const streams = h('a', { id: 'audit-streams', class: 'button secondary', href: project ? link.auditStreams(project.id) : link.auditStreamsAll(), text: 'Streams' });
   const scope = project
     ? instanceAdmin
       ? h('p', { class: 'hint' }, 'This project only. ', h('a', { id: 'audit-instance', href: link.auditAll(), text: 'The whole instance’s log' }), ' (logins included).')
       : null
     : h('p', { class: 'hint', text: 'Every project of this Keyhold, with sign-ins (failed ones too) and identity changes.' });
   const parts = [
-    h('div', { class: 'page-heading' }, h('h1', { tabindex: '-1', text: project ? 'Audit log' : 'Audit log: whole instance' }), h('div', { class: 'actions' }, exportCsv, exportJson)),
+    h('div', { class: 'page-heading' }, h('h1', { tabindex: '-1', text: project ? 'Audit log' : 'Audit log: whole instance' }), h('div', { class: 'actions' }, streams, exportCsv, exportJson)),
     scope,
     filter,
     exportNote,
@@ -341,5 +350,5 @@ export async function renderAudit(view) {
   // Names make the actor and resource columns readable; without them the ids still say who and what.
   names = await loadNames(view, project, instanceAdmin);
   if (!view.alive()) return;
-  await list.restart();
+  await list.resume();
 }

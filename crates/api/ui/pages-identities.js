@@ -7,6 +7,7 @@ import {
   h, time, code, badge, dataTable, cell, alertBox, announce, field, formError, clearErrors,
   setFieldError, showFormError, busy,
 } from './dom.js';
+import { oneTimeSecret } from './once.js';
 import * as session from './session.js';
 
 function pageHeading(title, ...actions) {
@@ -89,45 +90,18 @@ export async function renderIdentities(view) {
 
 /** The one-time panel: the client ID and the secret, a copy button, and "Done" that wipes it. */
 function showSecret(view, slot, identity, secret) {
-  const value = h('code', { id: 'client-secret-once', class: 'secret', tabindex: '-1', text: secret });
-  const note = h('p', { id: 'copy-status', class: 'hint', role: 'status' });
-  const copy = h('button', { type: 'button', id: 'copy-client-secret', class: 'button secondary', text: 'Copy' });
   const done = h('button', { type: 'button', id: 'client-secret-done', class: 'button', text: 'I have saved it' });
-  copy.addEventListener('click', async () => {
-    try {
-      await navigator.clipboard.writeText(value.textContent);
-      note.textContent = 'Copied to the clipboard.';
-    } catch {
-      const range = document.createRange();
-      range.selectNodeContents(value);
-      const selection = window.getSelection();
-      selection.removeAllRanges();
-      selection.addRange(range);
-      note.textContent = 'Could not copy automatically: the secret is selected, press Ctrl+C (⌘C on a Mac).';
-    }
+  const { panel, wipe, value } = oneTimeSecret(view, secret, {
+    title: `Client secret of ${identity.name}`,
+    once: 'Copy it now: you will not see this secret again. Keyhold keeps only a hash of it.',
+    explain: [h('p', null, 'Client ID: ', code(identity.clientId))],
+    dismiss: done,
+    ids: { value: 'client-secret-once', copy: 'copy-client-secret' },
   });
-  const panel = h(
-    'section',
-    { class: 'reveal-panel one-time-secret', id: 'one-time-secret', 'aria-labelledby': 'one-time-secret-heading' },
-    h('h2', { id: 'one-time-secret-heading', text: `Client secret of ${identity.name}` }),
-    h('p', { class: 'once', id: 'secret-once', text: 'Copy it now: you will not see this secret again. Keyhold keeps only a hash of it.' }),
-    h('p', null, 'Client ID: ', code(identity.clientId)),
-    value,
-    h('div', { class: 'actions' }, copy, done),
-    note,
-  );
-  const wipe = () => {
-    value.textContent = '';
-    note.textContent = '';
-    panel.remove();
-  };
   done.addEventListener('click', () => {
     wipe();
     announce('The client secret is gone from the page.');
   });
-  view.onLeave(wipe);
-  window.addEventListener('pagehide', wipe, { once: true });
-  view.onLeave(() => window.removeEventListener('pagehide', wipe));
   slot.replaceChildren(panel);
   value.focus();
   announce(`${identity.name} created. Its client secret is shown once; copy it now.`);

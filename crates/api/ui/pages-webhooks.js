@@ -10,6 +10,7 @@ import {
   h, time, formatTime, code, badge, details, dataTable, cell, alertBox, describeError, announce,
   field, formError, clearErrors, setFieldError, showFormError, showFieldsInvalid, busy,
 } from './dom.js';
+import { signingSecretPanel } from './once.js';
 import * as session from './session.js';
 
 const BASE = '/api/v1/webhooks';
@@ -197,53 +198,6 @@ function webhookForm({ webhook, submitText, withEnabled }) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The one-time signing secret
-
-/**
- * The panel that shows `secret` once, with a copy button. The text is wiped when the view is left
- * (or the tab hidden for good) and by the returned `wipe`; `dismiss` is the node that ends it
- * (a link or button the caller wires up). `explain` is what to tell the reader around it.
- */
-function oneTimeSecret(view, secret, { explain, dismiss }) {
-  const value = h('code', { id: 'signing-secret', class: 'secret', tabindex: '-1', text: secret });
-  const note = h('p', { id: 'copy-status', class: 'hint', role: 'status' });
-  const copy = h('button', { type: 'button', id: 'copy-signing-secret', class: 'button secondary', text: 'Copy' });
-  copy.addEventListener('click', async () => {
-    try {
-      await navigator.clipboard.writeText(value.textContent);
-      note.textContent = 'Copied to the clipboard.';
-    } catch {
-      // No clipboard access (an insecure origin, a refused permission): select it for Ctrl+C.
-      const range = document.createRange();
-      range.selectNodeContents(value);
-      const selection = window.getSelection();
-      selection.removeAllRanges();
-      selection.addRange(range);
-      note.textContent = 'Could not copy automatically: the secret is selected, press Ctrl+C (⌘C on a Mac).';
-    }
-  });
-  const panel = h(
-    'section',
-    { class: 'reveal-panel one-time-secret', id: 'one-time-secret', 'aria-labelledby': 'one-time-secret-heading' },
-    h('h2', { id: 'one-time-secret-heading', text: 'Signing secret' }),
-    h('p', { class: 'once', id: 'secret-once', text: 'Copy it now: you will not see this secret again. Keyhold keeps it sealed and never shows it twice.' }),
-    explain.map((text) => h('p', { text })),
-    value,
-    h('div', { class: 'actions' }, copy, dismiss),
-    note,
-  );
-  const wipe = () => {
-    value.textContent = '';
-    note.textContent = '';
-    panel.hidden = true;
-  };
-  view.onLeave(wipe);
-  window.addEventListener('pagehide', wipe, { once: true });
-  view.onLeave(() => window.removeEventListener('pagehide', wipe));
-  return { panel, wipe, value };
-}
-
-// ---------------------------------------------------------------------------------------------
 // Create
 
 export async function renderWebhookForm(view) {
@@ -276,7 +230,7 @@ export async function renderWebhookForm(view) {
 function showCreated(view, webhook, secret) {
   const { project } = view;
   const done = h('a', { id: 'signing-secret-done', class: 'button', href: link.webhook(project.id, webhook.id), text: 'I have saved it: go to the webhook' });
-  const { panel, value } = oneTimeSecret(view, secret, {
+  const { panel, value } = signingSecretPanel(view, secret, {
     explain: [
       'Give it to the receiver: it verifies the webhook-signature header of every delivery with it (any Standard Webhooks library does this).',
       'Lost it? Rotate the signing secret on the webhook’s page to get a new one.',
@@ -535,7 +489,7 @@ export async function renderWebhookDetail(view) {
         if (shownSecret) shownSecret.wipe();
         const hide = h('button', { type: 'button', id: 'dismiss-signing-secret', class: 'button', text: 'I have saved it: hide' });
         const until = rotated.webhook.signatureOverlapUntil;
-        shownSecret = oneTimeSecret(view, rotated.signingSecret, {
+        shownSecret = signingSecretPanel(view, rotated.signingSecret, {
           explain: [
             `Until ${until ? new Date(until).toLocaleString() : '24 hours from now'}, every delivery carries two signatures, one per secret, in its webhook-signature header; Standard Webhooks libraries accept either.`,
             'Give the receiver the new secret before then: after that only the new one signs.',

@@ -8,6 +8,7 @@ const ROUTES = [
   { page: 'projects', pattern: /^\/projects$/, keys: [] },
   { page: 'identities', pattern: /^\/identities$/, keys: [] },
   { page: 'audit-all', pattern: /^\/audit$/, keys: [] },
+  { page: 'audit-streams-all', pattern: /^\/audit-streams$/, keys: [] },
   { page: 'connections', pattern: new RegExp(`^/projects/${SEG}/connections$`), keys: ['projectId'] },
   // Before the detail route, which would otherwise take "new" for an id.
   { page: 'connection-new', pattern: new RegExp(`^/projects/${SEG}/connections/new$`), keys: ['projectId'] },
@@ -29,6 +30,7 @@ const ROUTES = [
     keys: ['projectId', 'rotationId'],
   },
   { page: 'audit', pattern: new RegExp(`^/projects/${SEG}/audit$`), keys: ['projectId'] },
+  { page: 'audit-streams', pattern: new RegExp(`^/projects/${SEG}/audit-streams$`), keys: ['projectId'] },
   { page: 'members', pattern: new RegExp(`^/projects/${SEG}/members$`), keys: ['projectId'] },
   { page: 'secrets', pattern: new RegExp(`^/projects/${SEG}/secrets$`), keys: ['projectId'] },
   { page: 'webhooks', pattern: new RegExp(`^/projects/${SEG}/webhooks$`), keys: ['projectId'] },
@@ -83,6 +85,8 @@ export const link = {
     `#/projects/${enc(p)}/rotations/new${connectionId ? `?connectionId=${enc(connectionId)}` : ''}`,
   rotation: (p, r) => `#/projects/${enc(p)}/rotations/${enc(r)}`,
   audit: (p) => `#/projects/${enc(p)}/audit`,
+  auditStreams: (p) => `#/projects/${enc(p)}/audit-streams`,
+  auditStreamsAll: () => '#/audit-streams',
   members: (p) => `#/projects/${enc(p)}/members`,
   /** The secrets of environment `env` at folder `path` (the first environment, at `/`, when absent). */
   secrets: (p, env, path) => {

@@ -719,6 +719,222 @@ async fn count(browser: &Browser, css: &str, n: usize) {
 }
 
 #[sqlx::test(migrations = false)]
+async fn audit_log_streams_are_added_with_write_only_headers_and_deliver_signed_batches(
+    pool: PgPool,
+) {
+    const API_KEY: &str = "dd-api-key-canary-6e1f";
+    let url = common::database_url(&pool, None).await;
+    let dev = Dev::start_with(
+        &url,
+        env!("CARGO_BIN_EXE_keyhold"),
+        &[("KEYHOLD_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")],
+    )
+    .await;
+    let token = dev.login(&dev.admin_id, &dev.admin_secret).await;
+    let project = dev.project(&token).await;
+    let receiver = Receiver::start().await;
+    let (viewer_id, viewer_secret) = dev
+        .member(&token, &project, "streams-viewer", "viewer")
+        .await;
+
+    let browser = Browser::start(1280, 800).await;
+    let ui = format!("{}/ui/", dev.base);
+    browser.goto(&ui).await;
+    browser.sign_in(&dev.admin_id, &dev.admin_secret).await;
+    browser.page("projects").await;
+    browser
+        .goto(&format!("{ui}#/projects/{project}/audit"))
+        .await;
+    browser.page("audit").await;
+    browser.click("#audit-streams").await;
+    browser.page("audit-streams").await;
+    browser.element("#streams-empty:not(:empty)").await;
+
+    // A URL the API refuses is said at its field; a header left half-filled, at the header.
+    browser.click("#new-stream").await;
+    browser
+        .fill("#stream-url", "ftp://receiver.test/intake")
+        .await;
+    browser.click("#stream-add-header").await;
+    browser.fill("#stream-header-0-key", "DD-API-KEY").await;
+    browser.click("#stream-submit").await;
+    browser
+        .element("#stream-form [data-error-for='headers.0.value']:not(:empty)")
+        .await;
+    browser.fill("#stream-header-0-value", API_KEY).await;
+    browser.click("#stream-submit").await;
+    browser
+        .element("#stream-form [data-error-for='url']:not(:empty)")
+        .await;
+    browser.accessible("the stream form with errors").await;
+
+    // Created: the signing secret once, the header by name only.
+    browser.fill("#stream-url", &receiver.url).await;
+    browser.fill("#stream-description", "siem intake").await;
+    browser.click("#stream-submit").await;
+    let secret = browser
+        .element("#signing-secret:not(:empty)")
+        .await
+        .text()
+        .await
+        .expect("secret");
+    assert!(secret.starts_with("whsec_"), "a Standard Webhooks secret");
+    browser.accessible("the new stream's one-time secret").await;
+    browser.screenshot("40-audit-stream-created").await;
+    browser.click("#dismiss-signing-secret").await;
+    let row = browser
+        .element("#streams-table tr[data-stream-id]")
+        .await
+        .text()
+        .await
+        .expect("row");
+    assert!(
+        row.contains(&receiver.url) && row.contains("dd-api-key") && row.contains("siem intake"),
+        "{row}"
+    );
+    assert_hidden(
+        &browser.everything_visible().await,
+        &[&secret, API_KEY],
+        "the streams page after create",
+    );
+
+    // The worker sends the project's audit log there, signed, with the header.
+    let started = std::time::Instant::now();
+    while receiver.received().is_empty() {
+        assert!(started.elapsed() < browser::PAGE_WAIT, "no batch arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let got = receiver.received();
+    verify(&secret, &got[0]);
+    assert_eq!(header(&got[0], "dd-api-key"), API_KEY);
+    let batch: serde_json::Value = serde_json::from_slice(&got[0].1).expect("json");
+    assert_eq!(batch["type"], "audit-log.events");
+    let actions: Vec<&str> = batch["data"]["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"audit_log_stream.create"), "{actions:?}");
+    // Its delivery state on the page: read again until it shows.
+    let started = std::time::Instant::now();
+    loop {
+        browser.client.refresh().await.expect("reload");
+        browser.page("audit-streams").await;
+        browser.element("#streams-table tr[data-stream-id]").await;
+        if browser
+            .exists("#streams-table tr[data-stream-id]:not([data-delivered='0'])")
+            .await
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < browser::PAGE_WAIT,
+            "nothing shown delivered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+
+    // Edited without touching the headers (their values cannot be shown to edit), then disabled.
+    browser.click(".edit-stream").await;
+    assert_eq!(
+        property(&browser, "#stream-url", "value").await,
+        receiver.url.as_str()
+    );
+    assert_eq!(
+        property(&browser, "#stream-add-header", "disabled").await,
+        true
+    );
+    browser
+        .fill("#stream-description", "siem intake (prod)")
+        .await;
+    browser.click("#stream-submit").await;
+    browser
+        .client
+        .wait()
+        .at_most(browser::PAGE_WAIT)
+        .for_element(fantoccini::Locator::XPath(
+            "//table[@id='streams-table']//tr[@data-stream-id][contains(., 'siem intake (prod)')][contains(., 'dd-api-key')]",
+        ))
+        .await
+        .expect("the saved description, the header kept");
+    browser.click(".toggle-stream").await;
+    browser
+        .client
+        .wait()
+        .at_most(browser::PAGE_WAIT)
+        .for_element(fantoccini::Locator::XPath(
+            "//table[@id='streams-table']//tr[@data-stream-id]//span[contains(@class, 'badge')][.='disabled']",
+        ))
+        .await
+        .expect("disabled");
+
+    // At 390 px the rows are cards: nothing scrolls sideways.
+    browser
+        .client
+        .set_window_size(390, 844)
+        .await
+        .expect("resize");
+    let fits = browser
+        .run(
+            "const wrap = document.querySelector('#streams-table').closest('.table-wrap'); \
+             return wrap.scrollWidth <= wrap.clientWidth + 1 \
+               && document.documentElement.scrollWidth <= window.innerWidth + 1;",
+        )
+        .await;
+    assert_eq!(fits, true, "the streams table fits 390 px");
+    browser.accessible("the streams page at 390 px").await;
+    browser.screenshot("41-audit-streams-390").await;
+    browser
+        .client
+        .set_window_size(1280, 800)
+        .await
+        .expect("resize");
+
+    // Deleted after confirming.
+    browser
+        .run("window.confirm = (m) => { window.asked = m; return true; }; return null;")
+        .await;
+    browser.click(".delete-stream").await;
+    browser.element("#streams-empty:not(:empty)").await;
+    let asked = browser.run("return window.asked;").await;
+    assert!(
+        asked.as_str().is_some_and(|m| m.contains(&receiver.url)),
+        "{asked}"
+    );
+
+    // The instance's own streams, for the instance admin.
+    browser.goto(&format!("{ui}#/audit-streams")).await;
+    browser.page("audit-streams-all").await;
+    browser.element("#new-stream").await;
+
+    // A viewer is told who manages streams and offered nothing, here or instance-wide.
+    browser
+        .goto(&format!("{ui}#/projects/{project}/audit-streams"))
+        .await;
+    browser.page("audit-streams").await;
+    browser.click("#sign-out").await;
+    browser.page("sign-in").await;
+    browser.sign_in(&viewer_id, &viewer_secret).await;
+    browser.page("audit-streams").await;
+    let note = browser
+        .element("main .alert-info")
+        .await
+        .text()
+        .await
+        .expect("note");
+    assert!(note.contains("Only project admins"), "{note}");
+    browser
+        .offers_none(&["#new-stream", "#streams-table"])
+        .await;
+    browser.goto(&format!("{ui}#/audit-streams")).await;
+    browser.page("audit-streams-all").await;
+    browser
+        .offers_none(&["#new-stream", "#streams-table"])
+        .await;
+}
+
+#[sqlx::test(migrations = false)]
 async fn webhooks_are_managed_with_a_one_time_secret_a_test_event_and_the_delivery_log(
     pool: PgPool,
 ) {
@@ -1534,6 +1750,49 @@ async fn the_audit_log_is_filtered_named_exported_and_instance_wide(pool: PgPool
         .await;
     browser.click("#audit-apply").await;
     browser.element("#audit-table tr[data-audit-id]").await;
+
+    // Every filter is in the address: a reload (or a shared link) opens the same question.
+    let today = browser
+        .run("return new Date().toISOString().slice(0, 10);")
+        .await;
+    let today = today.as_str().expect("today").to_owned();
+    let hash = browser.run("return location.hash;").await;
+    let hash = hash.as_str().expect("hash");
+    for part in [
+        "resourceType=membership".to_owned(),
+        format!("from={today}"),
+        format!("to={today}"),
+    ] {
+        assert!(hash.contains(&part), "{part} in {hash}");
+    }
+    browser.client.refresh().await.expect("reload");
+    browser.page("audit").await;
+    browser.element("#audit-table tr[data-audit-id]").await;
+    assert_eq!(
+        property(&browser, "#audit-from", "value").await,
+        today.as_str()
+    );
+    assert_eq!(
+        property(&browser, "#audit-to", "value").await,
+        today.as_str()
+    );
+    assert_eq!(
+        property(&browser, "#audit-resource-type", "value").await,
+        "membership"
+    );
+    let rows = rows_text(&browser).await;
+    assert!(rows.iter().all(|r| r.contains("membership.")), "{rows:?}");
+    // A day that is no date is left out rather than sent.
+    browser
+        .goto(&format!(
+            "{ui}#/projects/{project}/audit?from=2026-02-30&to=x"
+        ))
+        .await;
+    browser.client.refresh().await.expect("reload");
+    browser.page("audit").await;
+    browser.element("#audit-table tr[data-audit-id]").await;
+    assert_eq!(property(&browser, "#audit-from", "value").await, "");
+    assert_eq!(property(&browser, "#audit-to", "value").await, "");
 
     // The whole instance, for the instance admin: sign-ins included.
     browser.click("#audit-instance").await;
