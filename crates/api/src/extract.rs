@@ -7,8 +7,8 @@ mod query;
 
 pub use if_match::{IfMatch, etag};
 pub use json::{
-    ValidJson, body_rejection, is_json, not_null, nullable, object, optional_object,
-    parse as parse_json,
+    ValidJson, body_rejection, integer, is_json, not_null, nullable, object, optional_integer,
+    optional_object, parse as parse_json,
 };
 pub use path::{PathId, PathIds};
 pub use query::ValidQuery;

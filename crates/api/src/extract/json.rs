@@ -149,6 +149,52 @@ where
     T::deserialize(d).map(Some)
 }
 
+/// `deserialize_with` for an integer field: JSON Schema counts `7.0` as an integer, so a client (or
+/// a generator) following openapi.yaml may send one; serde's integer types refuse it. Accepts any
+/// JSON number with no fractional part that fits `T`; the error names `T` as serde's would.
+pub fn integer<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64> + TryFrom<u64>,
+{
+    struct Integral<T>(PhantomData<T>);
+    impl<T: TryFrom<i64> + TryFrom<u64>> Visitor<'_> for Integral<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            let name = std::any::type_name::<T>();
+            f.write_str(name.rsplit("::").next().unwrap_or(name))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+            T::try_from(v).map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+            T::try_from(v).map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<T, E> {
+            // Past 2^53 a float no longer names one integer: refuse rather than round.
+            const EXACT: f64 = 9_007_199_254_740_992.0;
+            if v.fract() == 0.0 && v.abs() <= EXACT {
+                #[allow(clippy::cast_possible_truncation)]
+                self.visit_i64(v as i64)
+            } else {
+                Err(E::invalid_type(serde::de::Unexpected::Float(v), &self))
+            }
+        }
+    }
+    d.deserialize_any(Integral(PhantomData))
+}
+
+/// [`integer`] for an optional field (with `#[serde(default)]`): `null` or an integer.
+pub fn optional_integer<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64> + TryFrom<u64>,
+{
+    #[derive(Deserialize)]
+    struct Wrapped<T: TryFrom<i64> + TryFrom<u64>>(#[serde(deserialize_with = "integer")] T);
+    Option::<Wrapped<T>>::deserialize(d).map(|value| value.map(|Wrapped(v)| v))
+}
+
 /// What a body that could not be read answers: `413` past the route's limit, else `400`.
 pub fn body_rejection(rejection: &axum::extract::rejection::BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -361,6 +407,35 @@ mod tests {
                 }
                 Err(other) => panic!("{}: {other:?}", String::from_utf8_lossy(body)),
                 Ok(value) => panic!("{} was accepted: {value:?}", String::from_utf8_lossy(body)),
+            }
+        }
+    }
+
+    #[test]
+    fn integers_may_be_written_as_integral_numbers() {
+        #[derive(Debug, Deserialize)]
+        struct Body {
+            #[serde(deserialize_with = "integer")]
+            n: i32,
+            #[serde(default, deserialize_with = "optional_integer")]
+            m: Option<i16>,
+        }
+        let ok: Body = parse(br#"{"n": 21609455.0, "m": 7.0}"#).expect("integral floats");
+        assert_eq!((ok.n, ok.m), (21_609_455, Some(7)));
+        let ok: Body = parse(br#"{"n": -3, "m": null}"#).expect("integers");
+        assert_eq!((ok.n, ok.m), (-3, None));
+        let ok: Body = parse(br#"{"n": 1}"#).expect("absent");
+        assert_eq!(ok.m, None);
+        for (body, detail) in [
+            (&br#"{"n": 1.5}"#[..], "invalid type, expected i32"),
+            (br#"{"n": 3000000000}"#, "invalid value, expected i32"),
+            (br#"{"n": 1e300}"#, "invalid type, expected i32"),
+            (br#"{"n": "7"}"#, "invalid type, expected i32"),
+            (br#"{"n": 1, "m": 70000.0}"#, "invalid value, expected i16"),
+        ] {
+            match parse::<Body>(body) {
+                Err(ApiError::Validation(errors)) => assert_eq!(errors[0].detail, detail),
+                other => panic!("{}: {other:?}", String::from_utf8_lossy(body)),
             }
         }
     }

@@ -104,7 +104,7 @@ async fn list(
 /// nothing, so control characters are refused.
 fn text_filter<'a>(field: &'static str, raw: Option<&'a str>) -> ApiResult<Option<&'a str>> {
     let value = raw.map(str::trim).filter(|v| !v.is_empty());
-    if value.is_some_and(|v| v.len() > 64 || v.chars().any(char::is_control)) {
+    if value.is_some_and(|v| v.chars().count() > 64 || v.chars().any(char::is_control)) {
         return Err(ApiError::field(
             field,
             "must be at most 64 characters without control characters",

@@ -489,17 +489,20 @@ async fn update(
     }
     let id = ConnectionId(id);
     let current = load(&state, &caller, id, Role::Member).await?;
+    // Both are refused for what the connection is, not for how the request is written: 409.
     if patch.method.as_deref().is_some_and(|m| m != current.method) {
-        return Err(ApiError::field(
-            "method",
-            "a connection's method cannot change; create a new connection",
-        ));
+        return Err(ApiError::Conflict {
+            detail: "a connection's method cannot change; create a new connection".to_owned(),
+            field: Some("method"),
+        });
     }
     if current.uses_private_key() && credentials.is_some() {
-        return Err(ApiError::field(
-            "credentials",
-            "a private-key-jwt connection's credentials cannot change (its key is bound to its tenant and client): create a new connection",
-        ));
+        return Err(ApiError::Conflict {
+            detail: "a private-key-jwt connection's credentials cannot change (its key is bound \
+                     to its tenant and client): create a new connection"
+                .to_owned(),
+            field: Some("credentials"),
+        });
     }
     if let Some(expected) = expected
         && expected != current.version

@@ -106,7 +106,7 @@ pub fn client_id(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option
 /// matching nothing: both are refused.
 pub fn search<'a>(raw: Option<&'a str>, errors: &mut Vec<FieldError>) -> Option<&'a str> {
     let search = raw.map(str::trim).filter(|s| !s.is_empty());
-    if search.is_some_and(|s| s.len() > NAME_MAX || s.chars().any(char::is_control)) {
+    if search.is_some_and(|s| s.chars().count() > NAME_MAX || s.chars().any(char::is_control)) {
         errors.push(FieldError::new(
             "search",
             format!("must be at most {NAME_MAX} characters without control characters"),

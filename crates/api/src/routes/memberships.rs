@@ -240,11 +240,26 @@ async fn change_role(
         return Err(ApiError::Validation(errors));
     }
     let current = find(&state, project, identity).await?;
+    let asked_admin = role == Some(Role::Admin);
+    let asked_narrowing = environments.as_ref().is_some_and(Option::is_some)
+        || secret_path.as_ref().is_some_and(Option::is_some);
     let role = role.unwrap_or(Role::parse(&current.role).unwrap_or(Role::Viewer));
     let narrowing = Narrowing {
         environments: environments.unwrap_or(current.environments.clone()),
         secret_path: secret_path.unwrap_or(current.secret_path.clone()),
     };
+    let narrowed = narrowing.environments.is_some() || narrowing.secret_path.is_some();
+    // Asking for both at once is a malformed request (422, below); getting there only with what
+    // is stored (promoting a narrowed member, narrowing an admin) conflicts with the membership.
+    if narrowed && role == Role::Admin && !(asked_admin && asked_narrowing) {
+        return Err(ApiError::Conflict {
+            detail: "an admin manages the whole project and cannot be narrowed: this membership \
+                     is narrowed (or an admin); send environments and secretPath as null with \
+                     role admin, or narrow a member or viewer"
+                .to_owned(),
+            field: Some("role"),
+        });
+    }
     check_narrowing(&state, project, role, &narrowing).await?;
     let mut tx = begin_admin_change(&state, project).await?;
     store::memberships::set_role_and_narrowing(

@@ -509,7 +509,8 @@ async fn narrowing_is_validated_and_never_given_to_an_admin(pool: PgPool) {
     assert_eq!(whole.status, StatusCode::CREATED, "{}", whole.text);
     assert_eq!(whole.json["membership"]["secretPath"], Value::Null);
     assert_eq!(whole.json["membership"]["environments"], json!(["dev"]));
-    // Promoting a narrowed member to admin needs the narrowing gone.
+    // Promoting a narrowed member to admin needs the narrowing gone: a well-formed request that
+    // conflicts with what the membership is.
     let member = format!("{add}/{}", target.id);
     let promote = app
         .call(
@@ -519,7 +520,7 @@ async fn narrowing_is_validated_and_never_given_to_an_admin(pool: PgPool) {
             &[],
         )
         .await;
-    promote.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    promote.problem(StatusCode::CONFLICT);
     assert_eq!(promote.fields(), ["role"]);
     let promote = app
         .call(

@@ -539,15 +539,26 @@ async fn a_key_connections_credentials_and_method_cannot_change(pool: PgPool) {
         .to_owned();
     let path = format!("{BASE}/{id}");
     let before = app.dump().await;
-    for body in [
-        json!({ "credentials": { "domain": DOMAIN, "clientId": PK_ID } }),
-        json!({ "credentials": { "domain": DOMAIN, "clientId": PK_ID, "clientSecret": "x-0123456789" } }),
-        json!({ "method": "client-credentials" }),
+    // Credentials without a secret are malformed for any connection (422); a well-formed change
+    // of this connection's credentials or method conflicts with what it is (409).
+    for (body, status) in [
+        (
+            json!({ "credentials": { "domain": DOMAIN, "clientId": PK_ID } }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({ "credentials": { "domain": DOMAIN, "clientId": PK_ID, "clientSecret": "x-0123456789" } }),
+            StatusCode::CONFLICT,
+        ),
+        (
+            json!({ "method": "client-credentials" }),
+            StatusCode::CONFLICT,
+        ),
     ] {
         let reply = app
             .call(Method::PATCH, &path, Some(body.clone()), &[])
             .await;
-        reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        reply.problem(status);
         assert!(!reply.text.contains("x-0123456789"), "{body}");
     }
     assert_eq!(app.dump().await, before);

@@ -98,13 +98,22 @@ pub struct UserIn {
 }
 
 /// `PATCH .../users/{userId}`, Auth0's `PATCH /api/v2/users/{id}` fields. For the nullable ones,
-/// absent leaves the attribute and `null` removes it.
+/// absent leaves the attribute and `null` removes it; the others refuse `null` rather than read
+/// it as "leave it" (a client sending `"blocked": null` meant something).
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UserPatch {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::extract::not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
     blocked: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::extract::not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
     email_verified: Option<bool>,
     #[serde(
         default,
@@ -118,7 +127,11 @@ pub(super) struct UserPatch {
         skip_serializing_if = "Option::is_none"
     )]
     phone_number: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::extract::not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
     phone_verified: Option<bool>,
     #[serde(
         default,
@@ -144,21 +157,53 @@ pub(super) struct UserPatch {
         skip_serializing_if = "Option::is_none"
     )]
     family_name: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::extract::not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
     name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::extract::not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
     nickname: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::extract::not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
     picture: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::extract::not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
     verify_email: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::extract::not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
     verify_phone_number: Option<bool>,
-    #[serde(default, skip_serializing)]
+    #[serde(
+        default,
+        deserialize_with = "crate::extract::not_null",
+        skip_serializing
+    )]
     password: Option<SecretString>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::extract::not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
     connection: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::extract::not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
     client_id: Option<String>,
     #[serde(
         default,

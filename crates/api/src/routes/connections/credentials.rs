@@ -28,7 +28,10 @@ pub fn check(input: CredentialsIn, errors: &mut Vec<FieldError>) -> Option<Clien
         .as_ref()
         .map_or("", |s| s.expose_secret())
         .trim();
-    if secret.is_empty() || secret.len() > SECRET_MAX || secret.chars().any(|c| c.is_control()) {
+    if secret.is_empty()
+        || secret.chars().count() > SECRET_MAX
+        || secret.chars().any(|c| c.is_control())
+    {
         errors.push(FieldError::new(
             "credentials.clientSecret",
             format!("must be 1 to {SECRET_MAX} printable characters"),
@@ -108,7 +111,9 @@ fn check_target(
     }
     let audience = match (input.audience.as_deref().map(str::trim), &domain) {
         (Some(a), _) if !a.is_empty() => {
-            if a.len() > AUDIENCE_MAX || a.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            if a.chars().count() > AUDIENCE_MAX
+                || a.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
                 errors.push(FieldError::new(
                     "credentials.audience",
                     format!("must be an API identifier of at most {AUDIENCE_MAX} characters without spaces"),

@@ -537,6 +537,27 @@ async fn update_as<P: TypeParameters, M: MappingNames>(
         || patch.secrets_mapping.is_some();
     let requested = if mapping_change {
         let stored = secrets_mapping::load(&state, id).await?;
+        // Well-formed, but not for this rotation as it stands: a conflict with its state, not a
+        // bad field (a client cannot know it from the document).
+        if stored.is_none() && patch.secrets_mapping.is_none() {
+            return Err(ApiError::Conflict {
+                detail: "this rotation has no secrets mapping yet: send secretsMapping with the \
+                         environment and path"
+                    .to_owned(),
+                field: Some("secretsMapping"),
+            });
+        }
+        if stored.is_none()
+            && patch.environment.is_none()
+            && matches!(patch.secrets_mapping, Some(Some(_)))
+        {
+            return Err(ApiError::Conflict {
+                detail: "this rotation has no secrets mapping yet, so no environment to keep: \
+                         send environment with secretsMapping"
+                    .to_owned(),
+                field: Some("environment"),
+            });
+        }
         mapping_after_patch(&patch, stored.as_ref(), &mut errors)
     } else {
         None

@@ -15,7 +15,9 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, Clone, Copy)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RotateAt {
+    #[serde(deserialize_with = "crate::extract::integer")]
     pub hours: i16,
+    #[serde(deserialize_with = "crate::extract::integer")]
     pub minutes: i16,
 }
 
@@ -32,7 +34,7 @@ pub struct Parameters {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KeyParameters {
     pub client_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     pub overlap_seconds: Option<i64>,
 }
 
@@ -42,7 +44,7 @@ pub struct KeyParameters {
 pub struct KeyParametersPatch {
     #[serde(default)]
     pub client_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     pub overlap_seconds: Option<i64>,
 }
 
@@ -188,6 +190,7 @@ pub struct RotationIn<P, M> {
     pub connection_id: String,
     #[serde(default)]
     pub is_auto_rotation_enabled: Option<bool>,
+    #[serde(deserialize_with = "crate::extract::integer")]
     pub rotation_interval: i32,
     #[serde(default, deserialize_with = "crate::extract::optional_object")]
     pub rotate_at_utc: Option<RotateAt>,
@@ -217,7 +220,7 @@ pub struct RotationPatch<P, M> {
     pub description: Option<Option<String>>,
     #[serde(default)]
     pub is_auto_rotation_enabled: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     pub rotation_interval: Option<i32>,
     #[serde(default, deserialize_with = "crate::extract::optional_object")]
     pub rotate_at_utc: Option<RotateAt>,

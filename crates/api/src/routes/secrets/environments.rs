@@ -51,7 +51,7 @@ impl From<Environment> for EnvironmentOut {
 pub struct EnvironmentIn {
     name: String,
     slug: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     position: Option<i32>,
 }
 
@@ -62,7 +62,7 @@ pub struct EnvironmentPatch {
     name: Option<String>,
     #[serde(default)]
     slug: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     position: Option<i32>,
 }
 

@@ -46,7 +46,8 @@ pub fn path(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Opt
         errors.push(FieldError::new(field, rule));
         None
     };
-    if raw.len() > PATH_DEPTH_MAX * (NAME_MAX + 1) {
+    // The longest valid path: 16 names of 256, each after a `/`, and one trailing `/`.
+    if raw.len() > PATH_DEPTH_MAX * (NAME_MAX + 1) + 1 {
         return refuse(errors, "is too long");
     }
     let Some(rest) = raw.strip_prefix('/') else {
