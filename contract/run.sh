@@ -20,13 +20,16 @@
 #   4. runs schemathesis (command printed before it starts), then stops keyhold and drops the
 #      database, whatever happened (also on failure or Ctrl-C).
 #
-# Checks: not_a_server_error, status_code_conformance, content_type_conformance,
-# response_headers_conformance, response_schema_conformance, and no_secret_in_response (hooks.py):
-# neither the demo Auth0 M2M client secret nor the instance admin's client secret may appear in any
-# response body or header. Also negative_data_rejection (a request the document calls invalid must
-# not succeed; it found JSON arrays accepted as request objects), ignored_auth (a secured operation
-# must refuse a request without a valid token) and unsupported_method (a method a path does not
-# serve answers 405, as x-keyhold-unmatched says). The run also fails if operations answer only 401
+# Checks: all of schemathesis's (`--checks all`, with `--continue-on-failure` so one failure does
+# not hide the next), and no_secret_in_response (hooks.py): neither the demo Auth0 M2M client
+# secret nor the instance admin's client secret may appear in any response body or header. Among
+# schemathesis's: negative_data_rejection (a request the document calls invalid must not succeed;
+# it found JSON arrays accepted as request objects), positive_data_acceptance (a request the
+# document calls valid must not be refused: the document states every rule the server enforces
+# that OpenAPI can state; hooks.py lists, once, the few it cannot and fills them in for positive
+# cases; a stale If-Match's 412 counts as accepted), ignored_auth, unsupported_method (a method a
+# path does not serve answers 405, as x-keyhold-unmatched says), use_after_free,
+# ensure_resource_availability, missing_required_header. The run also fails if operations answer only 401
 # (warning `missing_auth`: the fuzzing token stopped working, so the run would prove nothing), if
 # the token does not work after the run, or if keyhold died or logged an ERROR or a panic.
 #
@@ -53,10 +56,6 @@
 #   CONTRACT_MAX_TIME  optional --max-time in seconds (fuzzing/stateful repeat until it is spent)
 #   CONTRACT_TIMEOUT   hard limit for the schemathesis process in seconds (default 900)
 #   CONTRACT_PHASES    optional --phases list (default: all four: examples,coverage,fuzzing,stateful)
-#   CONTRACT_EXTRA_CHECKS  more schemathesis checks, comma-separated, e.g. missing_required_header,
-#                      use_after_free,ensure_resource_availability or positive_data_acceptance (the
-#                      last one fails today: the server checks more than the document can say, e.g.
-#                      "no control characters", and refuses 16.0 where the schema says integer)
 #   SKIP_BUILD=1       use the existing target/debug/keyhold
 #   KEEP_WORK=1        keep the work directory (server log, generated config, reports)
 #   KEEP_DB=1          keep the database
@@ -226,6 +225,11 @@ fail-on = ["missing_auth"]
 [checks.negative_data_rejection]
 expected-statuses = [400, 401, 403, 404, 405, 406, 409, 412, 413, 415, 422, 428, 429]
 
+# A well-formed If-Match naming a version that is not the current one answers 412 (RFC 9110): the
+# generator cannot know the resource's version, so 412 is a right answer to a valid request too.
+[checks.positive_data_acceptance]
+expected-statuses = ["2XX", "3XX", "401", "403", "404", "409", "412", "429", "5XX"]
+
 [auth.openapi.bearerAuth]
 bearer = "\${KEYHOLD_CONTRACT_TOKEN}"
 
@@ -270,12 +274,9 @@ EOF
 unset demo_secret_toml
 
 # ---------------------------------------------------------------- run
-checks=not_a_server_error,status_code_conformance,content_type_conformance
-checks+=,response_headers_conformance,response_schema_conformance,no_secret_in_response
-checks+=,negative_data_rejection,ignored_auth,unsupported_method
-checks+=${CONTRACT_EXTRA_CHECKS:+,$CONTRACT_EXTRA_CHECKS}
+checks=all,no_secret_in_response
 cmd=(schemathesis --config-file "$WORK/schemathesis.toml" run "$ROOT/openapi.yaml" --url "$API"
-  --checks "$checks" --exclude-operation-id revokeToken
+  --checks "$checks" --continue-on-failure --exclude-operation-id revokeToken
   --max-examples "$EXAMPLES" --seed "$SEED" --workers "$WORKERS" --no-color
   --report junit,ndjson --report-dir "$WORK/report")
 [[ -n "${CONTRACT_MAX_TIME:-}" ]] && cmd+=(--max-time "$CONTRACT_MAX_TIME")
@@ -290,6 +291,7 @@ rc=0
   KEYHOLD_CONTRACT_TOKEN="$(cat "$WORK/token")" \
     KEYHOLD_CANARY_SECRETS="$canaries" \
     KEYHOLD_CONTRACT_PROTECTED_IDENTITY="$ADMIN_ID" KEYHOLD_CONTRACT_DECOY_IDENTITY="$DECOY" \
+    KEYHOLD_CONTRACT_PROJECT="$PROJECT" \
     PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=hooks \
     timeout --kill-after=10 "$TIMEOUT" "$VENV/bin/${cmd[0]}" "${cmd[@]:1}"
 ) || rc=$?
@@ -302,8 +304,10 @@ if ! curl -sf --max-time 10 "$API/api/v1/projects" -H "authorization: Bearer $(c
 fi
 kill -0 "$KEYHOLD_PID" 2>/dev/null || { log "keyhold dev died during the run"; [[ $rc -ne 0 ]] || rc=1; }
 # What the responses cannot show: a panic or an error the server (or its embedded rotation worker)
-# logged while being fuzzed.
-if grep -E '"level":"ERROR"|panicked' "$WORK/keyhold.log" >"$WORK/keyhold-errors.log"; then
+# logged while being fuzzed. A rotation that fails for the emulator tenant's state (the fuzzer
+# creates many key rotations of one demo client; Auth0 allows two credentials per client) is the
+# worker reporting a real outcome (`worker::failure`, also on the rotation itself), not a fault.
+if grep -E '"level":"ERROR"|panicked' "$WORK/keyhold.log" | grep -v '"target":"worker::failure"' >"$WORK/keyhold-errors.log"; then
   log "keyhold logged errors during the run:"
   head -n 20 "$WORK/keyhold-errors.log" >&2
   [[ $rc -ne 0 ]] || rc=1

@@ -16,6 +16,9 @@ const VALIDATING: &[&str] = &[
     "items",
     "minItems",
     "maxItems",
+    "uniqueItems",
+    "minProperties",
+    "propertyNames",
     "minLength",
     "maxLength",
     "pattern",
@@ -25,6 +28,7 @@ const VALIDATING: &[&str] = &[
     "allOf",
     "anyOf",
     "oneOf",
+    "not",
 ];
 
 /// Keywords that only describe (plus any `x-` extension).
@@ -38,7 +42,14 @@ const ANNOTATIONS: &[&str] = &[
     "writeOnly",
     "deprecated",
     "$comment",
+    // OpenAPI's hint for which `oneOf` branch applies; the branches themselves say it (a `const`).
+    "discriminator",
 ];
+
+/// A pattern the server also accepts when its operator opted in (webhook and audit log stream URLs
+/// with `KEYHOLD_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true`: http, IP literals, internal names). The
+/// document's `pattern` states the default; tests run both ways, so either passes here.
+const OPT_IN_PATTERN: &str = "x-keyhold-private-networks-pattern";
 
 /// Formats checked for real; the others are documentation for clients.
 const CHECKED_FORMATS: &[&str] = &["uuid", "date-time"];
@@ -85,13 +96,15 @@ pub fn lint(root: &Value, schema: &Value, at: &str, problems: &mut Vec<String>) 
                     lint(root, sub, &format!("{here}/{name}"), problems);
                 }
             }
-            "items" | "additionalProperties" => lint(root, value, &here, problems),
+            "items" | "additionalProperties" | "not" | "propertyNames" => {
+                lint(root, value, &here, problems);
+            }
             "allOf" | "anyOf" | "oneOf" => {
                 for (i, sub) in value.as_array().into_iter().flatten().enumerate() {
                     lint(root, sub, &format!("{here}/{i}"), problems);
                 }
             }
-            "pattern" => {
+            "pattern" | OPT_IN_PATTERN => {
                 if let Err(err) = regex_lite::Regex::new(value.as_str().unwrap_or("(")) {
                     problems.push(format!("{here}: {err}"));
                 }
@@ -156,6 +169,37 @@ fn check(root: &Value, schema: &Value, instance: &Value, at: &str, errors: &mut 
                     bound(keyword, value, items.len(), "items", at, errors);
                 }
             }
+            "uniqueItems" => {
+                let items = instance.as_array().map(Vec::as_slice).unwrap_or_default();
+                if value.as_bool() == Some(true)
+                    && let Some(i) = (1..items.len()).find(|&i| items[..i].contains(&items[i]))
+                {
+                    errors.push(format!("{at}/{i}: repeats an earlier item"));
+                }
+            }
+            "minProperties" => {
+                if let Some(members) = instance.as_object() {
+                    bound(keyword, value, members.len(), "properties", at, errors);
+                }
+            }
+            "propertyNames" => {
+                for name in instance.as_object().into_iter().flat_map(|m| m.keys()) {
+                    check(
+                        root,
+                        value,
+                        &Value::String(name.clone()),
+                        &format!("{at}/{name}"),
+                        errors,
+                    );
+                }
+            }
+            "not" => {
+                if validate_at(root, value, instance, at).is_empty() {
+                    errors.push(format!(
+                        "{at}: {instance} matches what `not` {value} excludes"
+                    ));
+                }
+            }
             "minLength" | "maxLength" => {
                 if let Some(text) = instance.as_str() {
                     bound(
@@ -170,8 +214,15 @@ fn check(root: &Value, schema: &Value, instance: &Value, at: &str, errors: &mut 
             }
             "pattern" => {
                 if let (Some(text), Some(pattern)) = (instance.as_str(), value.as_str()) {
+                    let opted_in = || {
+                        object
+                            .get(OPT_IN_PATTERN)
+                            .and_then(Value::as_str)
+                            .and_then(|p| regex_lite::Regex::new(p).ok())
+                            .is_some_and(|regex| regex.is_match(text))
+                    };
                     match regex_lite::Regex::new(pattern) {
-                        Ok(regex) if regex.is_match(text) => {}
+                        Ok(regex) if regex.is_match(text) || opted_in() => {}
                         Ok(_) => errors.push(format!("{at}: {text:?} does not match {pattern}")),
                         Err(err) => errors.push(format!("{at}: bad pattern in the spec: {err}")),
                     }
@@ -420,17 +471,69 @@ mod tests {
     }
 
     #[test]
+    fn uniqueness_property_rules_not_and_opt_in_patterns() {
+        let schema = json!({
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": { "pattern": "^[a-z]+$" },
+            "not": { "required": ["a", "b"] },
+            "properties": {
+                "tags": { "type": "array", "uniqueItems": true },
+                "url": {
+                    "type": "string",
+                    "pattern": "^https://",
+                    "x-keyhold-private-networks-pattern": "^http://127\\.0\\.0\\.1"
+                }
+            }
+        });
+        let mut problems = Vec::new();
+        lint(&root(), &schema, "#", &mut problems);
+        assert_eq!(problems, Vec::<String>::new());
+        for good in [
+            json!({ "tags": [1, 2, [1], { "a": 1 }] }),
+            json!({ "a": 1 }),
+            json!({ "url": "https://x.example" }),
+            json!({ "url": "http://127.0.0.1:9/hook" }),
+        ] {
+            assert_eq!(
+                validate(&root(), &schema, &good),
+                Vec::<String>::new(),
+                "{good}"
+            );
+        }
+        for (bad, expected) in [
+            (
+                json!({ "tags": ["x", "y", "x"] }),
+                "/tags/2: repeats an earlier item",
+            ),
+            (json!({}), "0 properties breaks minProperties 1"),
+            (json!({ "B": 1 }), "/B: \"B\" does not match"),
+            (json!({ "a": 1, "b": 2 }), "matches what `not`"),
+            (
+                json!({ "url": "http://x.example" }),
+                "/url: \"http://x.example\" does not match",
+            ),
+        ] {
+            let errors = validate(&root(), &schema, &bad);
+            assert!(
+                errors.iter().any(|e| e.contains(expected)),
+                "{bad}: wanted {expected:?}, got {errors:?}"
+            );
+        }
+    }
+
+    #[test]
     fn unsupported_keywords_and_dangling_refs_are_refused() {
         let schema = json!({
             "type": "object",
-            "propertyNames": { "maxLength": 3 },
+            "patternProperties": { "^a": { "maxLength": 3 } },
             "properties": { "a": { "$ref": "#/components/schemas/Nope" }, "b": { "format": "ipv4" } }
         });
         let mut problems = Vec::new();
         lint(&root(), &schema, "#", &mut problems);
         let text = problems.join("\n");
         assert!(
-            text.contains("\"propertyNames\" is not supported"),
+            text.contains("\"patternProperties\" is not supported"),
             "{text}"
         );
         assert!(
