@@ -30,22 +30,91 @@ function roleSelect(id, chosen, label) {
 }
 
 /** "dev, prod at /orders": how far a narrowed membership reaches. */
-function reach(m) {
-  if (!m.environments && !m.secretPath) return h('span', { class: 'muted', text: 'whole project' });
+function reachText(m) {
+  if (!m.environments && !m.secretPath) return 'the whole project';
   const envs = m.environments ? m.environments.join(', ') : 'every environment';
   return m.secretPath ? `${envs} at ${m.secretPath}` : envs;
+}
+
+function reach(m) {
+  if (!m.environments && !m.secretPath) return h('span', { class: 'muted', text: 'whole project' });
+  return h('span', { class: 'reach', text: reachText(m) });
+}
+
+/**
+ * What a member or viewer reaches: every environment or some (checkboxes of the project's), and
+ * the whole environment or one folder with everything below it. `prefix` keeps ids apart when
+ * two editors are on the page. `values()` gives the API's `{ environments, secretPath }` (null
+ * for "all"), or null after marking what is missing.
+ */
+function narrowingFields(prefix, environments, current) {
+  const chosen = new Set((current && current.environments) || []);
+  const every = h('input', {
+    type: 'checkbox', id: `${prefix}-all-envs`, checked: !(current && current.environments), 'aria-describedby': `${prefix}-envs-error`,
+  });
+  const boxes = environments.map((e) =>
+    h('input', { type: 'checkbox', id: `${prefix}-env-${e.slug}`, value: e.slug, class: 'narrow-env', checked: chosen.has(e.slug) }),
+  );
+  const sync = () => {
+    for (const box of boxes) box.disabled = every.checked;
+  };
+  every.addEventListener('change', sync);
+  sync();
+  const path = h('input', {
+    type: 'text', id: `${prefix}-path`, autocomplete: 'off', spellcheck: 'false', maxlength: '4113', placeholder: '/',
+    value: (current && current.secretPath) || '',
+  });
+  const el = h(
+    'div',
+    { class: 'narrowing' },
+    h(
+      'fieldset',
+      { class: 'narrow-envs' },
+      h('legend', { text: 'Environments' }),
+      h('div', { class: 'field checkbox' }, every, h('label', { for: every.id, text: 'Every environment (also ones added later)' })),
+      environments.map((e, i) =>
+        h('div', { class: 'field checkbox' }, boxes[i], h('label', { for: boxes[i].id, text: `${e.name} (${e.slug})` })),
+      ),
+      h('p', { class: 'field-error', id: `${prefix}-envs-error`, dataset: { errorFor: 'environments' } }),
+    ),
+    field({
+      label: 'Folder',
+      input: path,
+      errorFor: 'secretPath',
+      optional: true,
+      hint: 'Only this folder and everything below it, e.g. /orders. Empty or / reaches whole environments.',
+    }),
+  );
+  function values(form) {
+    let environmentsOut = null;
+    if (!every.checked) {
+      environmentsOut = boxes.filter((b) => b.checked).map((b) => b.value);
+      if (!environmentsOut.length) {
+        setFieldError(form, 'environments', 'Choose at least one environment, or every environment.');
+        every.focus();
+        return null;
+      }
+    }
+    const folder = path.value.trim();
+    return { environments: environmentsOut, secretPath: folder && folder !== '/' ? folder : null };
+  }
+  return { el, values };
 }
 
 export async function renderMembers(view) {
   const { project } = view;
   const admin = session.isAdmin(project);
   const base = `/api/v1/projects/${enc(project.id)}`;
-  const [{ data }, instanceAdmin] = await Promise.all([
+  const [{ data }, instanceAdmin, environments] = await Promise.all([
     api.get(`${base}/memberships`, { signal: view.signal }),
     admin ? session.isInstanceAdmin(view.signal) : Promise.resolve(false),
+    admin
+      ? api.get(`/api/v1/workspace/${enc(project.id)}/environments`, { signal: view.signal }).then(({ data: e }) => e.environments || [])
+      : Promise.resolve([]),
   ]);
   if (!view.alive()) return;
   let members = data.memberships;
+  const editorSlot = h('div', { id: 'access-editor' });
 
   const notice = h('div', { id: 'members-notice' });
   const say = (message, tone = 'success') => notice.replaceChildren(alertBox(message, tone));
@@ -88,7 +157,12 @@ export async function renderMembers(view) {
     } else {
       cell(tr, badge(m.role, 'neutral'));
     }
-    cell(tr, reach(m));
+    const reaches = cell(tr, reach(m));
+    if (admin && m.role !== 'admin') {
+      const edit = h('button', { type: 'button', class: 'button secondary small edit-access', text: 'Edit access', 'aria-label': `Edit access of ${m.name}` });
+      edit.addEventListener('click', () => editAccess(m, edit));
+      reaches.append(' ', edit);
+    }
     cell(tr, time(m.createdAt));
     if (admin) {
       const remove = h('button', { type: 'button', class: 'button danger small remove-member', text: 'Remove', 'aria-label': `Remove ${m.name} from the project` });
@@ -111,6 +185,48 @@ export async function renderMembers(view) {
       cell(tr, remove);
     }
     return tr;
+  }
+
+  // One member's reach, edited below the table (an admin's is the whole project: not offered).
+  function editAccess(m, opener) {
+    const fields = narrowingFields('access', environments, m);
+    const save = h('button', { type: 'submit', id: 'access-save', class: 'button', text: 'Save access' });
+    const cancel = h('button', { type: 'button', id: 'access-cancel', class: 'button secondary', text: 'Cancel' });
+    const close = (focus) => {
+      editorSlot.replaceChildren();
+      if (focus) focus.focus();
+    };
+    cancel.addEventListener('click', () => close(opener));
+    const form = h(
+      'form',
+      { id: 'access-form', class: 'form card', novalidate: true, 'aria-labelledby': 'access-form-heading' },
+      h('h2', { id: 'access-form-heading', text: `What ${m.name} reaches` }),
+      formError(),
+      fields.el,
+      h('div', { class: 'actions' }, save, cancel),
+    );
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      clearErrors(form);
+      const body = fields.values(form);
+      if (!body) return;
+      await busy(save, async () => {
+        try {
+          const { data: changed } = await api.patch(`${base}/memberships/${enc(m.identityId)}`, body, { signal: view.signal });
+          if (!view.alive()) return;
+          replace(changed.membership);
+          close();
+          say(`${m.name} now reaches ${reachText(changed.membership)}.`);
+          announce(`Access of ${m.name} saved.`);
+          await recheck();
+        } catch (err) {
+          if (api.isAbort(err) || err instanceof api.SignedOut) return;
+          showFormError(form, err);
+        }
+      }, 'Saving…');
+    });
+    editorSlot.replaceChildren(form);
+    form.querySelector('input').focus();
   }
 
   // The changed member may be the caller: ask for the caller's role again, and draw the page
@@ -149,9 +265,10 @@ export async function renderMembers(view) {
     notice,
     admin ? null : alertBox(`Only project admins change members or the project; your role here is ${project.role}.`, 'info'),
     table.wrap,
+    editorSlot,
   ];
   if (admin) {
-    parts.push(await addMemberForm(view, base, instanceAdmin, () => members, replace, say));
+    parts.push(await addMemberForm(view, base, instanceAdmin, environments, () => members, replace, say));
     parts.push(settingsForm(view, base, say));
   }
   if (!view.alive()) return;
@@ -162,7 +279,7 @@ export async function renderMembers(view) {
  * Adding a member. Instance admins pick from the organisation's identities; other project admins
  * cannot list identities (the API keeps that to instance admins) and paste an identity's id.
  */
-async function addMemberForm(view, base, instanceAdmin, current, added, say) {
+async function addMemberForm(view, base, instanceAdmin, environments, current, added, say) {
   let input;
   if (instanceAdmin) {
     const identities = await api.getAll('/api/v1/identities', 'identities', { signal: view.signal });
@@ -178,6 +295,14 @@ async function addMemberForm(view, base, instanceAdmin, current, added, say) {
     input = h('input', { type: 'text', id: 'member-identity', required: true, autocomplete: 'off', spellcheck: 'false', maxlength: '36' });
   }
   const role = roleSelect('member-role', 'viewer');
+  // Members and viewers may be narrowed; an admin reaches the whole project.
+  const narrowing = narrowingFields('member', environments, null);
+  const narrowPart = h('details', { class: 'narrow-new', id: 'member-narrowing' }, h('summary', { text: 'Limit what it reaches (optional)' }), narrowing.el);
+  const syncRole = () => {
+    narrowPart.hidden = role.value === 'admin';
+  };
+  role.addEventListener('change', syncRole);
+  syncRole();
   const submit = h('button', { type: 'submit', id: 'member-submit', class: 'button', text: 'Add member' });
   const form = h(
     'form',
@@ -193,6 +318,7 @@ async function addMemberForm(view, base, instanceAdmin, current, added, say) {
         : 'The identity’s id (an instance admin can tell you, or finds it on the Identities page).',
     }),
     field({ label: 'Role', input: role, errorFor: 'role' }),
+    narrowPart,
     h('div', { class: 'actions' }, submit),
   );
   form.addEventListener('submit', async (event) => {
@@ -209,9 +335,11 @@ async function addMemberForm(view, base, instanceAdmin, current, added, say) {
       input.focus();
       return;
     }
+    const limits = role.value === 'admin' ? { environments: null, secretPath: null } : narrowing.values(form);
+    if (!limits) return;
     await busy(submit, async () => {
       try {
-        const { data } = await api.post(`${base}/memberships`, { identityId, role: role.value }, { signal: view.signal });
+        const { data } = await api.post(`${base}/memberships`, { identityId, role: role.value, ...limits }, { signal: view.signal });
         if (!view.alive()) return;
         added(data.membership);
         input.value = '';

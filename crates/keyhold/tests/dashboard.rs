@@ -1880,6 +1880,56 @@ async fn a_project_admin_manages_members_but_not_identities(pool: PgPool) {
         .expect("error");
     assert!(!said.trim().is_empty());
 
+    // What a member reaches: narrowed to dev at /orders from its row (no environment chosen is
+    // said at the field), shown in the row and kept by the API; then widened again.
+    let newcomer_row = format!("#members-table tr[data-identity-id='{newcomer}']");
+    browser.click(&format!("{newcomer_row} .edit-access")).await;
+    browser.click("#access-all-envs").await;
+    browser.click("#access-save").await;
+    browser
+        .element("#access-form [data-error-for='environments']:not(:empty)")
+        .await;
+    browser.click("#access-env-dev").await;
+    browser.fill("#access-path", "/orders").await;
+    browser.accessible("the access editor").await;
+    browser.screenshot("42-member-access").await;
+    browser.click("#access-save").await;
+    text_becomes(
+        &browser,
+        &format!("{newcomer_row} .reach"),
+        "dev at /orders",
+    )
+    .await;
+    let reach = |memberships: &serde_json::Value| {
+        memberships["memberships"]
+            .as_array()
+            .expect("memberships")
+            .iter()
+            .find(|m| m["identityId"] == newcomer.as_str())
+            .map(|m| (m["environments"].clone(), m["secretPath"].clone()))
+            .expect("listed")
+    };
+    let memberships = format!("/api/v1/projects/{project}/memberships");
+    let (_, listed) = dev.api(&token, Method::GET, &memberships, None).await;
+    assert_eq!(
+        reach(&listed),
+        (serde_json::json!(["dev"]), serde_json::json!("/orders"))
+    );
+    browser.click(&format!("{newcomer_row} .edit-access")).await;
+    assert_eq!(property(&browser, "#access-path", "value").await, "/orders");
+    browser.click("#access-all-envs").await;
+    browser.fill("#access-path", "").await;
+    browser.click("#access-save").await;
+    eventually("the member widened again", || async {
+        !browser.exists(&format!("{newcomer_row} .reach")).await
+    })
+    .await;
+    let (_, listed) = dev.api(&token, Method::GET, &memberships, None).await;
+    assert_eq!(
+        reach(&listed),
+        (serde_json::Value::Null, serde_json::Value::Null)
+    );
+
     // The project's log, but not the instance's, and no identities.
     browser.click("#nav-audit").await;
     browser.page("audit").await;
