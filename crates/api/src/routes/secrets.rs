@@ -97,13 +97,20 @@ pub(crate) async fn environment(
     project_id: ProjectId,
     slug: &str,
 ) -> ApiResult<Environment> {
+    let not_found = || ApiError::NotFound {
+        what: "environment",
+        field: Some("environment"),
+    };
+    // No environment has a slug that is no slug: answered without asking PostgreSQL, which
+    // refuses a NUL in text with an error rather than finding nothing (found by the contract
+    // fuzzing: `"environment": "n\u0000v"` in a secret's body was a 500).
+    if !validate::slug("environment", slug, &mut Vec::new()) {
+        return Err(not_found());
+    }
     store::environments::by_slug(&state.db, project_id, slug)
         .await
         .map_err(|err| match err {
-            store::Error::NotFound => ApiError::NotFound {
-                what: "environment",
-                field: Some("environment"),
-            },
+            store::Error::NotFound => not_found(),
             other => other.into(),
         })
 }

@@ -802,3 +802,46 @@ async fn bad_input_is_refused_naming_the_field_never_the_value(pool: PgPool) {
     };
     assert_eq!(strip(&before), strip(&after));
 }
+
+/// An environment named by something that is no slug (a NUL, spaces, upper case) is simply not
+/// found, by every route that takes one in a body: PostgreSQL is not asked (it errors on NUL).
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn environments_that_are_no_slug_are_not_found(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let before = app.dump().await;
+    for env in ["n\u{0}v", "Dev", "d e v", ""] {
+        let write = app
+            .call(
+                Method::POST,
+                "/api/v3/secrets/raw/CANARY_NAME",
+                Some(app.secret_body(env, "/", Some("value"))),
+                &[],
+            )
+            .await;
+        assert!(
+            matches!(
+                write.status,
+                StatusCode::NOT_FOUND | StatusCode::UNPROCESSABLE_ENTITY
+            ),
+            "{env:?}: {}",
+            write.text
+        );
+        let folder = app
+            .call(
+                Method::POST,
+                "/api/v2/folders",
+                Some(json!({ "projectId": app.project_id, "environment": env, "name": "f" })),
+                &[],
+            )
+            .await;
+        assert!(
+            matches!(
+                folder.status,
+                StatusCode::NOT_FOUND | StatusCode::UNPROCESSABLE_ENTITY
+            ),
+            "{env:?}: {}",
+            folder.text
+        );
+    }
+    assert_eq!(app.dump().await, before);
+}
