@@ -66,11 +66,13 @@ async fn list(
             store::audit::Scope::Project(project)
         }
         None if caller.is_instance_admin => store::audit::Scope::Org(caller.org_id),
+        // Well-formed, but the whole organisation's log is not this caller's to read: 403.
         None => {
-            return Err(ApiError::field(
-                "projectId",
-                "is required unless you are an instance admin",
-            ));
+            return Err(ApiError::Forbidden {
+                detail: "only instance admins read the whole organisation's audit log; name a \
+                         project you administer with projectId"
+                    .to_owned(),
+            });
         }
     };
     let since = instant("since", query.since.as_deref())?;

@@ -183,13 +183,12 @@ async fn scope(
             Ok(Some(Some(project)))
         }
         None if caller.is_instance_admin => Ok(Some(None)),
-        None => {
-            errors.push(FieldError::new(
-                "projectId",
-                "is required unless you are an instance admin (who may stream the whole organisation)",
-            ));
-            Ok(None)
-        }
+        // The organisation's stream is an instance admin's: for anyone else a 403, not a bad field.
+        None => Err(ApiError::Forbidden {
+            detail: "only instance admins stream the whole organisation's audit log; name a \
+                     project you administer with projectId"
+                .to_owned(),
+        }),
     }
 }
 

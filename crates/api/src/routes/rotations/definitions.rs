@@ -353,7 +353,14 @@ pub(super) async fn list(
                 .await?;
         }
         None if caller.is_instance_admin => {}
-        None => return Err(ApiError::field("projectId", "is required")),
+        // Listing every project's rotations is an instance admin's view: 403, not a bad request.
+        None => {
+            return Err(ApiError::Forbidden {
+                detail: "only instance admins list the rotations of every project; name a \
+                         project with projectId"
+                    .to_owned(),
+            });
+        }
     }
     let page = page_request(query.limit, query.cursor.as_deref())?;
     let filter = db::ListFilter {
