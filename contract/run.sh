@@ -49,6 +49,8 @@
 #
 # Knobs (environment):
 #   CONTRACT_EXAMPLES  max examples per operation and phase (default 50)
+#   CONTRACT_CALLER    who fuzzes: admin (default: the instance admin), viewer (a viewer of the
+#                      demo project) or outsider (in no project); see "The caller" below
 #   CONTRACT_SEED      schemathesis seed (default 20261123: CI runs are reproducible)
 #   CONTRACT_WORKERS   concurrent schemathesis workers (default 1: with more, Python 3.11's
 #                      ast.parse, which hypothesis calls from every worker thread, sometimes fails
@@ -205,7 +207,42 @@ AUTH0_USER=$(api POST "/api/v1/app-connections/auth0/$CONNECTION/users" -d '{
     "connection": "Username-Password-Authentication", "email": "contract@example.com",
     "password": "contract-Passw0rd-only-for-the-emulator"
   }' | jq -er .user.user_id) || die "cannot create the Auth0 user"
+# A project secret for the secret routes to find (its value is a project secret's: readable by
+# design, so no canary).
+api POST /api/v3/secrets/raw/CONTRACT_SECRET \
+  -d "{\"workspaceId\":\"$PROJECT\",\"environment\":\"dev\",\"secretValue\":\"contract-value\"}" >/dev/null ||
+  die "cannot create the project secret"
 log "fixtures: project $PROJECT, connection $CONNECTION, rotation $ROTATION, decoy identity $DECOY"
+
+# The caller the fuzzing runs as (CONTRACT_CALLER): the instance admin reaches every operation;
+# a project viewer and an outsider (an identity of the organisation in no project) prove that
+# what they may not do is refused as documented (403, or 404 for what they cannot see) and
+# that nothing leaks to them. Their own client secret joins the canaries.
+CALLER=${CONTRACT_CALLER:-admin}
+cp "$WORK/token" "$WORK/caller-token"
+: >"$WORK/caller-secret"
+case "$CALLER" in
+  admin) ;;
+  viewer | outsider)
+    made=$(api POST /api/v1/identities -d "{\"type\":\"machine\",\"name\":\"contract-$CALLER\"}") ||
+      die "cannot create the $CALLER identity"
+    caller_id=$(jq -er .identity.id <<<"$made") || die "no id for the $CALLER identity"
+    jq -er .clientSecret <<<"$made" >"$WORK/caller-secret" || die "no secret for the $CALLER identity"
+    if [[ "$CALLER" == viewer ]]; then
+      api POST "/api/v1/projects/$PROJECT/memberships" \
+        -d "{\"identityId\":\"$caller_id\",\"role\":\"viewer\"}" >/dev/null ||
+        die "cannot make the viewer a member"
+    fi
+    jq -n --arg c "$(jq -er .identity.clientId <<<"$made")" --rawfile s "$WORK/caller-secret" \
+      '{clientId: $c, clientSecret: ($s | rtrimstr("\n"))}' |
+      curl -sS --fail-with-body --max-time 30 -X POST "$API/api/v1/auth/universal-auth/login" \
+        -H 'content-type: application/json' -d @- | jq -er .accessToken >"$WORK/caller-token" ||
+      die "login as the $CALLER failed"
+    unset made
+    ;;
+  *) die "CONTRACT_CALLER must be admin, viewer or outsider" ;;
+esac
+log "fuzzing as: $CALLER"
 
 # ---------------------------------------------------------------- schemathesis config
 # Ids that exist, offered half of the time for the parameters (path, query, body) of that name, and
@@ -218,7 +255,9 @@ workers = $WORKERS
 request-timeout = 30
 
 [warnings]
-fail-on = ["missing_auth"]
+# As the admin, an operation answering only 401/403 means the token died; a viewer or an outsider
+# is refused most operations by design (the token is checked after the run either way).
+fail-on = $([[ "$CALLER" == admin ]] && echo '["missing_auth"]' || echo '[]')
 
 # A stale If-Match answers 412 before the body is looked at (RFC 9110 13.2.2 evaluates
 # preconditions before the content), so 412 is a right answer to an invalid body too.
@@ -249,6 +288,8 @@ auth0-domain = { values = ["demo.auth0.test"] }
 auth0-client = { values = ["keyhold-demo-m2m"] }
 auth0-secret = { values = [$demo_secret_toml] }
 rotation-target = { values = ["demo-orders-service"] }
+environment = { values = ["dev"] }
+secret-name = { values = ["CONTRACT_SECRET"] }
 
 [parameters]
 projectId = { dictionary = "project", probability = 0.5 }
@@ -265,6 +306,10 @@ userId = { dictionary = "auth0-user", probability = 0.5 }
 "body.credentials.clientId" = { dictionary = "auth0-client", probability = 0.75 }
 "body.credentials.clientSecret" = { dictionary = "auth0-secret", probability = 0.75 }
 "body.parameters.clientId" = { dictionary = "rotation-target", probability = 0.5 }
+workspaceId = { dictionary = "project", probability = 0.5 }
+"body.workspaceId" = { dictionary = "project", probability = 0.5 }
+environment = { dictionary = "environment", probability = 0.5 }
+secretName = { dictionary = "secret-name", probability = 0.5 }
 
 # 401 is what a login answers to generated credentials: not a sign of a dead fuzzing token.
 [[operations]]
@@ -283,12 +328,12 @@ cmd=(schemathesis --config-file "$WORK/schemathesis.toml" run "$ROOT/openapi.yam
 [[ -n "${CONTRACT_PHASES:-}" ]] && cmd+=(--phases "$CONTRACT_PHASES")
 log "running: ${cmd[*]}"
 
-canaries="$(jq -r .clientSecret "$WORK/dev/admin.json")"$'\n'"$(cat "$WORK/dev/demo-client-secret")"
+canaries="$(jq -r .clientSecret "$WORK/dev/admin.json")"$'\n'"$(cat "$WORK/dev/demo-client-secret")"$'\n'"$(cat "$WORK/caller-secret")"
 rc=0
 (
   # In the work directory: schemathesis and hypothesis leave caches in the current directory.
   cd "$WORK"
-  KEYHOLD_CONTRACT_TOKEN="$(cat "$WORK/token")" \
+  KEYHOLD_CONTRACT_TOKEN="$(cat "$WORK/caller-token")" \
     KEYHOLD_CANARY_SECRETS="$canaries" \
     KEYHOLD_CONTRACT_PROTECTED_IDENTITY="$ADMIN_ID" KEYHOLD_CONTRACT_DECOY_IDENTITY="$DECOY" \
     KEYHOLD_CONTRACT_PROJECT="$PROJECT" \
@@ -298,7 +343,7 @@ rc=0
 unset canaries
 
 # The token must have survived the run (otherwise later operations tested only the 401 path).
-if ! curl -sf --max-time 10 "$API/api/v1/projects" -H "authorization: Bearer $(cat "$WORK/token")" >/dev/null; then
+if ! curl -sf --max-time 10 "$API/api/v1/projects" -H "authorization: Bearer $(cat "$WORK/caller-token")" >/dev/null; then
   log "the fuzzing token no longer works after the run"
   [[ $rc -ne 0 ]] || rc=1
 fi
