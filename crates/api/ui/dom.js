@@ -59,6 +59,15 @@ export function time(iso, empty = '—') {
   return el;
 }
 
+/** The host (and port) of a URL, for saying where something is sent; the text itself if no URL. */
+export function hostOf(url) {
+  try {
+    return new URL(url).host || url;
+  } catch {
+    return url;
+  }
+}
+
 export function code(text) {
   const el = document.createElement('code');
   el.textContent = text;

@@ -9,7 +9,7 @@
 import * as api from './api.js';
 import { link } from './router.js';
 import {
-  h, time, code, badge, dataTable, cell, labelCells, alertBox, describeError, announce, field,
+  h, hostOf, time, code, badge, dataTable, cell, labelCells, alertBox, describeError, announce, field,
   formError, clearErrors, setFieldError, showFormError, showFieldsInvalid, busy,
 } from './dom.js';
 import { signingSecretPanel } from './once.js';
@@ -20,14 +20,6 @@ const enc = encodeURIComponent;
 /** As the API allows (`routes::audit_streams::MAX_HEADERS`). */
 const MAX_HEADERS = 10;
 const COLUMNS = ['URL', 'Headers', 'Status', 'Delivered', 'Waiting', 'Last error', 'Actions'];
-
-function hostOf(url) {
-  try {
-    return new URL(url).host || url;
-  } catch {
-    return url;
-  }
-}
 
 function streamStatus(s) {
   const wrap = h('span', { class: 'badges' }, s.enabled ? badge('enabled', 'ok') : badge('disabled', 'neutral'));

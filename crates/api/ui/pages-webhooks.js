@@ -7,7 +7,7 @@
 import * as api from './api.js';
 import { link } from './router.js';
 import {
-  h, time, formatTime, code, badge, details, dataTable, cell, alertBox, describeError, announce,
+  h, hostOf, time, formatTime, code, badge, details, dataTable, cell, alertBox, describeError, announce,
   field, formError, clearErrors, setFieldError, showFormError, showFieldsInvalid, busy,
 } from './dom.js';
 import { signingSecretPanel } from './once.js';
@@ -48,14 +48,6 @@ function adminsOnly(view, title) {
     alertBox(`Only project admins manage webhooks; your role in this project is ${view.project.role}.`, 'info'),
   );
   return true;
-}
-
-function hostOf(url) {
-  try {
-    return new URL(url).host || url;
-  } catch {
-    return url;
-  }
 }
 
 function eventTypesView(types) {

@@ -718,12 +718,21 @@ async fn count(browser: &Browser, css: &str, n: usize) {
     }
 }
 
-#[sqlx::test(migrations = false)]
-async fn audit_log_streams_are_added_with_write_only_headers_and_deliver_signed_batches(
-    pool: PgPool,
-) {
-    const API_KEY: &str = "dd-api-key-canary-6e1f";
-    let url = common::database_url(&pool, None).await;
+/// A `keyhold dev` that may send to loopback receivers, a receiver, a project with a viewer
+/// member, and the instance admin signed in on the projects page: where the webhook and audit
+/// stream tests start.
+struct Outbound {
+    dev: Dev,
+    token: String,
+    project: String,
+    receiver: Receiver,
+    viewer: (String, String),
+    browser: Browser,
+    ui: String,
+}
+
+async fn outbound(pool: &PgPool, viewer: &str) -> Outbound {
+    let url = common::database_url(pool, None).await;
     let dev = Dev::start_with(
         &url,
         env!("CARGO_BIN_EXE_keyhold"),
@@ -733,15 +742,39 @@ async fn audit_log_streams_are_added_with_write_only_headers_and_deliver_signed_
     let token = dev.login(&dev.admin_id, &dev.admin_secret).await;
     let project = dev.project(&token).await;
     let receiver = Receiver::start().await;
-    let (viewer_id, viewer_secret) = dev
-        .member(&token, &project, "streams-viewer", "viewer")
-        .await;
+    let (viewer_id, viewer_secret) = dev.member(&token, &project, viewer, "viewer").await;
 
     let browser = Browser::start(1280, 800).await;
     let ui = format!("{}/ui/", dev.base);
     browser.goto(&ui).await;
     browser.sign_in(&dev.admin_id, &dev.admin_secret).await;
     browser.page("projects").await;
+    Outbound {
+        dev,
+        token,
+        project,
+        receiver,
+        viewer: (viewer_id, viewer_secret),
+        browser,
+        ui,
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn audit_log_streams_are_added_with_write_only_headers_and_deliver_signed_batches(
+    pool: PgPool,
+) {
+    const API_KEY: &str = "dd-api-key-canary-6e1f";
+    // `_dev` keeps the server running to the end (a `_` pattern would drop it at once).
+    let Outbound {
+        dev: _dev,
+        token: _,
+        project,
+        receiver,
+        viewer: (viewer_id, viewer_secret),
+        browser,
+        ui,
+    } = outbound(&pool, "streams-viewer").await;
     browser
         .goto(&format!("{ui}#/projects/{project}/audit"))
         .await;
@@ -938,25 +971,15 @@ async fn audit_log_streams_are_added_with_write_only_headers_and_deliver_signed_
 async fn webhooks_are_managed_with_a_one_time_secret_a_test_event_and_the_delivery_log(
     pool: PgPool,
 ) {
-    let url = common::database_url(&pool, None).await;
-    let dev = Dev::start_with(
-        &url,
-        env!("CARGO_BIN_EXE_keyhold"),
-        &[("KEYHOLD_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")],
-    )
-    .await;
-    let token = dev.login(&dev.admin_id, &dev.admin_secret).await;
-    let project = dev.project(&token).await;
-    let receiver = Receiver::start().await;
-    let (viewer_id, viewer_secret) = dev
-        .member(&token, &project, "webhooks-viewer", "viewer")
-        .await;
-
-    let browser = Browser::start(1280, 800).await;
-    let ui = format!("{}/ui/", dev.base);
-    browser.goto(&ui).await;
-    browser.sign_in(&dev.admin_id, &dev.admin_secret).await;
-    browser.page("projects").await;
+    let Outbound {
+        dev,
+        token,
+        project,
+        receiver,
+        viewer: (viewer_id, viewer_secret),
+        browser,
+        ui,
+    } = outbound(&pool, "webhooks-viewer").await;
     browser.click("a.project-link").await;
     browser.page("connections").await;
     browser.click("#nav-webhooks").await;

@@ -810,38 +810,27 @@ async fn environments_that_are_no_slug_are_not_found(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let before = app.dump().await;
     for env in ["n\u{0}v", "Dev", "d e v", ""] {
-        let write = app
-            .call(
-                Method::POST,
+        let writes = [
+            (
                 "/api/v3/secrets/raw/CANARY_NAME",
-                Some(app.secret_body(env, "/", Some("value"))),
-                &[],
-            )
-            .await;
-        assert!(
-            matches!(
-                write.status,
-                StatusCode::NOT_FOUND | StatusCode::UNPROCESSABLE_ENTITY
+                app.secret_body(env, "/", Some("value")),
             ),
-            "{env:?}: {}",
-            write.text
-        );
-        let folder = app
-            .call(
-                Method::POST,
+            (
                 "/api/v2/folders",
-                Some(json!({ "projectId": app.project_id, "environment": env, "name": "f" })),
-                &[],
-            )
-            .await;
-        assert!(
-            matches!(
-                folder.status,
-                StatusCode::NOT_FOUND | StatusCode::UNPROCESSABLE_ENTITY
+                json!({ "projectId": app.project_id, "environment": env, "name": "f" }),
             ),
-            "{env:?}: {}",
-            folder.text
-        );
+        ];
+        for (path, body) in writes {
+            let reply = app.call(Method::POST, path, Some(body), &[]).await;
+            assert!(
+                matches!(
+                    reply.status,
+                    StatusCode::NOT_FOUND | StatusCode::UNPROCESSABLE_ENTITY
+                ),
+                "{path} {env:?}: {}",
+                reply.text
+            );
+        }
     }
     assert_eq!(app.dump().await, before);
 }
