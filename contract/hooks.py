@@ -56,11 +56,26 @@ _PROTECTED = os.environ.get("KEYHOLD_CONTRACT_PROTECTED_IDENTITY", "")
 _DECOY = os.environ.get("KEYHOLD_CONTRACT_DECOY_IDENTITY", "")
 
 
+# The fixtures the dictionaries offer (a connection, a rotation, a project secret) are found by id
+# and by name throughout the run only if nothing renames or deletes them: a PATCH or DELETE aimed
+# at one goes to its decoy instead (`name=fixture:decoy` pairs), so those operations still run
+# on a real resource and the reads keep theirs.
+_FIXTURES = {}
+for _pair in os.environ.get("KEYHOLD_CONTRACT_FIXTURES", "").split():
+    _param, _, _ids = _pair.partition("=")
+    _fixture, _, _decoy = _ids.partition(":")
+    _FIXTURES[_param] = (_fixture, _decoy)
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     params = case.path_parameters
     if _PROTECTED and params and params.get("identityId") == _PROTECTED:
         params["identityId"] = _DECOY
+    if params and case.method.upper() in ("PATCH", "DELETE"):
+        for name, (fixture, decoy) in _FIXTURES.items():
+            if params.get(name) == fixture:
+                params[name] = decoy
     fill_what_the_document_cannot_say(case)
 
 

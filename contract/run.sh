@@ -208,10 +208,25 @@ AUTH0_USER=$(api POST "/api/v1/app-connections/auth0/$CONNECTION/users" -d '{
     "password": "contract-Passw0rd-only-for-the-emulator"
   }' | jq -er .user.user_id) || die "cannot create the Auth0 user"
 # A project secret for the secret routes to find (its value is a project secret's: readable by
-# design, so no canary).
-api POST /api/v3/secrets/raw/CONTRACT_SECRET \
-  -d "{\"workspaceId\":\"$PROJECT\",\"environment\":\"dev\",\"secretValue\":\"contract-value\"}" >/dev/null ||
-  die "cannot create the project secret"
+# design, so no canary), and decoys that take the changes and deletions aimed at the fixtures
+# (hooks.py), so the fixtures stay findable by id and by name for the whole run.
+for name in CONTRACT_SECRET CONTRACT_DECOY; do
+  api POST "/api/v3/secrets/raw/$name" \
+    -d "{\"workspaceId\":\"$PROJECT\",\"environment\":\"dev\",\"secretValue\":\"contract-value\"}" >/dev/null ||
+    die "cannot create the project secret $name"
+done
+DECOY_CONNECTION=$(jq -n --arg p "$PROJECT" --rawfile s "$WORK/dev/demo-client-secret" '{
+    name: "contract-decoy", method: "client-credentials", projectId: $p,
+    credentials: {domain: "demo.auth0.test", clientId: "keyhold-demo-m2m", clientSecret: ($s | rtrimstr("\n"))}
+  }' | api POST /api/v1/app-connections/auth0 -d @- | jq -er .appConnection.id) ||
+  die "cannot create the decoy connection"
+DECOY_ROTATION=$(jq -n --arg p "$PROJECT" --arg c "$DECOY_CONNECTION" '{
+    name: "contract-decoy-rotation", projectId: $p, connectionId: $c, rotationInterval: 30,
+    parameters: {clientId: "demo-orders-service"}
+  }' | api POST /api/v2/secret-rotations/auth0-client-secret -d @- | jq -er .secretRotation.id) ||
+  die "cannot create the decoy rotation"
+STREAM=$(jq -n --arg p "$PROJECT" '{projectId: $p, url: "https://intake.example.com/contract"}' |
+  api POST /api/v1/audit-log-streams -d @- | jq -er .auditLogStream.id) || die "cannot create the stream"
 log "fixtures: project $PROJECT, connection $CONNECTION, rotation $ROTATION, decoy identity $DECOY"
 
 # The caller the fuzzing runs as (CONTRACT_CALLER): the instance admin reaches every operation;
@@ -290,6 +305,7 @@ auth0-secret = { values = [$demo_secret_toml] }
 rotation-target = { values = ["demo-orders-service"] }
 environment = { values = ["dev"] }
 secret-name = { values = ["CONTRACT_SECRET"] }
+stream = { values = ["$STREAM"] }
 
 [parameters]
 projectId = { dictionary = "project", probability = 0.5 }
@@ -310,6 +326,7 @@ workspaceId = { dictionary = "project", probability = 0.5 }
 "body.workspaceId" = { dictionary = "project", probability = 0.5 }
 environment = { dictionary = "environment", probability = 0.5 }
 secretName = { dictionary = "secret-name", probability = 0.5 }
+streamId = { dictionary = "stream", probability = 0.5 }
 
 # 401 is what a login answers to generated credentials: not a sign of a dead fuzzing token.
 [[operations]]
@@ -337,6 +354,7 @@ rc=0
     KEYHOLD_CANARY_SECRETS="$canaries" \
     KEYHOLD_CONTRACT_PROTECTED_IDENTITY="$ADMIN_ID" KEYHOLD_CONTRACT_DECOY_IDENTITY="$DECOY" \
     KEYHOLD_CONTRACT_PROJECT="$PROJECT" \
+    KEYHOLD_CONTRACT_FIXTURES="connectionId=$CONNECTION:$DECOY_CONNECTION rotationId=$ROTATION:$DECOY_ROTATION secretName=CONTRACT_SECRET:CONTRACT_DECOY" \
     PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=hooks \
     timeout --kill-after=10 "$TIMEOUT" "$VENV/bin/${cmd[0]}" "${cmd[@]:1}"
 ) || rc=$?
