@@ -189,11 +189,14 @@ PROJECT=$(api GET /api/v1/projects | jq -er '.projects[] | select(.name == "demo
   die "the demo project is missing"
 ADMIN_ID=$(api GET /api/v1/identities | jq -er --arg c "$(jq -r .clientId "$WORK/dev/admin.json")" \
   '.identities[] | select(.clientId == $c) | .id') || die "cannot find the instance admin's identity"
-CONNECTION=$(jq -n --arg p "$PROJECT" --rawfile s "$WORK/dev/demo-client-secret" '{
-    name: "contract-demo", method: "client-credentials", projectId: $p,
+# demo_connection NAME: a connection to the emulator's demo tenant; prints its id.
+demo_connection() {
+  jq -n --arg n "$1" --arg p "$PROJECT" --rawfile s "$WORK/dev/demo-client-secret" '{
+    name: $n, method: "client-credentials", projectId: $p,
     credentials: {domain: "demo.auth0.test", clientId: "keyhold-demo-m2m", clientSecret: ($s | rtrimstr("\n"))}
-  }' | api POST /api/v1/app-connections/auth0 -d @- | jq -er .appConnection.id) ||
-  die "cannot create the connection"
+  }' | api POST /api/v1/app-connections/auth0 -d @- | jq -er .appConnection.id
+}
+CONNECTION=$(demo_connection contract-demo) || die "cannot create the connection"
 ROTATION=$(jq -n --arg p "$PROJECT" --arg c "$CONNECTION" '{
     name: "contract-rotation", projectId: $p, connectionId: $c, rotationInterval: 30,
     parameters: {clientId: "demo-orders-service"},
@@ -215,11 +218,7 @@ for name in CONTRACT_SECRET CONTRACT_DECOY; do
     -d "{\"workspaceId\":\"$PROJECT\",\"environment\":\"dev\",\"secretValue\":\"contract-value\"}" >/dev/null ||
     die "cannot create the project secret $name"
 done
-DECOY_CONNECTION=$(jq -n --arg p "$PROJECT" --rawfile s "$WORK/dev/demo-client-secret" '{
-    name: "contract-decoy", method: "client-credentials", projectId: $p,
-    credentials: {domain: "demo.auth0.test", clientId: "keyhold-demo-m2m", clientSecret: ($s | rtrimstr("\n"))}
-  }' | api POST /api/v1/app-connections/auth0 -d @- | jq -er .appConnection.id) ||
-  die "cannot create the decoy connection"
+DECOY_CONNECTION=$(demo_connection contract-decoy) || die "cannot create the decoy connection"
 DECOY_ROTATION=$(jq -n --arg p "$PROJECT" --arg c "$DECOY_CONNECTION" '{
     name: "contract-decoy-rotation", projectId: $p, connectionId: $c, rotationInterval: 30,
     parameters: {clientId: "demo-orders-service"}

