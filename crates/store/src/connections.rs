@@ -329,6 +329,18 @@ pub async fn get(pool: &PgPool, org_id: OrgId, id: ConnectionId) -> Result<Conne
         .await?)
 }
 
+/// The connections with these ids, in any order; missing ids are left out. For the worker, which
+/// reads the connections of a batch of claimed rotations at once: callers check `org_id`.
+pub async fn get_many(pool: &PgPool, ids: &[ConnectionId]) -> Result<Vec<Connection>> {
+    let sql = concat!(
+        "select ",
+        columns!(),
+        " from app_connections where id = any($1)"
+    );
+    let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
+    Ok(sqlx::query_as(sql).bind(ids).fetch_all(pool).await?)
+}
+
 pub async fn get_by_name(pool: &PgPool, project_id: ProjectId, name: &str) -> Result<Connection> {
     let sql = concat!(
         "select ",

@@ -10,9 +10,11 @@
 mod keys;
 mod steps;
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use broker::Broker;
+use store::connections::Connection;
 use store::rotations::Rotation;
 use store::rotations::lease::{self, Claim, Lease};
 
@@ -30,11 +32,16 @@ pub(crate) struct Engine {
 
 impl Engine {
     /// Runs one claimed rotation to its next resting point, heartbeating its lease meanwhile.
-    pub(crate) async fn run_claim(&self, claim: Claim) -> JobReport {
+    /// `connection`: the rotation's connection when the caller read it with its batch of claims.
+    pub(crate) async fn run_claim(
+        &self,
+        claim: Claim,
+        connection: Option<Arc<Connection>>,
+    ) -> JobReport {
         let lease = claim.lease();
         let rotation_id = claim.rotation.id;
         let outcome = tokio::select! {
-            outcome = self.execute(claim) => outcome,
+            outcome = self.execute(claim, connection) => outcome,
             () = self.heartbeat(&lease) => JobOutcome::LeaseLost,
         };
         let label = match &outcome {
@@ -71,17 +78,33 @@ impl Engine {
         }
     }
 
-    async fn execute(&self, claim: Claim) -> JobOutcome {
+    async fn execute(&self, claim: Claim, connection: Option<Arc<Connection>>) -> JobOutcome {
         let lease = claim.lease();
         let rotation = claim.rotation;
         let mut ctx = None;
-        let driven = if rotation.rotates_keys() {
-            self.drive_keys(&lease, &rotation, claim.previous_owner.as_deref(), &mut ctx)
-                .await
-        } else {
-            self.drive(&lease, &rotation, claim.previous_owner.as_deref(), &mut ctx)
-                .await
-        };
+        let driven = async {
+            let connection = match connection {
+                Some(connection) if connection.org_id == rotation.org_id => connection,
+                _ => Arc::new(
+                    store::connections::get(
+                        &self.broker.pool,
+                        rotation.org_id,
+                        rotation.connection_id,
+                    )
+                    .await
+                    .stop_at(Step::Create)?,
+                ),
+            };
+            let previous_owner = claim.previous_owner.as_deref();
+            if rotation.rotates_keys() {
+                self.drive_keys(&lease, &rotation, &connection, previous_owner, &mut ctx)
+                    .await
+            } else {
+                self.drive(&lease, &rotation, &connection, previous_owner, &mut ctx)
+                    .await
+            }
+        }
+        .await;
         match driven {
             Ok(outcome) => outcome,
             Err(stop) => {
@@ -104,22 +127,19 @@ impl Engine {
         &self,
         lease: &Lease,
         rotation: &Rotation,
+        connection: &Connection,
         previous_owner: Option<&str>,
         ctx: &mut Option<AttemptCtx>,
     ) -> Result<JobOutcome, Stop> {
-        let connection =
-            store::connections::get(&self.broker.pool, rotation.org_id, rotation.connection_id)
-                .await
-                .stop_at(Step::Create)?;
-        let domain = Broker::domain(&connection).stop_at(Step::Create)?;
+        let domain = Broker::domain(connection).stop_at(Step::Create)?;
         let current = match rotation.current_attempt_id {
             None => self
-                .create(lease, rotation, &connection)
+                .create(lease, rotation, connection)
                 .await
                 .stop_at(Step::Create)?,
             // Resuming leads into setting the pending secret (again).
             Some(id) => self
-                .resume(lease, id, previous_owner, rotation, &connection)
+                .resume(lease, id, previous_owner, rotation, connection)
                 .await
                 .stop_at(Step::Set)?,
         };
@@ -131,13 +151,13 @@ impl Engine {
         while let Some(step) = next {
             next = match step {
                 Step::Create | Step::Set => {
-                    self.set(ctx, rotation, &connection, &domain)
+                    self.set(ctx, rotation, connection, &domain)
                         .await
                         .stop_at(Step::Set)?;
                     Some(Step::Test)
                 }
                 Step::Test => {
-                    self.test(ctx, rotation, &connection, &domain)
+                    self.test(ctx, rotation, connection, &domain)
                         .await
                         .stop_at(Step::Test)?;
                     Some(Step::Finish)
@@ -145,7 +165,7 @@ impl Engine {
                 // A client-secret attempt never reaches a key rotation's last step.
                 Step::Finish | Step::RemoveOld => {
                     return self
-                        .finish(lease, rotation, &connection, ctx)
+                        .finish(lease, rotation, connection, ctx)
                         .await
                         .stop_at(Step::Finish);
                 }

@@ -155,7 +155,7 @@ impl Worker {
         )
         .await?;
         match claims.into_iter().next() {
-            Some(claim) => Ok(Some(self.engine.run_claim(claim).await)),
+            Some(claim) => Ok(Some(self.engine.run_claim(claim, None).await)),
             None => Ok(None),
         }
     }

@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
-use store::RotationId;
-use store::rotations::lease::{self, Lease};
+use store::connections::Connection;
+use store::rotations::lease::{self, Claim, Lease};
+use store::{ConnectionId, RotationId};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +45,7 @@ pub(crate) async fn run(
     let in_flight: InFlight = Arc::default();
     let mut jobs = JoinSet::new();
     let mut claim_errors: u32 = 0;
+    let refill = (config.concurrency / 4).max(1);
     loop {
         while let Some(done) = jobs.try_join_next() {
             log_join(done);
@@ -66,13 +68,15 @@ pub(crate) async fn run(
                 Ok(claims) => {
                     claim_errors = 0;
                     more_due = claims.len() == want;
+                    let connections = connections_of(&engine, &claims).await;
                     for claim in claims {
+                        let connection = connections.get(&claim.rotation.connection_id).cloned();
                         let lease = claim.lease();
                         lock(&in_flight).insert(lease.rotation_id, lease);
                         let engine = Arc::clone(&engine);
                         let in_flight = Arc::clone(&in_flight);
                         jobs.spawn(async move {
-                            let report = engine.run_claim(claim).await;
+                            let report = engine.run_claim(claim, connection).await;
                             lock(&in_flight).remove(&report.rotation_id);
                             report
                         });
@@ -93,11 +97,23 @@ pub(crate) async fn run(
         if more_due && jobs.len() < config.concurrency {
             continue;
         }
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            () = wake.notified() => {}
-            () = tokio::time::sleep(config.poll_interval) => {}
-            Some(done) = jobs.join_next(), if !jobs.is_empty() => log_join(done),
+        let poll = tokio::time::sleep(config.poll_interval);
+        tokio::pin!(poll);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = wake.notified() => break,
+                () = &mut poll => break,
+                Some(done) = jobs.join_next(), if !jobs.is_empty() => {
+                    log_join(done);
+                    // With more due than slots, refill a quarter of the slots per claim rather
+                    // than one per finished job: the claim is a locking update, and one per
+                    // rotation was an eighth of the database's work in bench/rotations.
+                    if !more_due || config.concurrency - jobs.len() >= refill {
+                        break;
+                    }
+                }
+            }
         }
     }
     drain(&engine, jobs, &in_flight).await;
@@ -106,6 +122,24 @@ pub(crate) async fn run(
     }
     tracing::info!(worker = %config.worker_id, "rotation worker stopped");
     Ok(())
+}
+
+/// The connections of a batch of claims, read in one statement (a batch usually shares a few
+/// connections). Empty when the read fails: each job then reads its own and reports the error.
+async fn connections_of(
+    engine: &Engine,
+    claims: &[Claim],
+) -> HashMap<ConnectionId, Arc<Connection>> {
+    let mut ids: Vec<ConnectionId> = claims.iter().map(|c| c.rotation.connection_id).collect();
+    ids.sort_unstable_by_key(|id| id.0);
+    ids.dedup();
+    match store::connections::get_many(&engine.broker.pool, &ids).await {
+        Ok(found) => found.into_iter().map(|c| (c.id, Arc::new(c))).collect(),
+        Err(err) => {
+            tracing::warn!(error = %err, "reading the claimed rotations' connections failed");
+            HashMap::new()
+        }
+    }
 }
 
 async fn drain(engine: &Engine, mut jobs: JoinSet<crate::JobReport>, in_flight: &InFlight) {

@@ -232,6 +232,10 @@ pub enum Finish {
         active_index: i16,
         /// The connection's new version, when its own secret changed.
         connection_version: Option<i64>,
+        /// Whether the rotation has a secrets mapping to write in the same transaction. Asked
+        /// here because the mapping cannot change while the attempt is open (the API refuses
+        /// to edit it then), so rotations without one spend no round trip on it.
+        has_mapping: bool,
     },
     /// Nothing written: the connection or the rotation no longer points where the pending secret
     /// was issued, or the definition changed since `schedule_version` (recompute the next
@@ -250,7 +254,7 @@ pub async fn finish_success(
     done: &Success<'_>,
 ) -> Result<Finish> {
     let own = done.own_connection.as_ref();
-    let row: (Option<i16>, i64, Option<i64>) = sqlx::query_as(
+    let row: (Option<i16>, i64, Option<i64>, bool) = sqlx::query_as(
         "with r as ( \
            update secret_rotations set status = 'success', last_rotation_message = null, \
              last_rotated_at = now(), is_last_rotation_manual = $5, next_rotation_at = $6, \
@@ -291,7 +295,8 @@ pub async fn finish_success(
            returning version) \
          select (select active_index from r), \
                 (select count(*) from moved where state = 'current'), \
-                (select version from own)",
+                (select version from own), \
+                exists (select 1 from rotation_secrets where rotation_id = $1)",
     )
     .bind(lease.rotation_id)
     .bind(&lease.owner)
@@ -310,15 +315,16 @@ pub async fn finish_success(
     .fetch_one(conn)
     .await?;
     match row {
-        (Some(active_index), 1, connection_version) => Ok(Finish::Done {
+        (Some(active_index), 1, connection_version, has_mapping) => Ok(Finish::Done {
             active_index,
             connection_version,
+            has_mapping,
         }),
-        (Some(_), promoted, _) => Err(crate::Error::Database(sqlx::Error::Protocol(format!(
+        (Some(_), promoted, _, _) => Err(crate::Error::Database(sqlx::Error::Protocol(format!(
             "finishing attempt {} promoted {promoted} pending secrets instead of one",
             done.attempt_id
         )))),
-        (None, _, _) => Ok(Finish::Stale),
+        (None, _, _, _) => Ok(Finish::Stale),
     }
 }
 

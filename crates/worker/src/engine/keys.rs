@@ -60,17 +60,14 @@ impl Engine {
         &self,
         lease: &Lease,
         rotation: &Rotation,
+        connection: &Connection,
         previous_owner: Option<&str>,
         ctx: &mut Option<AttemptCtx>,
     ) -> Result<JobOutcome, Stop> {
-        let connection =
-            store::connections::get(&self.broker.pool, rotation.org_id, rotation.connection_id)
-                .await
-                .stop_at(Step::Create)?;
-        let domain = Broker::domain(&connection).stop_at(Step::Create)?;
+        let domain = Broker::domain(connection).stop_at(Step::Create)?;
         let (attempt, mut key) = match rotation.current_attempt_id {
             None => self
-                .create_key(lease, rotation, &connection)
+                .create_key(lease, rotation, connection)
                 .await
                 .stop_at(Step::Create)?,
             Some(id) => self
@@ -89,7 +86,7 @@ impl Engine {
         if key.overlap_until.is_some() {
             // Published: the rest of the attempt is removing the old credential.
             return self
-                .remove_old(lease, rotation, &connection, &domain, ctx, &key)
+                .remove_old(lease, rotation, connection, &domain, ctx, &key)
                 .await
                 .stop_at(Step::RemoveOld);
         }
@@ -100,11 +97,11 @@ impl Engine {
             .open_rotation_private_key_for(
                 &key,
                 rotation.project_id,
-                destination(rotation, &connection),
+                destination(rotation, connection),
             )
             .map_err(Cause::from)
             .stop_at(Step::Set)?;
-        self.register(lease, rotation, &connection, &domain, ctx, &mut key)
+        self.register(lease, rotation, connection, &domain, ctx, &mut key)
             .await
             .stop_at(Step::Set)?;
         self.test_key(rotation, &domain, &pem, &key)

@@ -255,19 +255,12 @@ impl Engine {
         } else {
             None
         };
-        // Read before the transaction, so a rotation without a mapping finishes with exactly the
-        // statements it always did. The mapping cannot change under an open attempt: the API
-        // refuses to edit it while one is open (it checks under the rotation's row lock).
-        let mapping = {
-            let mut conn = self.broker.pool.acquire().await?;
-            store::rotations::mapping::get(&mut conn, rotation.id).await?
-        };
         let mut tx = self.broker.pool.begin().await?;
         // Schedule from the claimed row; if the definition was edited during the attempt, the
         // write is refused and repeated with the row as it is now (locked).
         let mut basis = rotation.clone();
         let mut refreshed = false;
-        let (active_index, connection_version) = loop {
+        let (active_index, connection_version, has_mapping) = loop {
             let now = OffsetDateTime::now_utc();
             let next_rotation_at = match Schedule::of(&basis) {
                 Ok(schedule) if basis.is_auto_rotation_enabled => Some(schedule::next_rotation_at(
@@ -296,7 +289,8 @@ impl Engine {
                 Finish::Done {
                     active_index,
                     connection_version,
-                } => break (active_index, connection_version),
+                    has_mapping,
+                } => break (active_index, connection_version, has_mapping),
                 // The finishing statement refuses a pending secret whose tenant or client the
                 // connection or rotation no longer names; asked only then, to say so clearly.
                 Finish::Stale if !lease::destination_unchanged(&mut tx, ctx.attempt.id).await? => {
@@ -314,6 +308,13 @@ impl Engine {
         // In the transaction that records the success: a reader never sees a secret Auth0 has
         // not accepted, and the success is never recorded without the secrets written. A refusal
         // drops the transaction (rolling the finish back) and the attempt is tried again.
+        // The mapping cannot change under an open attempt: the API refuses to edit it while one
+        // is open (it checks under the rotation's row lock).
+        let mapping = if has_mapping {
+            store::rotations::mapping::get(&mut tx, rotation.id).await?
+        } else {
+            None
+        };
         let written = match &mapping {
             Some(mapping) => {
                 let client_id = SecretString::from(rotation.client_id.clone());
