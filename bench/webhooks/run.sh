@@ -13,8 +13,9 @@
 #      connection's client and ROTATIONS target applications; `keyhold serve` (no embedded
 #      worker) and WORKERS `keyhold worker` processes; nginx on a free port;
 #   2. a project, one endpoint subscribed to every event, a connection and ROTATIONS rotations;
-#   3. burst: EVENTS events queued in one go (SQL, as the API's fan-out writes them); time until
-#      every delivery is delivered;
+#   3. burst: EVENTS events queued in one go (SQL, as the API's fan-out writes them, with
+#      time-ordered ids); time until every delivery is delivered, and whether nginx's log has
+#      them in event order (one endpoint's deliveries go out in order);
 #   4. sustained: RATE events/s queued for SUSTAIN s, the pending deliveries sampled every second
 #      (flat: the last samples no higher than the first ones);
 #   5. latency: "rotate now" on every rotation; for each `secret-rotation.succeeded`, the time from
@@ -165,7 +166,10 @@ queue() {
   psql -qX -d "$DB" -v n="$1" -v project="$PROJECT" -v endpoint="$ENDPOINT" >/dev/null <<'SQL'
 with events as (
   insert into webhook_events (id, project_id, type, payload)
-  select gen_random_uuid(), :'project', 'secret.updated',
+  -- Time-ordered ids like the server's UUIDv7 (milliseconds, then a counter), so the receiver's
+  -- log can show whether one endpoint's events arrived in order.
+  select (lpad(to_hex((extract(epoch from clock_timestamp()) * 1000)::bigint), 12, '0') || '7000' ||
+          '8' || lpad(to_hex(g), 15, '0'))::uuid, :'project', 'secret.updated',
          jsonb_build_object('type', 'secret.updated', 'timestamp', now(),
                             'data', jsonb_build_object('secretKey', 'KEY_' || g, 'version', 1))
   from generate_series(1, :n) g
@@ -184,6 +188,23 @@ wait_delivered 300 || die "the burst was not delivered within 300 s"
 end=$(date +%s.%N)
 BURST_S=$(python3 -c "print($end - $start)")
 BURST_RATE=$(python3 -c "print($EVENTS / $BURST_S)")
+sleep 1.5 # nginx flushes its log every second
+# Arrivals of the burst's events, in the receiver's log order: any id lower than one before it
+# arrived out of order (a retried one arrives again later, in order behind itself).
+read -r OUT_OF_ORDER ARRIVED < <(psql -qtAX -d "$DB" -c "select id from webhook_events where type = 'secret.updated'" |
+  python3 -c '
+import sys
+burst = set(l.strip() for l in sys.stdin if l.strip())
+seen, highest, late = set(), "", 0
+for line in open(sys.argv[1]):
+    parts = line.split()
+    if len(parts) < 2 or parts[1] not in burst or parts[1] in seen:
+        continue
+    seen.add(parts[1])
+    if parts[1] < highest:
+        late += 1
+    highest = max(highest, parts[1])
+print(late, len(seen))' "$WORK/nginx/access.log")
 failed=$(psql -qtAX -d "$DB" -c "select count(*) from webhook_deliveries where status = 'failed'")
 retried=$(psql -qtAX -d "$DB" -c "select count(*) from webhook_deliveries where attempts > 1")
 
@@ -264,6 +285,7 @@ TABLE=$(cat <<EOF
 | measure | result | target | |
 |---|---|---|---|
 | burst of $EVENTS events, $WORKERS workers | $(printf '%.0f' "$BURST_RATE") deliveries/s ($(printf '%.1f' "$BURST_S") s; $failed failed, $retried retried) | >= $TARGET_RATE/s | $RATE_OK |
+| burst: events that arrived after a newer one (one endpoint: in order) | $OUT_OF_ORDER of $ARRIVED | 0 of $EVENTS | $(verdict "$OUT_OF_ORDER == 0 and $ARRIVED == $EVENTS") |
 | receiver alone (wrk, 64 connections, same body) | $(printf '%.0f' "$WRK_RATE") req/s; Keyhold reaches $(python3 -c "print(f'{$BURST_RATE / $WRK_RATE:.2f}')")x of it | baseline | |
 | sustained $RATE events/s for $SUSTAIN s: pending deliveries first quarter / max / last quarter | $PENDING_FIRST / $PENDING_MAX / $PENDING_LAST | flat | $FLAT_OK |
 | rotation finished -> event at the receiver, $LAT_N rotations | p50 $LAT_P50 ms, p99 $LAT_P99 ms, max $LAT_MAX ms | p99 <= $TARGET_P99_MS ms | $LAT_OK |

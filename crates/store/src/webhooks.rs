@@ -7,8 +7,8 @@
 //!   [`RETRYING`], which an endpoint must name), and `NOTIFY keyhold_webhooks` wakes the
 //!   dispatchers at commit.
 //! - Workers [`claim_due`] deliveries with `for update skip locked` and a lease (owner, epoch),
-//!   and [`record_attempt`] the outcome fenced by that lease: a worker whose lease expired and was
-//!   taken over writes nothing.
+//!   one endpoint's in event order and by one worker at a time, and [`record_attempt`] the
+//!   outcome fenced by that lease: a worker whose lease expired and was taken over writes nothing.
 
 pub mod alerts;
 pub mod upkeep;
@@ -602,10 +602,18 @@ pub struct Claim {
     pub enabled: bool,
 }
 
-/// Claims up to `limit` due deliveries for `owner`: locked with `skip locked` (so concurrent
-/// workers never claim the same one) and leased in the same statement. A lease that expires
-/// makes the delivery due again (its `next_attempt_at` is the expiry), so a crashed worker's
-/// deliveries are retried elsewhere with the same event id.
+/// Claims due deliveries for `owner`, in order per endpoint: an endpoint is served only when its
+/// oldest pending delivery (by event id, which is time-ordered) is due, and then up to `limit`
+/// of its pending deliveries are claimed, oldest first, for one worker to send one after another.
+/// Up to `limit` endpoints per call. While a delivery waits for its retry, or is leased, the
+/// newer deliveries of its endpoint wait behind it: a receiver that comes back sees the events
+/// in the order they happened (a crash can repeat some, with the same `webhook-id`).
+///
+/// Claims are leased in the same statement; a lease that expires makes the delivery due again
+/// (its `next_attempt_at` is the expiry), so a crashed worker's deliveries are retried elsewhere.
+/// Two workers never hold one endpoint: the head row is locked `skip locked`, and an endpoint
+/// whose locked row is not its true head (the head is being claimed by another statement) is
+/// left out.
 pub async fn claim_due(
     pool: &PgPool,
     owner: &str,
@@ -613,10 +621,23 @@ pub async fn claim_due(
     limit: i64,
 ) -> Result<Vec<Claim>> {
     Ok(sqlx::query_as(
-        "with due as ( \
-           select id from webhook_deliveries \
-           where status = 'pending' and next_attempt_at <= now() \
-           order by next_attempt_at limit $3 for update skip locked) \
+        "with heads as ( \
+           select e.id as endpoint_id, h.next_attempt_at from webhook_endpoints e \
+           cross join lateral ( \
+             select d.id, d.next_attempt_at from webhook_deliveries d \
+             where d.endpoint_id = e.id and d.status = 'pending' \
+             order by d.event_id limit 1 for update skip locked) h \
+           where h.next_attempt_at <= now() \
+             and h.id = (select d.id from webhook_deliveries d \
+                         where d.endpoint_id = e.id and d.status = 'pending' \
+                         order by d.event_id limit 1) \
+           order by h.next_attempt_at limit $3), \
+         due as ( \
+           select q.id from heads cross join lateral ( \
+             select d.id from webhook_deliveries d \
+             where d.endpoint_id = heads.endpoint_id and d.status = 'pending' \
+               and d.next_attempt_at <= now() \
+             order by d.event_id limit $3 for update skip locked) q) \
          update webhook_deliveries d set lease_owner = $1, \
            lease_expires_at = now() + make_interval(secs => $2), \
            next_attempt_at = now() + make_interval(secs => $2), \
@@ -630,7 +651,12 @@ pub async fn claim_due(
     .bind(lease.as_secs_f64())
     .bind(limit)
     .fetch_all(pool)
-    .await?)
+    .await
+    .map(|mut claims: Vec<Claim>| {
+        // `returning` keeps no order: by endpoint, then oldest event first.
+        claims.sort_unstable_by_key(|c| (c.endpoint_id, c.event_id));
+        claims
+    })?)
 }
 
 /// The outcome of one HTTP attempt.
@@ -655,56 +681,90 @@ pub enum Next {
 /// Records an attempt and its consequence, fenced by the lease; `false`: the lease was lost
 /// (another worker claimed the delivery since), nothing written.
 pub async fn record_attempt(pool: &PgPool, claim: &Claim, attempt: &Attempted<'_>) -> Result<bool> {
-    let (status, retry_in) = match attempt.next {
-        Next::Delivered => ("delivered", 0.0),
-        Next::RetryIn(wait) => ("pending", wait.as_secs_f64()),
-        Next::Failed => ("failed", 0.0),
+    Ok(record_attempts(pool, &[(claim, attempt)]).await? == 1)
+}
+
+/// Records the attempts of one endpoint's run in one statement, each fenced by its lease, and
+/// returns how many were written (the others' leases were lost). The endpoint's failing run
+/// starts with a failed attempt and ends with a delivered one; it is judged by the run's last
+/// attempt, and the endpoint row is touched only at those transitions, so attempts to a healthy
+/// (or steadily failing) endpoint do not queue on its row lock.
+pub async fn record_attempts(pool: &PgPool, attempts: &[(&Claim, &Attempted<'_>)]) -> Result<u64> {
+    let Some((last_claim, last)) = attempts.last() else {
+        return Ok(0);
     };
-    let mut tx = pool.begin().await?;
-    let done = sqlx::query(
-        "update webhook_deliveries set status = $4, attempts = attempts + 1, \
-           next_attempt_at = now() + make_interval(secs => $5), \
-           lease_owner = null, lease_expires_at = null, \
-           last_status_code = $6, last_error = $7, last_latency_ms = $8, last_attempt_at = $9, \
-           delivered_at = case when $4 = 'delivered' then now() end \
-         where id = $1 and lease_owner = $2 and lease_epoch = $3",
-    )
-    .bind(claim.id)
-    .bind(&claim.lease_owner)
-    .bind(claim.lease_epoch)
-    .bind(status)
-    .bind(retry_in)
-    .bind(attempt.status_code)
-    .bind(attempt.error)
-    .bind(attempt.latency_ms)
-    .bind(attempt.started_at)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() != 1 {
-        return Ok(false);
+    let n = attempts.len();
+    let (mut ids, mut owners, mut epochs) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut statuses, mut waits, mut codes) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut errors, mut latencies, mut started) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (claim, attempt) in attempts {
+        let (status, retry_in) = match attempt.next {
+            Next::Delivered => ("delivered", 0.0),
+            Next::RetryIn(wait) => ("pending", wait.as_secs_f64()),
+            Next::Failed => ("failed", 0.0),
+        };
+        ids.push(claim.id);
+        owners.push(claim.lease_owner.as_str());
+        epochs.push(claim.lease_epoch);
+        statuses.push(status);
+        waits.push(retry_in);
+        codes.push(attempt.status_code);
+        errors.push(attempt.error);
+        latencies.push(attempt.latency_ms);
+        started.push(attempt.started_at);
     }
-    // The endpoint's failing run starts with a failed attempt and ends with a delivered one; the
-    // update touches the endpoint row only at those transitions, so attempts to a healthy (or
-    // steadily failing) endpoint do not queue on its row lock.
-    sqlx::query(
-        "with health as ( \
-           update webhook_endpoints set failing_since = case when $6 then null else $2 end \
-           where id = $7 and (failing_since is null) = not $6) \
-         insert into webhook_delivery_attempts (delivery_id, attempt_no, started_at, \
-           status_code, latency_ms, error) \
-         values ($1, (select attempts from webhook_deliveries where id = $1), $2, $3, $4, $5)",
+    let written: i64 = sqlx::query_scalar(
+        "with u as ( \
+           select * from unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], \
+             $5::float8[], $6::int[], $7::text[], $8::int[], $9::timestamptz[]) \
+             as u(id, owner, epoch, status, wait, code, error, latency, started)), \
+         done as ( \
+           update webhook_deliveries d set status = u.status, attempts = d.attempts + 1, \
+             next_attempt_at = now() + make_interval(secs => u.wait), \
+             lease_owner = null, lease_expires_at = null, \
+             last_status_code = u.code, last_error = u.error, last_latency_ms = u.latency, \
+             last_attempt_at = u.started, \
+             delivered_at = case when u.status = 'delivered' then now() end \
+           from u where d.id = u.id and d.lease_owner = u.owner and d.lease_epoch = u.epoch \
+           returning d.id, d.attempts), \
+         logged as ( \
+           insert into webhook_delivery_attempts (delivery_id, attempt_no, started_at, \
+             status_code, latency_ms, error) \
+           select done.id, done.attempts, u.started, u.code, u.latency, u.error \
+           from done join u on u.id = done.id), \
+         health as ( \
+           update webhook_endpoints set failing_since = case when $10 then null else $11 end \
+           where id = $12 and (failing_since is null) = not $10 \
+             and exists (select 1 from done)) \
+         select count(*) from done",
     )
-    .bind(claim.id)
-    .bind(attempt.started_at)
-    .bind(attempt.status_code)
-    .bind(attempt.latency_ms)
-    .bind(attempt.error)
-    .bind(attempt.next == Next::Delivered)
-    .bind(claim.endpoint_id)
-    .execute(&mut *tx)
+    .bind(ids)
+    .bind(owners)
+    .bind(epochs)
+    .bind(statuses)
+    .bind(waits)
+    .bind(codes)
+    .bind(errors)
+    .bind(latencies)
+    .bind(started)
+    .bind(last.next == Next::Delivered)
+    .bind(last.started_at)
+    .bind(last_claim.endpoint_id)
+    .fetch_one(pool)
     .await?;
-    tx.commit().await?;
-    Ok(true)
+    Ok(written.unsigned_abs())
 }
 
 /// Hands a lease back unchanged so the delivery is due `after` from now (shutdown: zero).

@@ -182,9 +182,10 @@ impl Dispatcher {
         &self.config
     }
 
-    /// Claims one batch of due deliveries and attempts each (concurrently); returns how many were
-    /// attempted.
+    /// Claims one batch of due deliveries and attempts them, endpoints concurrently and each
+    /// endpoint's in event order; returns how many were claimed.
     pub async fn deliver_due(self: &Arc<Self>) -> Result<usize> {
+        let claimed_at = Instant::now();
         let claims = db::claim_due(
             &self.broker.pool,
             &self.owner,
@@ -194,9 +195,15 @@ impl Dispatcher {
         .await?;
         let n = claims.len();
         let mut tasks = JoinSet::new();
-        for claim in claims {
+        let mut claims = claims.into_iter().peekable();
+        while let Some(first) = claims.next() {
+            let endpoint = first.endpoint_id;
+            let mut queue = vec![first];
+            while let Some(next) = claims.next_if(|c| c.endpoint_id == endpoint) {
+                queue.push(next);
+            }
             let me = Arc::clone(self);
-            tasks.spawn(async move { me.attempt(claim).await });
+            tasks.spawn(async move { me.deliver_in_order(queue, claimed_at).await });
         }
         while let Some(done) = tasks.join_next().await {
             if let Err(err) = done {
@@ -206,14 +213,90 @@ impl Dispatcher {
         Ok(n)
     }
 
-    /// One attempt of one claimed delivery, recorded fenced by its lease.
-    async fn attempt(&self, claim: Claim) {
+    /// One endpoint's claimed deliveries, oldest first, one after another. A delivery that is to
+    /// be retried stops the run: the rest are handed back unchanged and wait behind it, so the
+    /// receiver never sees a newer event before an older one it has not got. So does a lease too
+    /// near its end for one more attempt, so no other worker can take the endpoint over mid-run.
+    /// The run's attempts are recorded together at its end (one statement, not one transaction
+    /// per event): a crash before that sends them again, under the same `webhook-id`s.
+    async fn deliver_in_order(&self, queue: Vec<Claim>, claimed_at: Instant) {
+        let mut queue = queue.into_iter().peekable();
+        let mut done: Vec<(Claim, Outcome)> = Vec::new();
+        // Read once for the run: every claim here is the same endpoint's.
+        let secrets = match queue.peek() {
+            Some(first) => db::signing_secrets(&self.broker.pool, first.endpoint_id)
+                .await
+                .map_err(|err| Failure::Retry(NOT_SENT, format!("database: {err}"))),
+            None => return,
+        };
+        while let Some(claim) =
+            queue.next_if(|_| claimed_at.elapsed() + self.config.timeout < self.config.lease)
+        {
+            let outcome = self.attempt(&claim, secrets.as_deref()).await;
+            let stop = matches!(outcome.next, Next::RetryIn(_));
+            done.push((claim, outcome));
+            if stop {
+                break;
+            }
+        }
+        self.record(&done).await;
+        self.hand_back(queue).await;
+    }
+
+    async fn record(&self, done: &[(Claim, Outcome)]) {
+        let attempts: Vec<(&Claim, Attempted<'_>)> = done
+            .iter()
+            .map(|(claim, o)| {
+                let attempted = Attempted {
+                    started_at: o.started_at,
+                    status_code: o.status_code,
+                    latency_ms: o.latency_ms,
+                    error: o.error.as_deref(),
+                    next: o.next,
+                };
+                (claim, attempted)
+            })
+            .collect();
+        let pairs: Vec<(&Claim, &Attempted<'_>)> = attempts.iter().map(|(c, a)| (*c, a)).collect();
+        match db::record_attempts(&self.broker.pool, &pairs).await {
+            Ok(n) if n == pairs.len() as u64 => {
+                tracing::debug!(attempts = n, "webhook attempts recorded")
+            }
+            Ok(n) => {
+                tracing::warn!(
+                    recorded = n,
+                    attempted = pairs.len(),
+                    "webhook leases lost; another worker has those deliveries"
+                )
+            }
+            // The leases expire and the deliveries are attempted again: at least once, not lost.
+            Err(err) => {
+                tracing::warn!(error = %err, attempts = pairs.len(), "could not record webhook attempts")
+            }
+        }
+    }
+
+    async fn hand_back(&self, claims: impl Iterator<Item = Claim>) {
+        for claim in claims {
+            if let Err(err) = db::release(&self.broker.pool, &claim, Duration::ZERO).await {
+                // Its lease expires instead; the order holds (it is still behind the head).
+                tracing::warn!(error = %err, delivery.id = %claim.id, "could not hand a webhook delivery back");
+            }
+        }
+    }
+
+    /// One attempt of one claimed delivery, and what follows it.
+    async fn attempt(
+        &self,
+        claim: &Claim,
+        secrets: std::result::Result<&[db::SigningSecret], &Failure>,
+    ) -> Outcome {
         let started_at = OffsetDateTime::now_utc();
         let clock = Instant::now();
-        let result = if claim.enabled {
-            self.send(&claim).await
-        } else {
-            Err(Failure::Final(NOT_SENT, "the endpoint is disabled".into()))
+        let result = match (claim.enabled, secrets) {
+            (false, _) => Err(Failure::Final(NOT_SENT, "the endpoint is disabled".into())),
+            (true, Err(failure)) => Err(failure.clone()),
+            (true, Ok(secrets)) => self.send(claim, secrets).await,
         };
         metrics::counter!("keyhold_webhook_attempts_total", "outcome" => attempt_outcome(&result))
             .increment(1);
@@ -231,13 +314,13 @@ impl Dispatcher {
                 (
                     Some(i32::from(answer.status)),
                     Some(describe(&answer)),
-                    self.retry_or_give_up(&claim, wait),
+                    self.retry_or_give_up(claim, wait),
                 )
             }
             Err(Failure::Retry(_, reason)) => (
                 None,
                 Some(reason),
-                self.retry_or_give_up(&claim, self.backoff(failures)),
+                self.retry_or_give_up(claim, self.backoff(failures)),
             ),
             Err(Failure::Final(_, reason)) => (None, Some(reason), Next::Failed),
         };
@@ -247,24 +330,13 @@ impl Dispatcher {
             Next::Failed => "failed",
         };
         metrics::counter!("keyhold_webhook_deliveries_total", "outcome" => outcome).increment(1);
-        let attempted = Attempted {
+        tracing::debug!(delivery.id = %claim.id, event.id = %claim.event_id, outcome, "webhook attempt made");
+        Outcome {
             started_at,
             status_code,
             latency_ms,
-            error: error.as_deref(),
+            error,
             next,
-        };
-        match db::record_attempt(&self.broker.pool, &claim, &attempted).await {
-            Ok(true) => {
-                tracing::debug!(delivery.id = %claim.id, event.id = %claim.event_id, outcome, "webhook attempt recorded")
-            }
-            Ok(false) => {
-                tracing::warn!(delivery.id = %claim.id, "webhook lease lost; another worker has this delivery")
-            }
-            // The lease expires and the delivery is attempted again: at least once, not lost.
-            Err(err) => {
-                tracing::warn!(error = %err, delivery.id = %claim.id, "could not record a webhook attempt")
-            }
         }
     }
 
@@ -286,16 +358,17 @@ impl Dispatcher {
         }
     }
 
-    async fn send(&self, claim: &Claim) -> std::result::Result<Answer, Failure> {
+    async fn send(
+        &self,
+        claim: &Claim,
+        secrets: &[db::SigningSecret],
+    ) -> std::result::Result<Answer, Failure> {
         let body = serde_json::to_vec(&claim.payload)
             .map_err(|err| Failure::Final(NOT_SENT, format!("cannot encode the event: {err}")))?;
         let id = claim.event_id.to_string();
         let timestamp = OffsetDateTime::now_utc().unix_timestamp();
-        let secrets = db::signing_secrets(&self.broker.pool, claim.endpoint_id)
-            .await
-            .map_err(|err| Failure::Retry(NOT_SENT, format!("database: {err}")))?;
         let mut signatures = Vec::with_capacity(secrets.len());
-        for secret in &secrets {
+        for secret in secrets {
             let opened = self
                 .broker
                 .open_webhook_secret(secret, claim.project_id, claim.endpoint_id)
@@ -409,8 +482,18 @@ impl Dispatcher {
     }
 }
 
+/// What one attempt did, kept until its run is recorded.
+struct Outcome {
+    started_at: OffsetDateTime,
+    status_code: Option<i32>,
+    latency_ms: i32,
+    error: Option<String>,
+    next: Next,
+}
+
 /// An attempt that got no HTTP answer: retried or not, with its `outcome` label for
 /// `keyhold_webhook_attempts_total` and its words for the delivery log.
+#[derive(Clone)]
 enum Failure {
     Retry(&'static str, String),
     Final(&'static str, String),

@@ -443,6 +443,59 @@ async fn a_failing_receiver_gets_the_same_webhook_id_again(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_receiver_that_was_down_gets_the_events_in_order_from_two_workers(pool: PgPool) {
+    let app = app_allowing_loopback(pool).await;
+    // Down (500, 503, 502), then up: every request after the third is answered 200.
+    let receiver = Receiver::start(vec![(500, None), (503, None), (502, None)]).await;
+    let (hook, secret) = create(&app, &receiver.url, json!(["webhook.test"])).await;
+    let id = hook["id"].as_str().expect("id");
+    for _ in 0..6 {
+        let queued = app
+            .call(Method::POST, &format!("{HOOKS}/{id}/test"), None, &[])
+            .await;
+        assert_eq!(queued.status, StatusCode::ACCEPTED, "{}", queued.text);
+    }
+    let one = dispatcher(&app);
+    let two = Arc::new(
+        Dispatcher::new(
+            app.state.broker.clone(),
+            "second-dispatcher".into(),
+            one.config().clone(),
+        )
+        .expect("dispatcher"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = deliveries(&app, id).await;
+        if log.len() == 6 && log.iter().all(|d| d["status"] == "delivered") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not delivered: {log:?}");
+        let (a, b) = tokio::join!(one.deliver_due(), two.deliver_due());
+        a.expect("deliver");
+        b.expect("deliver");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let got = receiver.received();
+    for r in &got {
+        verify(&secret, r);
+    }
+    let ids: Vec<String> = got
+        .iter()
+        .map(|r| r.headers["webhook-id"].to_str().expect("id").to_owned())
+        .collect();
+    // The first event is retried until the receiver is up; nothing newer goes before it, and
+    // then each arrives once, oldest first (event ids are time-ordered).
+    assert_eq!(ids.len(), 9, "three refusals, then six events: {ids:?}");
+    assert!(ids[..4].iter().all(|i| *i == ids[0]), "{ids:?}");
+    let mut in_order = ids[3..].to_vec();
+    in_order.sort();
+    in_order.dedup();
+    assert_eq!(ids[3..].to_vec(), in_order, "out of order: {ids:?}");
+    assert_eq!(in_order.len(), 6);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
 async fn retry_after_on_429_is_honoured(pool: PgPool) {
     let app = app_allowing_loopback(pool).await;
     let receiver = Receiver::start(vec![(429, Some("2"))]).await;
