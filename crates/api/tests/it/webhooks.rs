@@ -30,8 +30,22 @@ pub(crate) struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
 }
 
+/// One scripted answer: a status, an optional `Retry-After`, and how long to wait before it.
+type Answer = (u16, Option<&'static str>, Duration);
+
 impl Receiver {
     pub(crate) async fn start(script: Vec<(u16, Option<&'static str>)>) -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let script = script
+            .into_iter()
+            .map(|(status, retry_after)| (status, retry_after, Duration::ZERO))
+            .collect();
+        Receiver::serve(listener, script)
+    }
+
+    fn serve(listener: tokio::net::TcpListener, script: Vec<Answer>) -> Receiver {
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
         let script = Arc::new(Mutex::new(script.into_iter()));
         let seen = Arc::clone(&got);
@@ -46,8 +60,12 @@ impl Receiver {
                         headers,
                         body: body.to_vec(),
                     });
-                    let (status, retry_after) =
-                        script.lock().expect("lock").next().unwrap_or((200, None));
+                    let (status, retry_after, delay) = script
+                        .lock()
+                        .expect("lock")
+                        .next()
+                        .unwrap_or((200, None, Duration::ZERO));
+                    tokio::time::sleep(delay).await;
                     let mut response =
                         axum::response::Response::new(axum::body::Body::from("x".repeat(5000)));
                     *response.status_mut() = StatusCode::from_u16(status).expect("status");
@@ -60,9 +78,6 @@ impl Receiver {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         tokio::spawn(async move {
             axum::serve(listener, app).await.expect("receiver");
@@ -493,6 +508,106 @@ async fn a_receiver_that_was_down_gets_the_events_in_order_from_two_workers(pool
     in_order.dedup();
     assert_eq!(ids[3..].to_vec(), in_order, "out of order: {ids:?}");
     assert_eq!(in_order.len(), 6);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn after_refused_connections_a_500_and_a_timeout_the_events_arrive_in_order(pool: PgPool) {
+    let app = app_allowing_loopback(pool).await;
+    // An address nobody listens on yet: the receiver is down (connection refused).
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let (hook, secret) = create(
+        &app,
+        &format!("http://{addr}/hook"),
+        json!(["webhook.test"]),
+    )
+    .await;
+    let id = hook["id"].as_str().expect("id");
+    for _ in 0..4 {
+        let queued = app
+            .call(Method::POST, &format!("{HOOKS}/{id}/test"), None, &[])
+            .await;
+        assert_eq!(queued.status, StatusCode::ACCEPTED, "{}", queued.text);
+    }
+    let config = WebhookConfig {
+        allow_private_networks: true,
+        timeout: Duration::from_millis(500),
+        retry_base: Duration::from_millis(50),
+        lease: Duration::from_secs(10),
+        ..WebhookConfig::default()
+    };
+    let dispatcher = Arc::new(
+        Dispatcher::new(app.state.broker.clone(), "test-dispatcher".into(), config)
+            .expect("dispatcher"),
+    );
+    for _ in 0..3 {
+        dispatcher.deliver_due().await.expect("deliver");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let down = deliveries(&app, id).await;
+    let refused: Vec<&Value> = down.iter().filter(|d| d["attempts"] != 0).collect();
+    assert_eq!(
+        refused.len(),
+        1,
+        "only the oldest is tried while down: {down:?}"
+    );
+    assert!(
+        refused[0]["attempts"].as_u64().expect("attempts") >= 2,
+        "{down:?}"
+    );
+
+    // Up again: a 500, then an answer slower than the timeout, then well.
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("rebind");
+    let receiver = Receiver::serve(
+        listener,
+        vec![
+            (500, None, Duration::ZERO),
+            (200, None, Duration::from_millis(1500)),
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = deliveries(&app, id).await;
+        if log.iter().all(|d| d["status"] == "delivered") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not delivered: {log:?}");
+        dispatcher.deliver_due().await.expect("deliver");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let got = receiver.received();
+    for r in &got {
+        verify(&secret, r);
+    }
+    let ids: Vec<String> = got
+        .iter()
+        .map(|r| r.headers["webhook-id"].to_str().expect("id").to_owned())
+        .collect();
+    // The oldest event took the 500, the slow answer and then a 200; the others followed it,
+    // once each, oldest first.
+    assert_eq!(ids.len(), 6, "{ids:?}");
+    assert!(ids[..3].iter().all(|i| *i == ids[0]), "{ids:?}");
+    let mut in_order = ids[2..].to_vec();
+    in_order.sort();
+    in_order.dedup();
+    assert_eq!(ids[2..].to_vec(), in_order, "out of order: {ids:?}");
+    let log = deliveries(&app, id).await;
+    let first = log
+        .iter()
+        .find(|d| d["attempts"].as_u64().unwrap_or(0) > 1)
+        .expect("the retried delivery");
+    let errors: Vec<&str> = first["log"]
+        .as_array()
+        .expect("log")
+        .iter()
+        .filter_map(|a| a["error"].as_str())
+        .collect();
+    assert!(
+        errors.len() >= 4,
+        "refused twice or more, a 500, a timeout: {errors:?}"
+    );
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
