@@ -7,8 +7,12 @@
 * `before_call`: keeps the fuzzing identity alive (see below), and fills in, for positive cases,
   what openapi.yaml cannot state (see "positive data acceptance" below), with
     KEYHOLD_CONTRACT_PROTECTED_IDENTITY  the instance admin's identity id (whose token the run uses)
-    KEYHOLD_CONTRACT_DECOY_IDENTITY      a sacrificial machine identity's id
+    KEYHOLD_CONTRACT_DECOY_IDENTITY      a sacrificial machine identity's id (a project member)
+    KEYHOLD_CONTRACT_DOOMED_IDENTITY     the identity deleted in the sacrificial one's place
     KEYHOLD_CONTRACT_PROJECT             the demo project's id
+    KEYHOLD_CONTRACT_FIXTURES            `param=fixture:decoy` pairs (below)
+    KEYHOLD_CONTRACT_DELETABLE_SECRET    the project secret a deletion of the fixture secret takes
+* `after_call`: appends "METHOD PATH" of every 2xx answer to KEYHOLD_CONTRACT_COVERAGE.
 * `filter_failure`: drops `positive_data_acceptance` failures that are Auth0's answer, not ours.
 """
 
@@ -54,6 +58,7 @@ def no_secret_in_response(ctx, response, case):
 # aimed at the admin's identity is aimed at a sacrificial identity instead (see run.sh).
 _PROTECTED = os.environ.get("KEYHOLD_CONTRACT_PROTECTED_IDENTITY", "")
 _DECOY = os.environ.get("KEYHOLD_CONTRACT_DECOY_IDENTITY", "")
+_DOOMED = os.environ.get("KEYHOLD_CONTRACT_DOOMED_IDENTITY", "")
 
 
 # The fixtures the dictionaries offer (a connection, a rotation, a project secret) are found by id
@@ -64,7 +69,7 @@ _FIXTURES = {}
 for _pair in os.environ.get("KEYHOLD_CONTRACT_FIXTURES", "").split():
     _param, _, _ids = _pair.partition("=")
     _fixture, _, _decoy = _ids.partition(":")
-    _FIXTURES[_param] = (_fixture, _decoy)
+    _FIXTURES.setdefault(_param, {})[_fixture] = _decoy
 
 
 @schemathesis.hook
@@ -72,11 +77,32 @@ def before_call(context, case, kwargs):
     params = case.path_parameters
     if _PROTECTED and params and params.get("identityId") == _PROTECTED:
         params["identityId"] = _DECOY
+    # Deleting the sacrificial identity would take its membership along; another goes instead.
+    if (
+        _DOOMED
+        and params
+        and case.method.upper() == "DELETE"
+        and case.operation.path == "/api/v1/identities/{identityId}"
+        and params.get("identityId") == _DECOY
+    ):
+        params["identityId"] = _DOOMED
     if params and case.method.upper() in ("PATCH", "DELETE"):
-        for name, (fixture, decoy) in _FIXTURES.items():
-            if params.get(name) == fixture:
-                params[name] = decoy
+        for name, decoys in _FIXTURES.items():
+            if params.get(name) in decoys:
+                params[name] = decoys[params[name]]
     fill_what_the_document_cannot_say(case)
+
+
+# Which operations ever answered 2xx (issue 22: each should): one "METHOD PATH" line per 2xx
+# answer, appended to the file named by KEYHOLD_CONTRACT_COVERAGE; run.sh lists those never seen.
+_COVERAGE = os.environ.get("KEYHOLD_CONTRACT_COVERAGE", "")
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    if _COVERAGE and 200 <= response.status_code < 300:
+        with open(_COVERAGE, "a", encoding="utf-8") as out:
+            out.write(f"{case.method.upper()} {case.operation.path}\n")
 
 
 # ------------------------------------------------------------------ positive data acceptance
@@ -96,6 +122,7 @@ def before_call(context, case, kwargs):
 # such tenant, a client set up for another authentication method, its password policy), given as
 # the problem types `auth0-rejected` and `auth0-refused` (see openapi.yaml's problem types).
 _PROJECT = os.environ.get("KEYHOLD_CONTRACT_PROJECT", "")
+_DELETABLE_SECRET = os.environ.get("KEYHOLD_CONTRACT_DELETABLE_SECRET", "")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _NAMED_BY_PROJECT = ("/api/v1/folders", "/api/v2/folders", "/api/v3/secrets/raw")
 
@@ -179,6 +206,21 @@ def fill_what_the_document_cannot_say(case):
                     key = f"x-{i}-{key.strip()}"[:64]
                     header["key"] = key
                 seen.add(key.strip().lower())
+    # A deletion aimed at the fixture secret (or its decoy) deletes a secret of its own, made
+    # for that (run.sh), so the decoy stays for the changes; a secret is found only where it was
+    # made: the project's `dev` root, shared.
+    if (
+        path == "/api/v3/secrets/raw/{secretName}"
+        and case.method.upper() == "DELETE"
+        and body is not None
+        and _DELETABLE_SECRET
+        and (case.path_parameters or {}).get("secretName")
+        in {name for pair in _FIXTURES.get("secretName", {}).items() for name in pair}
+    ):
+        case.path_parameters["secretName"] = _DELETABLE_SECRET
+        for other in ("projectId", "projectSlug", "workspaceSlug"):
+            body.pop(other, None)
+        body.update(workspaceId=_PROJECT, environment="dev", secretPath="/", type="shared")
     # Infisical's SDKs also send the secret's name in the query; it must be the path's.
     if path == "/api/v3/secrets/raw/{secretName}" and isinstance(case.query, dict) and "secretName" in case.query:
         case.query["secretName"] = (case.path_parameters or {}).get("secretName", case.query["secretName"])
