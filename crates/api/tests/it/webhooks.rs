@@ -491,23 +491,30 @@ async fn a_receiver_that_was_down_gets_the_events_in_order_from_two_workers(pool
         b.expect("deliver");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Three refusals, then six events.
+    assert_arrived_in_order(&receiver, &secret, 4, 6);
+}
+
+/// Every request the receiver got is signed, the oldest event came `first_tries` times before
+/// anything newer, and then each of the `events` arrived once, oldest first (event ids are
+/// time-ordered).
+fn assert_arrived_in_order(receiver: &Receiver, secret: &str, first_tries: usize, events: usize) {
     let got = receiver.received();
     for r in &got {
-        verify(&secret, r);
+        verify(secret, r);
     }
     let ids: Vec<String> = got
         .iter()
         .map(|r| r.headers["webhook-id"].to_str().expect("id").to_owned())
         .collect();
-    // The first event is retried until the receiver is up; nothing newer goes before it, and
-    // then each arrives once, oldest first (event ids are time-ordered).
-    assert_eq!(ids.len(), 9, "three refusals, then six events: {ids:?}");
-    assert!(ids[..4].iter().all(|i| *i == ids[0]), "{ids:?}");
-    let mut in_order = ids[3..].to_vec();
+    assert_eq!(ids.len(), first_tries - 1 + events, "{ids:?}");
+    assert!(ids[..first_tries].iter().all(|i| *i == ids[0]), "{ids:?}");
+    let after = ids[first_tries - 1..].to_vec();
+    let mut in_order = after.clone();
     in_order.sort();
     in_order.dedup();
-    assert_eq!(ids[3..].to_vec(), in_order, "out of order: {ids:?}");
-    assert_eq!(in_order.len(), 6);
+    assert_eq!(after, in_order, "out of order: {ids:?}");
+    assert_eq!(in_order.len(), events, "{ids:?}");
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
@@ -577,22 +584,8 @@ async fn after_refused_connections_a_500_and_a_timeout_the_events_arrive_in_orde
         dispatcher.deliver_due().await.expect("deliver");
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    let got = receiver.received();
-    for r in &got {
-        verify(&secret, r);
-    }
-    let ids: Vec<String> = got
-        .iter()
-        .map(|r| r.headers["webhook-id"].to_str().expect("id").to_owned())
-        .collect();
-    // The oldest event took the 500, the slow answer and then a 200; the others followed it,
-    // once each, oldest first.
-    assert_eq!(ids.len(), 6, "{ids:?}");
-    assert!(ids[..3].iter().all(|i| *i == ids[0]), "{ids:?}");
-    let mut in_order = ids[2..].to_vec();
-    in_order.sort();
-    in_order.dedup();
-    assert_eq!(ids[2..].to_vec(), in_order, "out of order: {ids:?}");
+    // The oldest event took the 500, the slow answer and then a 200; the others followed it.
+    assert_arrived_in_order(&receiver, &secret, 3, 4);
     let log = deliveries(&app, id).await;
     let first = log
         .iter()
