@@ -459,7 +459,9 @@ async fn a_stream_to_a_private_address_sends_nothing_without_the_opt_in(pool: Pg
     let now = &reply.json["auditLogStream"];
     assert_eq!(now["deliveredEvents"], 0);
     assert_eq!(now["failures"], 1);
-    assert!(now["backlog"].as_i64().is_some_and(|n| n >= 3), "{now}");
+    // The batch it refused is still owed; how many events the backlog counts beyond it depends on
+    // the cluster-wide horizon (other tests' open transactions), so only "some" is certain.
+    assert!(now["backlog"].as_i64().is_some_and(|n| n >= 1), "{now}");
     assert!(
         now["lastError"].as_str().is_some_and(|e| !e.is_empty()),
         "{now}"
