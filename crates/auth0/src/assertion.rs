@@ -14,7 +14,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rsa::pkcs1::DecodeRsaPrivateKey as _;
-use rsa::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
+use rsa::pkcs8::{
+    DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _, EncodePublicKey as _,
+    LineEnding,
+};
 use rsa::rand_core::{OsRng, RngCore as _};
 use rsa::sha2::{Digest as _, Sha256, Sha384};
 use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _, Signer as _};
@@ -222,14 +225,7 @@ pub fn generate_key(alg: SigningAlg) -> Result<GeneratedKey, Auth0Error> {
         .to_public_key_pem(LineEnding::LF)
         .map_err(|_| failed("encoding the public key"))?;
     let kid = jwk_thumbprint(&public);
-    let jwk = serde_json::json!({
-        "kty": "RSA",
-        "use": "sig",
-        "alg": alg.as_str(),
-        "kid": kid,
-        "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
-        "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
-    });
+    let jwk = jwk_of(&public, alg, &kid);
     Ok(GeneratedKey {
         // `private_pem` is `Zeroizing`: this copy is the only one left once it drops.
         private_key_pem: SecretString::from(private_pem.as_str()),
@@ -237,6 +233,28 @@ pub fn generate_key(alg: SigningAlg) -> Result<GeneratedKey, Auth0Error> {
         jwk,
         kid,
     })
+}
+
+/// The public JWK of a key, as a connection shows it for registration.
+fn jwk_of(public: &RsaPublicKey, alg: SigningAlg, kid: &str) -> serde_json::Value {
+    serde_json::json!({
+        "kty": "RSA",
+        "use": "sig",
+        "alg": alg.as_str(),
+        "kid": kid,
+        "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+        "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+    })
+}
+
+/// The JWK of a public key given as SPKI PEM (one Keyhold generated, so a refusal means a stored
+/// value was damaged), with `kid` its RFC 7638 thumbprint.
+pub fn public_jwk(public_key_pem: &str, alg: SigningAlg) -> Result<serde_json::Value, Auth0Error> {
+    let public =
+        RsaPublicKey::from_public_key_pem(public_key_pem).map_err(|_| Auth0Error::Config {
+            reason: "the stored public key is not an RSA SPKI PEM".into(),
+        })?;
+    Ok(jwk_of(&public, alg, &jwk_thumbprint(&public)))
 }
 
 /// RFC 7638 JWK thumbprint (SHA-256, base64url): the members `e`, `kty`, `n` in that order.
@@ -340,5 +358,20 @@ mod tests {
         assert!(!err.to_string().contains("not a key"));
         let public_only = SecretString::from(key.public_key_pem.as_str());
         assert!(ClientAssertion::new(public_only, "k", SigningAlg::RS256).is_err());
+    }
+
+    #[test]
+    fn the_jwk_of_a_stored_public_key_is_the_one_generated_with_it() {
+        let key = generate_key(SigningAlg::RS384).expect("test value");
+        let jwk = public_jwk(&key.public_key_pem, SigningAlg::RS384).expect("test value");
+        assert_eq!(jwk, key.jwk);
+        assert_eq!(jwk["kid"], key.kid);
+        assert!(
+            public_jwk(
+                "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+                SigningAlg::RS256
+            )
+            .is_err()
+        );
     }
 }

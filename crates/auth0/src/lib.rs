@@ -53,7 +53,7 @@ pub use secrecy::{ExposeSecret, SecretString};
 
 pub use crate::assertion::{
     CLIENT_ASSERTION_TYPE, ClientAssertion, GENERATED_KEY_BITS, GeneratedKey, SigningAlg,
-    generate_key, jwk_thumbprint,
+    generate_key, jwk_thumbprint, public_jwk,
 };
 pub use crate::assertion_token::AssertionCredentials;
 pub use crate::connection_calls::{

@@ -40,3 +40,44 @@ pub async fn get(pool: &PgPool, connection_id: ConnectionId) -> Result<PrivateKe
     .fetch_one(pool)
     .await?)
 }
+
+/// The key a connection switches to when it has rotated its own key.
+#[derive(Debug)]
+pub struct Switch<'a> {
+    pub connection_id: ConnectionId,
+    /// The `kid` the connection signs with now: the switch happens only from that key, so a
+    /// connection whose key changed meanwhile is left alone.
+    pub from_kid: &'a str,
+    pub key: &'a PrivateKey,
+    pub public_key: crate::connections::PublicKey<'a>,
+}
+
+/// Switches the connection to a new key pair: its private key row (given the new row id the
+/// sealed bytes are bound to) and its public columns, as registered (a token was obtained with
+/// it), with a new version so cached tokens signed for the old one are not reused. `false` when
+/// the connection no longer signs with `from_kid` (nothing changed). Call it in the transaction
+/// that records the rotation's progress.
+pub async fn switch(conn: &mut PgConnection, switch: &Switch<'_>) -> Result<bool> {
+    let switched = sqlx::query(
+        "with connection as ( \
+             update app_connections set key_kid = $3, key_alg = $4, public_key_pem = $5, \
+                 public_key_jwk = $6, key_registered_at = now(), version = version + 1, \
+                 updated_at = now() \
+             where id = $1 and method = 'private-key-jwt' and key_kid = $2 \
+             returning id) \
+         update connection_private_keys set id = $7, private_key_sealed = $8, created_at = now() \
+         where connection_id in (select id from connection)",
+    )
+    .bind(switch.connection_id)
+    .bind(switch.from_kid)
+    .bind(switch.public_key.kid)
+    .bind(switch.public_key.alg)
+    .bind(switch.public_key.pem)
+    .bind(switch.public_key.jwk)
+    .bind(switch.key.id)
+    .bind(&switch.key.private_key_sealed)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(switched == 1)
+}

@@ -9,7 +9,7 @@ use crypto::ExposeSecret;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::support::{DOMAIN, TARGET_ID, TestApp, WIDE_ID, WIDE_SECRET};
+use crate::support::{DOMAIN, KEY_ROTATIONS, TARGET_ID, TestApp, WIDE_ID, WIDE_SECRET};
 
 const BASE: &str = "/api/v1/app-connections/auth0";
 /// An M2M application that will authenticate with Keyhold's key; granted `read:clients`.
@@ -18,6 +18,11 @@ const PK_ID: &str = "pkjwtM2MclientID00000000000001";
 /// The usual test app, plus the key-holding client and the scopes registering needs on the wide
 /// client (which the `registerWith` connection uses).
 async fn app(pool: PgPool) -> TestApp {
+    app_granting(pool, &[]).await
+}
+
+/// `app`, with `extra` scopes granted to the key-holding client as well.
+async fn app_granting(pool: PgPool, extra: &[&str]) -> TestApp {
     TestApp::build_with(
         pool,
         "s3cr3t-acme-client-secret-0123456789abcdef0123456789",
@@ -30,7 +35,11 @@ async fn app(pool: PgPool) -> TestApp {
             tenant.grants.push(GrantSeed {
                 client_id: PK_ID.to_owned(),
                 audience: tenant.management_audience(),
-                scopes: vec!["read:clients".to_owned()],
+                scopes: ["read:clients"]
+                    .iter()
+                    .chain(extra)
+                    .map(|s| (*s).to_owned())
+                    .collect(),
             });
             let audience = tenant.management_audience();
             let wide = tenant
@@ -673,4 +682,168 @@ async fn its_own_application_gets_no_client_secret_rotation(pool: PgPool) {
     retarget.problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(retarget.fields(), vec!["parameters.clientId".to_owned()]);
     assert_eq!(app.dump().await, before);
+}
+
+/// The scopes a connection needs to rotate an application's keys, its own included.
+const KEY_SCOPES: &[&str] = &[
+    "update:clients",
+    "read:client_credentials",
+    "create:client_credentials",
+    "delete:client_credentials",
+];
+
+/// (kid, enabled) of the key-holding client's credentials in Auth0, sorted.
+fn pk_credentials(app: &TestApp) -> Vec<(String, bool)> {
+    let mut all: Vec<(String, bool)> = app
+        .emulator
+        .admin()
+        .client_credentials(DOMAIN, PK_ID)
+        .expect("client")
+        .into_iter()
+        .map(|c| (c.kid, c.enabled))
+        .collect();
+    all.sort();
+    all
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_connection_renews_its_own_key_with_an_overlap(pool: PgPool) {
+    let logs = crate::canary::captured_logs().clone();
+    let app = app_granting(pool, KEY_SCOPES).await;
+    let registrar = app.create_wide("registrar").await;
+    let mut body = key_body(&app, "self-renewing");
+    body["registerWith"] = registrar["id"].clone();
+    body["credentials"]["alg"] = json!("PS256");
+    let reply = create(&app, body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let connection = reply.json["appConnection"].clone();
+    let id = connection["id"].as_str().expect("id");
+    let old_kid = connection["publicKey"]["kid"]
+        .as_str()
+        .expect("kid")
+        .to_owned();
+    let old_lines = private_key_lines(&app, &connection).await;
+
+    // Its own key never leaves Keyhold: a rotation of it maps no secrets.
+    let mut mapped = app.key_rotation_body("own-key", id, PK_ID);
+    mapped["environment"] = json!("prod");
+    mapped["secretPath"] = json!("/");
+    mapped["secretsMapping"] =
+        json!({ "clientId": "A_ID", "privateKey": "A_KEY", "keyId": "A_KID" });
+    let before = app.dump().await;
+    let refused = app
+        .call(Method::POST, KEY_ROTATIONS, Some(mapped), &[])
+        .await;
+    refused.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.fields(), vec!["secretsMapping".to_owned()]);
+    assert_eq!(app.dump().await, before);
+
+    let created = app
+        .call(
+            Method::POST,
+            KEY_ROTATIONS,
+            Some(app.key_rotation_body("own-key", id, PK_ID)),
+            &[],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let rotation_id = created.json["secretRotation"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // Nor can a mapping be added later.
+    let remap = app
+        .call(
+            Method::PATCH,
+            &format!("{KEY_ROTATIONS}/{rotation_id}"),
+            Some(
+                json!({ "environment": "prod", "secretPath": "/", "secretsMapping": {
+                "clientId": "A_ID", "privateKey": "A_KEY", "keyId": "A_KID" } }),
+            ),
+            &[],
+        )
+        .await;
+    remap.problem(StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The new key is enabled beside the old one, proven by a token, and the connection signs
+    // with it from then on (a new version, so no token cached for the old one is reused).
+    let reports = app.run_worker().await;
+    assert!(
+        matches!(
+            reports.as_slice(),
+            [worker::JobReport {
+                outcome: worker::JobOutcome::Overlapping { attempt_no: 1, .. },
+                ..
+            }]
+        ),
+        "{reports:?}"
+    );
+    let during = app
+        .call(Method::GET, &format!("{BASE}/{id}"), None, &[])
+        .await;
+    let renewed = &during.json["appConnection"];
+    let new_kid = renewed["publicKey"]["kid"]
+        .as_str()
+        .expect("kid")
+        .to_owned();
+    assert_ne!(new_kid, old_kid);
+    assert_eq!(
+        renewed["publicKey"]["alg"], "PS256",
+        "the connection keeps its algorithm"
+    );
+    assert_eq!(renewed["publicKey"]["jwk"]["kid"], new_kid.as_str());
+    assert!(renewed["version"].as_i64() > connection["version"].as_i64());
+    assert_eq!(renewed["status"], "active");
+    let mut both = vec![(old_kid.clone(), true), (new_kid.clone(), true)];
+    both.sort();
+    assert_eq!(pk_credentials(&app), both);
+    let new_lines = private_key_lines(&app, renewed).await;
+    assert_ne!(new_lines, old_lines);
+    let clients = app
+        .call(Method::GET, &format!("{BASE}/{id}/clients"), None, &[])
+        .await;
+    assert_eq!(clients.status, StatusCode::OK, "{}", clients.text);
+
+    // After the overlap the old credential is gone, and calls still work: with the new key.
+    for sql in [
+        "update rotation_key_pairs set overlap_until = now() - interval '1 second'",
+        "update secret_rotations set due_at = now()",
+    ] {
+        sqlx::query(sql)
+            .execute(&app.pool)
+            .await
+            .expect("end the overlap");
+    }
+    let reports = app.run_worker().await;
+    assert!(
+        matches!(
+            reports.as_slice(),
+            [worker::JobReport {
+                outcome: worker::JobOutcome::Rotated { attempt_no: 1, .. },
+                ..
+            }]
+        ),
+        "{reports:?}"
+    );
+    assert_eq!(pk_credentials(&app), vec![(new_kid.clone(), true)]);
+    let clients = app
+        .call(Method::GET, &format!("{BASE}/{id}/clients"), None, &[])
+        .await;
+    assert_eq!(clients.status, StatusCode::OK, "{}", clients.text);
+    let validated = app
+        .call(Method::POST, &format!("{BASE}/{id}/validate"), None, &[])
+        .await;
+    assert_eq!(validated.status, StatusCode::OK, "{}", validated.text);
+
+    // Neither private key is anywhere but sealed.
+    let dump = app.dump().await;
+    let logs = String::from_utf8_lossy(&logs.lock().expect("log buffer")).into_owned();
+    assert!(logs.contains(&rotation_id), "the logs were captured");
+    for lines in [&old_lines, &new_lines] {
+        assert_absent(&dump, lines, "the database");
+        assert_absent(&logs, lines, "the logs");
+        for reply in [&reply, &created, &during, &clients, &validated] {
+            assert_absent(&reply.text, lines, "a response");
+        }
+    }
 }

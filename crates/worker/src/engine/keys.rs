@@ -37,11 +37,36 @@ use crate::planner::Step;
 /// The algorithm of the keys Keyhold generates (Auth0's default for credentials).
 const ALG: SigningAlg = SigningAlg::RS256;
 
+/// The final failure when a rotation of a connection's own key has a secrets mapping (the API
+/// refuses one; a hand-edited row is not obeyed).
+const OWN_KEY_MAPPED: &str = "this rotation renews its connection's own key, which never leaves Keyhold: remove its secrets mapping";
+
+/// The final failure when the connection's key changed while its rotation ran.
+const OWN_KEY_MOVED: &str = "the connection no longer signs with the key this rotation replaces (it changed meanwhile): the new key was not switched to; rotate again";
+
 /// Auth0 enables at most two credentials per application.
 const MAX_ENABLED: usize = 2;
 
 /// The final failure when the application has no room for the new key.
 pub(crate) const TWO_ENABLED: &str = "the application already has two Private Key JWT credentials enabled besides the new key (Auth0's maximum), and Keyhold does not remove a credential it did not put there: disable one in Auth0, then rotate again";
+
+/// Whether the rotation renews the key of the connection it runs through: that connection then
+/// signs with the new key once Auth0 has accepted it (the switch is part of the publish step),
+/// and its private key is never written to a project secret.
+fn renews_own_key(rotation: &Rotation, connection: &Connection) -> bool {
+    connection.uses_private_key() && rotation.client_id == connection.client_id
+}
+
+/// The algorithm of a new key: a connection's own keeps the algorithm it was made with.
+fn alg_for(rotation: &Rotation, connection: &Connection) -> SigningAlg {
+    connection
+        .key
+        .key_alg
+        .as_deref()
+        .and_then(SigningAlg::parse)
+        .filter(|_| renews_own_key(rotation, connection))
+        .unwrap_or(ALG)
+}
 
 fn destination<'a>(rotation: &'a Rotation, connection: &'a Connection) -> Destination<'a> {
     Destination {
@@ -107,7 +132,7 @@ impl Engine {
         self.test_key(rotation, &domain, &pem, &key)
             .await
             .stop_at(Step::Test)?;
-        self.publish(lease, rotation, ctx, &pem, &key)
+        self.publish(lease, rotation, connection, ctx, &pem, &key)
             .await
             .stop_at(Step::Finish)
     }
@@ -120,7 +145,8 @@ impl Engine {
         connection: &Connection,
     ) -> Result<(Attempt, KeyPair), Cause> {
         // RSA key generation takes up to a second of CPU: off the async workers.
-        let generated = tokio::task::spawn_blocking(|| auth0::generate_key(ALG))
+        let alg = alg_for(rotation, connection);
+        let generated = tokio::task::spawn_blocking(move || auth0::generate_key(alg))
             .await
             .map_err(|err| Cause::Invalid(format!("key generation did not finish: {err}")))?
             .map_err(|err| Cause::Auth0 { err, mgmt: false })?;
@@ -138,7 +164,7 @@ impl Engine {
             key_pair_id,
             private_key_sealed: &sealed,
             kid: &generated.kid,
-            alg: ALG.as_str(),
+            alg: alg.as_str(),
             public_key_pem: &generated.public_key_pem,
             domain: to.domain,
             client_id: to.client_id,
@@ -421,13 +447,15 @@ impl Engine {
         }
     }
 
-    /// Writes the new private key and `kid` into the mapped secrets, queues the event that tells
-    /// apps to read them, and rests the attempt until the overlap ends — one transaction, so apps
-    /// never read a key Auth0 does not accept, and the wait is recorded exactly once.
+    /// Writes the new private key and `kid` into the mapped secrets (or, for a connection's own
+    /// key, switches the connection to it), queues the event that tells apps to read them, and
+    /// rests the attempt until the overlap ends — one transaction, so apps never read a key Auth0
+    /// does not accept, and the wait is recorded exactly once.
     async fn publish(
         &self,
         lease: &Lease,
         rotation: &Rotation,
+        connection: &Connection,
         ctx: &AttemptCtx,
         pem: &SecretString,
         key: &KeyPair,
@@ -436,6 +464,10 @@ impl Engine {
             let mut conn = self.broker.pool.acquire().await?;
             store::rotations::mapping::get(&mut conn, rotation.id).await?
         };
+        let own = renews_own_key(rotation, connection);
+        if own && mapping.is_some() {
+            return Err(Cause::Invalid(OWN_KEY_MAPPED.into()));
+        }
         let overlap = i64::from(rotation.overlap_seconds.unwrap_or_default());
         let until = OffsetDateTime::now_utc() + time::Duration::seconds(overlap);
         let mut tx = self.broker.pool.begin().await?;
@@ -472,6 +504,10 @@ impl Engine {
         if !key_pairs::start_overlap(&mut tx, lease, ctx.attempt.id, until).await? {
             return Err(Cause::LeaseLost);
         }
+        if own {
+            self.switch_connection_key(&mut tx, rotation, connection, pem, key)
+                .await?;
+        }
         let mut data = serde_json::json!({
             "activeIndex": rotation.active_index,
             "keyId": key.kid,
@@ -499,6 +535,51 @@ impl Engine {
             attempt_no: ctx.attempt.attempt_no,
             until,
         })
+    }
+
+    /// Makes the connection sign with the new key from now on (Auth0 has just accepted it; the old
+    /// one stays enabled until the overlap ends, for tokens and callers still holding it).
+    async fn switch_connection_key(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        rotation: &Rotation,
+        connection: &Connection,
+        pem: &SecretString,
+        key: &KeyPair,
+    ) -> Result<(), Cause> {
+        let from_kid = connection.key.key_kid.as_deref().unwrap_or_default();
+        let alg = SigningAlg::parse(&key.alg).unwrap_or(ALG);
+        let jwk = auth0::public_jwk(&key.public_key_pem, alg)
+            .map_err(|err| Cause::Auth0 { err, mgmt: false })?;
+        let row_id = PrivateKeyId::new();
+        let sealed = self.broker.seal_connection_private_key(
+            row_id,
+            connection.id,
+            connection.project_id,
+            destination(rotation, connection),
+            pem,
+        )?;
+        let private_key = store::connection_keys::PrivateKey {
+            id: row_id,
+            connection_id: connection.id,
+            private_key_sealed: sealed,
+        };
+        let switch = store::connection_keys::Switch {
+            connection_id: connection.id,
+            from_kid,
+            key: &private_key,
+            public_key: store::connections::PublicKey {
+                kid: &key.kid,
+                alg: &key.alg,
+                pem: &key.public_key_pem,
+                jwk: &jwk,
+            },
+        };
+        if !store::connection_keys::switch(tx, &switch).await? {
+            return Err(Cause::Invalid(OWN_KEY_MOVED.into()));
+        }
+        tracing::info!(rotation.id = %rotation.id, connection.id = %connection.id, kid = %key.kid, "the connection signs with its new key");
+        Ok(())
     }
 
     /// After the overlap: disables the old credential (the new one stays enabled alone), deletes

@@ -232,27 +232,12 @@ async fn create_checked<P: TypeParameters, M: MappingNames>(
     if connection.project_id != project_id {
         return Err(connection_missing());
     }
-    // A private-key-jwt connection's own application has no secret Keyhold could rotate (Auth0
-    // refuses secrets once Private Key JWT is enabled), and the connection has no secret column
-    // a self-rotation could write.
-    if kind == db::TYPE_AUTH0_CLIENT_SECRET
-        && connection.uses_private_key()
-        && target == connection.client_id
-    {
-        return Err(ApiError::field(
-            "parameters.clientId",
-            "this is the application of a private-key-jwt connection: it authenticates with a key, not a client secret",
-        ));
-    }
-    // Rotating the connection's own application to keys would switch it to Private Key JWT, after
-    // which Auth0 refuses the connection's secret (and a private-key-jwt connection's own key
-    // rotation is not offered yet).
-    if kind == db::TYPE_AUTH0_PRIVATE_KEY_JWT && target == connection.client_id {
-        return Err(ApiError::field(
-            "parameters.clientId",
-            "this is the connection's own application: rotate the keys of another application the connection manages",
-        ));
-    }
+    own_application(
+        kind == db::TYPE_AUTH0_PRIVATE_KEY_JWT,
+        &connection,
+        &target,
+        requested.is_some(),
+    )?;
     let resolved = match requested {
         Some(requested) => Some(secrets_mapping::resolve(state, project_id, requested).await?),
         None => None,
@@ -578,25 +563,23 @@ async fn update_as<P: TypeParameters, M: MappingNames>(
         }
         None => None,
     };
+    if current.rotates_keys()
+        && resolved.is_some()
+        && target.as_deref().is_none_or(|t| t == current.client_id)
+    {
+        let connection =
+            store::connections::get(&state.db, caller.org_id, current.connection_id).await?;
+        own_application(true, &connection, &current.client_id, true)?;
+    }
     if let Some(target) = target.as_deref().filter(|t| *t != current.client_id) {
         let connection =
             store::connections::get(&state.db, caller.org_id, current.connection_id).await?;
-        if current.rotates_keys() && target == connection.client_id {
-            return Err(ApiError::field(
-                "parameters.clientId",
-                "this is the connection's own application: rotate the keys of another application the connection manages",
-            ));
-        }
-        // As at creation: a private-key-jwt connection's own application has no secret to rotate.
-        if !current.rotates_keys()
-            && connection.uses_private_key()
-            && target == connection.client_id
-        {
-            return Err(ApiError::field(
-                "parameters.clientId",
-                "this is the application of a private-key-jwt connection: it authenticates with a key, not a client secret",
-            ));
-        }
+        let maps = if mapping_change {
+            resolved.is_some()
+        } else {
+            secrets_mapping::load(&state, id).await?.is_some()
+        };
+        own_application(current.rotates_keys(), &connection, target, maps)?;
         state
             .broker
             .get_client(&connection, target)
@@ -814,4 +797,37 @@ fn mapping_after_patch<P, M: MappingNames>(
         .as_deref()
         .or(stored.map(|m| m.folder_path.as_str()));
     secrets_mapping::requested(environment, path, Some(names), errors)
+}
+
+/// What a rotation may do to the connection's own application (`target` is the connection's
+/// client), at creation and when a change points a rotation there or maps its secrets:
+/// - a client secret: only a `client-credentials` connection's (Auth0 refuses secrets once
+///   Private Key JWT is on, and a `private-key-jwt` connection has no secret to rotate);
+/// - keys: only a `private-key-jwt` connection's, which then rotates its own key (rotating a
+///   secret-holding connection's application to keys would lock the connection out), and with no
+///   secrets mapping, because that private key never leaves Keyhold.
+fn own_application(
+    rotates_keys: bool,
+    connection: &store::connections::Connection,
+    target: &str,
+    maps_secrets: bool,
+) -> Result<(), ApiError> {
+    if target != connection.client_id {
+        return Ok(());
+    }
+    match (rotates_keys, connection.uses_private_key()) {
+        (false, true) => Err(ApiError::field(
+            "parameters.clientId",
+            "this is the application of a private-key-jwt connection: it authenticates with a key, not a client secret",
+        )),
+        (true, false) => Err(ApiError::field(
+            "parameters.clientId",
+            "this is the application of a client-credentials connection: rotating it to keys would lock the connection out; rotate the keys of another application, or a private-key-jwt connection's own",
+        )),
+        (true, true) if maps_secrets => Err(ApiError::field(
+            "secretsMapping",
+            "a private-key-jwt connection's own key never leaves Keyhold: the rotation of it writes no secrets",
+        )),
+        _ => Ok(()),
+    }
 }
