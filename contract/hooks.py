@@ -2,25 +2,36 @@
 
 * `no_secret_in_response`, a check: no response body or header value may contain a canary secret,
   raw or JSON-escaped. The secrets come through the environment (never a command line):
-    KEYHOLD_CANARY_SECRETS  newline-separated: the demo Auth0 M2M client secret and the instance
-                            admin's client secret
+    KEYHOLD_CANARY_SECRETS  newline-separated: the demo Auth0 M2M client secret, the instance
+                            admin's and the caller's client secrets, the login fixtures' secret
+                            and password
 * `before_call`: keeps the fuzzing identity alive (see below), and fills in, for positive cases,
   what openapi.yaml cannot state (see "positive data acceptance" below), with
-    KEYHOLD_CONTRACT_PROTECTED_IDENTITY  the instance admin's identity id (whose token the run uses)
+    KEYHOLD_CONTRACT_PROTECTED_IDENTITY  identity ids no request may change: the instance admin's
+                                         (whose token the run uses) and the login fixtures'
     KEYHOLD_CONTRACT_DECOY_IDENTITY      a sacrificial machine identity's id (a project member)
     KEYHOLD_CONTRACT_DOOMED_IDENTITY     the identity deleted in the sacrificial one's place
     KEYHOLD_CONTRACT_PROJECT             the demo project's id
     KEYHOLD_CONTRACT_FIXTURES            `param=fixture:decoy` pairs (below)
     KEYHOLD_CONTRACT_DELETABLE_SECRET    the project secret a deletion of the fixture secret takes
+  and makes the logins and the token revocation answer 2xx now and then (see "logins and
+  revocation" below), with
+    KEYHOLD_CONTRACT_API                 keyhold's base URL (for a fresh token per revocation)
+    KEYHOLD_CONTRACT_TOKEN               the fuzzing token, which no revocation may carry
+    KEYHOLD_CONTRACT_LOGIN_ID, KEYHOLD_CONTRACT_LOGIN_SECRET      the machine login fixture
+    KEYHOLD_CONTRACT_USER_EMAIL, KEYHOLD_CONTRACT_USER_PASSWORD   the user login fixture
 * `after_call`: appends "METHOD PATH" of every 2xx answer to KEYHOLD_CONTRACT_COVERAGE.
 * `filter_failure`: drops `positive_data_acceptance` failures that are Auth0's answer, not ours.
 """
 
+import itertools
 import json
 import os
 import re
+import time
 import uuid
 
+import requests
 import schemathesis
 
 _SECRETS = [s.strip() for s in os.environ.get("KEYHOLD_CANARY_SECRETS", "").splitlines() if s.strip()]
@@ -55,8 +66,9 @@ def no_secret_in_response(ctx, response, case):
 # The fuzzing token belongs to the instance admin. Rotating that identity's secret revokes its
 # tokens, and disabling or deleting it (possible once the fuzzer has promoted another identity to
 # admin) ends the run's access: every later request would answer 401 and test nothing. So a request
-# aimed at the admin's identity is aimed at a sacrificial identity instead (see run.sh).
-_PROTECTED = os.environ.get("KEYHOLD_CONTRACT_PROTECTED_IDENTITY", "")
+# aimed at the admin's identity is aimed at a sacrificial identity instead (see run.sh); so is one
+# aimed at the login fixtures, whose credentials must keep working for the whole run.
+_PROTECTED = set(os.environ.get("KEYHOLD_CONTRACT_PROTECTED_IDENTITY", "").split())
 _DECOY = os.environ.get("KEYHOLD_CONTRACT_DECOY_IDENTITY", "")
 _DOOMED = os.environ.get("KEYHOLD_CONTRACT_DOOMED_IDENTITY", "")
 
@@ -64,18 +76,20 @@ _DOOMED = os.environ.get("KEYHOLD_CONTRACT_DOOMED_IDENTITY", "")
 # The fixtures the dictionaries offer (a connection, a rotation, a project secret) are found by id
 # and by name throughout the run only if nothing renames or deletes them: a PATCH or DELETE aimed
 # at one goes to its decoy instead (`name=fixture:decoy` pairs), so those operations still run
-# on a real resource and the reads keep theirs.
+# on a real resource and the reads keep theirs. With a third id (`name=fixture:decoy:doomed`) a
+# DELETE goes to that one, so the decoy is still there for the changes after it.
 _FIXTURES = {}
 for _pair in os.environ.get("KEYHOLD_CONTRACT_FIXTURES", "").split():
     _param, _, _ids = _pair.partition("=")
-    _fixture, _, _decoy = _ids.partition(":")
-    _FIXTURES.setdefault(_param, {})[_fixture] = _decoy
+    _fixture, _, _rest = _ids.partition(":")
+    _decoy, _, _doomed = _rest.partition(":")
+    _FIXTURES.setdefault(_param, {})[_fixture] = (_decoy, _doomed)
 
 
 @schemathesis.hook
 def before_call(context, case, kwargs):
     params = case.path_parameters
-    if _PROTECTED and params and params.get("identityId") == _PROTECTED:
+    if _PROTECTED and params and params.get("identityId") in _PROTECTED:
         params["identityId"] = _DECOY
     # Deleting the sacrificial identity would take its membership along; another goes instead.
     if (
@@ -89,8 +103,82 @@ def before_call(context, case, kwargs):
     if params and case.method.upper() in ("PATCH", "DELETE"):
         for name, decoys in _FIXTURES.items():
             if params.get(name) in decoys:
-                params[name] = decoys[params[name]]
+                decoy, doomed = decoys[params[name]]
+                params[name] = doomed if doomed and case.method.upper() == "DELETE" else decoy
+    keep_the_fuzzing_token(case)
     fill_what_the_document_cannot_say(case)
+    log_in_as_a_fixture_now_and_then(case)
+
+
+# ------------------------------------------------------------------ logins and revocation
+# Every operation should answer 2xx at least once (issue 22), the logins and the revocation too.
+#   * A positive login case in three logs in with a login fixture's credentials (run.sh: a machine
+#     identity and a user in no project), sent as from a client of its own (`X-Forwarded-For`
+#     through the proxy keyhold trusts in this run): the generated failures from 127.0.0.1 fill
+#     that address's throttle budget, and the fixture's logins must not depend on it.
+#   * A revocation made with the fuzzing token is made with a fresh token of the login fixture
+#     instead (and, when positive and naming a token, names that one), so the fuzzing token lives
+#     through the run. A request without it, or with another token, is sent as generated. If no
+#     fresh token can be had, the request carries one that answers 401: never the fuzzing token.
+_API = os.environ.get("KEYHOLD_CONTRACT_API", "")
+_FUZZING_TOKEN = os.environ.get("KEYHOLD_CONTRACT_TOKEN", "")
+_MACHINE = {
+    "clientId": os.environ.get("KEYHOLD_CONTRACT_LOGIN_ID", ""),
+    "clientSecret": os.environ.get("KEYHOLD_CONTRACT_LOGIN_SECRET", ""),
+}
+_USER = {
+    "email": os.environ.get("KEYHOLD_CONTRACT_USER_EMAIL", ""),
+    "password": os.environ.get("KEYHOLD_CONTRACT_USER_PASSWORD", ""),
+}
+# A documentation address (RFC 5737): the fixtures' client, as the trusted proxy reports it.
+_FIXTURE_CLIENT_ADDRESS = "192.0.2.10"
+_LOGINS = {"/api/v1/auth/universal-auth/login": _MACHINE, "/api/v1/auth/login": _USER}
+_login_cases = itertools.count()
+
+
+def log_in_as_a_fixture_now_and_then(case):
+    credentials = _LOGINS.get(case.operation.path)
+    if not credentials or not all(credentials.values()) or not _positive(case):
+        return
+    if not isinstance(case.body, dict) or next(_login_cases) % 3:
+        return
+    case.body.clear()
+    case.body.update(credentials)
+    case.headers = {**(case.headers or {}), "X-Forwarded-For": _FIXTURE_CLIENT_ADDRESS}
+
+
+def _fresh_token():
+    """A new access token of the machine login fixture, or None."""
+    for _ in range(3):
+        try:
+            answer = requests.post(
+                f"{_API}/api/v1/auth/universal-auth/login",
+                json=_MACHINE,
+                headers={"X-Forwarded-For": _FIXTURE_CLIENT_ADDRESS},
+                timeout=30,
+            )
+        except requests.RequestException:
+            return None
+        if answer.status_code == 429:
+            time.sleep(1)
+            continue
+        if answer.status_code != 200:
+            return None
+        return answer.json().get("accessToken")
+    return None
+
+
+def keep_the_fuzzing_token(case):
+    if case.operation.path != "/api/v1/auth/token/revoke" or not _FUZZING_TOKEN:
+        return
+    headers = case.headers or {}
+    name = next((n for n in headers if n.lower() == "authorization"), None)
+    if name is None or headers[name] != f"Bearer {_FUZZING_TOKEN}":
+        return
+    token = _fresh_token() if _API and all(_MACHINE.values()) else None
+    headers[name] = f"Bearer {token or 'kh_contract-no-fresh-token'}"
+    if token and _positive(case) and isinstance(case.body, dict) and "accessToken" in case.body:
+        case.body["accessToken"] = token
 
 
 # Which operations ever answered 2xx (issue 22: each should): one "METHOD PATH" line per 2xx
@@ -215,7 +303,12 @@ def fill_what_the_document_cannot_say(case):
         and body is not None
         and _DELETABLE_SECRET
         and (case.path_parameters or {}).get("secretName")
-        in {name for pair in _FIXTURES.get("secretName", {}).items() for name in pair}
+        in {
+            name
+            for fixture, others in _FIXTURES.get("secretName", {}).items()
+            for name in (fixture, *others)
+            if name
+        }
     ):
         case.path_parameters["secretName"] = _DELETABLE_SECRET
         for other in ("projectId", "projectSlug", "workspaceSlug"):

@@ -177,10 +177,6 @@ pub struct ServeArgs {
     /// Lifetime of access tokens issued at login, in seconds.
     #[arg(long, env = "KEYHOLD_ACCESS_TOKEN_TTL_SECS", default_value_t = 3600)]
     pub access_token_ttl_secs: u64,
-    /// Reverse proxies (comma-separated IPs or CIDR ranges) whose X-Forwarded-For or Forwarded
-    /// header names the client; unset, those headers are never believed.
-    #[arg(long, env = "KEYHOLD_TRUSTED_PROXIES", value_parser = parse_trusted_proxies)]
-    pub trusted_proxies: Option<api::auth::client_ip::TrustedProxies>,
     /// Seconds between SIGTERM and closing the listener, during which `/readyz` answers 503 and
     /// requests are still served, so a load balancer stops sending first (0: close at once).
     #[arg(long, env = "KEYHOLD_SHUTDOWN_DRAIN_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=300))]
@@ -208,6 +204,10 @@ pub struct HttpArgs {
     /// Most client connections open at once; further ones wait to be accepted.
     #[arg(long, env = "KEYHOLD_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
+    /// Reverse proxies (comma-separated IPs or CIDR ranges) whose X-Forwarded-For or Forwarded
+    /// header names the client; unset, those headers are never believed.
+    #[arg(long, env = "KEYHOLD_TRUSTED_PROXIES", value_parser = parse_trusted_proxies)]
+    pub trusted_proxies: Option<api::auth::client_ip::TrustedProxies>,
 }
 
 impl HttpArgs {
@@ -221,6 +221,10 @@ impl HttpArgs {
 
     pub fn body_read_timeout(&self) -> Duration {
         Duration::from_secs(self.body_read_timeout_secs)
+    }
+
+    pub fn trusted_proxies(&self) -> api::auth::client_ip::TrustedProxies {
+        self.trusted_proxies.clone().unwrap_or_default()
     }
 }
 

@@ -19,6 +19,8 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/keyho
 const DEMO_DOMAIN: &str = "demo.auth0.test";
 const DEMO_CLIENT_ID: &str = "keyhold-demo-m2m";
 const DEMO_TARGET_ID: &str = "demo-orders-service";
+/// A second application, for a key rotation (Private Key JWT) beside the secret rotation of the first.
+const DEMO_KEYS_TARGET_ID: &str = "demo-billing-service";
 const DEMO_SCOPES: &[&str] = &[
     "read:clients",
     "read:client_keys",
@@ -77,11 +79,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         &demo_secret,
         DEMO_SCOPES,
     );
-    // An application for the demo rotation to rotate (its secret lives only in the emulator's memory).
-    tenant.clients.push(auth0_emulator::ClientSeed::m2m(
-        DEMO_TARGET_ID,
-        crypto::random_secret(64).expose_secret(),
-    ));
+    // Applications for the demo rotations to rotate (their secrets live only in the emulator's
+    // memory).
+    for target in [DEMO_TARGET_ID, DEMO_KEYS_TARGET_ID] {
+        tenant.clients.push(auth0_emulator::ClientSeed::m2m(
+            target,
+            crypto::random_secret(64).expose_secret(),
+        ));
+    }
     let seed = auth0_emulator::Seed {
         tenants: vec![tenant],
     };
@@ -119,6 +124,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let worker = worker::Worker::new(worker_config, broker.with_client(client(0)?))?;
     let state = api::AppState::new(broker, ttl)
         .with_body_read_timeout(args.http.body_read_timeout())
+        .with_trusted_proxies(args.http.trusted_proxies())
         .with_webhook_allow_private_networks(args.webhooks.webhook_allow_private_networks);
 
     let addr = listener.local_addr()?;
@@ -313,6 +319,10 @@ Try it:
     -d '{{"name":"demo-rotation","projectId":"{project_id}","connectionId":"'$CONN'","rotationInterval":30,"parameters":{{"clientId":"{DEMO_TARGET_ID}"}}}}' \
     | sed -E 's/.*"secretRotation":\{{"id":"([^"]+)".*/\1/')
   curl -s -X POST -H "authorization: Bearer $TOKEN" {api}/api/v2/secret-rotations/auth0-client-secret/$ROT/rotate-secrets
+  # rotate the "{DEMO_KEYS_TARGET_ID}" application's keys instead, with no downtime (Private Key JWT:
+  # the old key keeps working for overlapSeconds beside the new one)
+  curl -s -X POST {api}/api/v2/secret-rotations/auth0-private-key-jwt -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+    -d '{{"name":"demo-key-rotation","projectId":"{project_id}","connectionId":"'$CONN'","rotationInterval":30,"parameters":{{"clientId":"{DEMO_KEYS_TARGET_ID}","overlapSeconds":3600}}}}'
 
 Ctrl-C stops everything.
 "#

@@ -34,7 +34,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let state = api::AppState::new(broker, ttl)
         .with_webhook_allow_private_networks(args.worker.webhooks.webhook_allow_private_networks)
         .with_body_read_timeout(args.http.body_read_timeout())
-        .with_trusted_proxies(args.trusted_proxies.unwrap_or_default());
+        .with_trusted_proxies(args.http.trusted_proxies());
     let listener = bind(args.listen).await?;
     let drain = Duration::from_secs(args.shutdown_drain_secs);
     run_until_shutdown(listener, state, args.http.limits(), worker, drain).await
