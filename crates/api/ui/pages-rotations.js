@@ -81,6 +81,32 @@ function pageHeading(title, ...actions) {
   return h('div', { class: 'page-heading' }, h('h1', { tabindex: '-1', text: title }), actions.length ? h('div', { class: 'actions' }, actions) : null);
 }
 
+/**
+ * The empty rotations page: what the two types do, what the connection's application needs for
+ * each, and where to start.
+ */
+function rotationsOnboarding(project) {
+  const scopes = (...names) => names.flatMap((n, i) => [i ? (i === names.length - 1 ? ' and ' : ', ') : '', code(n)]);
+  return h(
+    'div',
+    { id: 'rotations-onboarding', class: 'card onboarding' },
+    h('p', null, h('strong', { text: 'No secret rotations in this project yet. ' }),
+      'A rotation renews an Auth0 application’s credential on a schedule, through one of this project’s ',
+      h('a', { href: link.connections(project.id), text: 'connections' }),
+      ', and can write the new credential into project secrets, where apps read it with Infisical’s SDKs.'),
+    h('ul', null,
+      h('li', null, h('strong', { text: 'Client secret' }),
+        ': Auth0 holds one secret per application, so apps still holding the old one are refused until they read the new one. The connection needs the “rotate secrets” capability (its page shows any scope it lacks).'),
+      h('li', null, h('strong', { text: 'Private key JWT' }),
+        ': no downtime. The new key is enabled beside the old one for the overlap you choose, then the old one is removed. The connection’s application needs ',
+        ...scopes('update:clients', 'read:client_credentials', 'create:client_credentials', 'delete:client_credentials'),
+        '. A private-key-jwt connection can renew its own key this way.')),
+    h('p', null, session.canWrite(project)
+      ? h('a', { id: 'first-rotation', href: link.rotationNew(project.id), text: 'Create the first rotation' })
+      : 'Ask a project member who can write to create one.'),
+  );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The list
 
@@ -125,7 +151,7 @@ export async function renderRotations(view) {
         return `No rotation${term ? ` whose name contains “${term}”` : ''} ${state}.`;
       }
       if (term) return `No rotation’s name contains “${term}”.`;
-      return cursor ? null : 'No secret rotations in this project yet.';
+      return cursor ? null : rotationsOnboarding(project);
     },
   });
 

@@ -88,7 +88,7 @@ export async function renderSecrets(view) {
   view.onLeave(() => wipes.forEach((wipe) => wipe()));
   window.addEventListener('pagehide', () => wipes.forEach((wipe) => wipe()), { once: true });
   for (const secret of secrets) table.tbody.append(secretRow(view, secret, where, write, wipes));
-  const empty = secrets.length ? null : h('p', { class: 'empty', id: 'secrets-empty', text: `No secrets in ${env.name} at ${path} yet.` });
+  const empty = secrets.length ? null : h('p', { class: 'empty', id: 'secrets-empty', text: `No secrets in ${env.name} at ${path} yet. ${write ? 'Add one with “New secret”, or let' : 'A project member can add one, or'} a rotation write its credential here (its secrets mapping); apps read them with Infisical’s SDKs or operators pointed at Keyhold.` });
 
   const actions = [];
   if (write) {

@@ -96,7 +96,7 @@ export async function renderWebhooks(view) {
     pageHeading('Webhooks', h('a', { id: 'new-webhook', class: 'button', href: link.webhookNew(project.id), text: 'New webhook' })),
     h('p', { class: 'hint', text: 'Keyhold POSTs signed events (Standard Webhooks) to these endpoints when credentials and secrets change or fail.' }),
     table.wrap,
-    webhooks.length ? null : h('p', { class: 'empty', id: 'webhooks-empty', text: 'No webhook endpoints in this project yet.' }),
+    webhooks.length ? null : h('p', { class: 'empty', id: 'webhooks-empty', text: 'No webhook endpoints in this project yet. Add one with “New webhook”: an HTTPS URL that answers 2xx, and the events it should hear (a rotation that succeeded or failed, a secret that changed…). Its signing secret is shown once; give it to the receiver to verify each delivery.' }),
   ];
   view.main.replaceChildren(...parts.filter(Boolean));
 }
@@ -483,7 +483,7 @@ export async function renderWebhookDetail(view) {
         const until = rotated.webhook.signatureOverlapUntil;
         shownSecret = signingSecretPanel(view, rotated.signingSecret, {
           explain: [
-            `Until ${until ? new Date(until).toLocaleString() : '24 hours from now'}, every delivery carries two signatures, one per secret, in its webhook-signature header; Standard Webhooks libraries accept either.`,
+            `Until ${until ? formatTime(until) : '24 hours from now'}, every delivery carries two signatures, one per secret, in its webhook-signature header; Standard Webhooks libraries accept either.`,
             'Give the receiver the new secret before then: after that only the new one signs.',
           ],
           dismiss: hide,

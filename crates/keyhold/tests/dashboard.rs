@@ -90,9 +90,21 @@ async fn a_member_of_the_platform_team_works_through_the_dashboard(pool: PgPool)
         "the connections list",
     );
 
-    // A rotation of the tenant's orders service, picked from the connection's client list.
+    // A rotation of the tenant's orders service, picked from the connection's client list. The
+    // empty list first says what the two types do, what they need and where to start.
     browser.click("#nav-rotations").await;
     browser.page("rotations").await;
+    let onboarding = browser
+        .element("#rotations-onboarding")
+        .await
+        .text()
+        .await
+        .expect("onboarding");
+    assert!(
+        onboarding.contains("Private key JWT") && onboarding.contains("create:client_credentials"),
+        "{onboarding}"
+    );
+    browser.element("#first-rotation").await;
     browser.click("#new-rotation").await;
     browser.page("rotation-new").await;
     browser.fill("#rotation-name", "orders-secret").await;
@@ -1170,6 +1182,7 @@ async fn webhooks_are_managed_with_a_one_time_secret_a_test_event_and_the_delive
         .await
         .expect("panel");
     assert!(panel.contains("two signatures"), "{panel}");
+    assert!(panel.contains(" UTC"), "the time says its zone: {panel}");
     let asked = browser.run("return window.asked;").await;
     assert!(
         asked.as_str().is_some_and(|m| m.contains("24 hours")),
