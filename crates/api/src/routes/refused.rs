@@ -1,6 +1,6 @@
 //! Refused creates in the audit log: a create of a connection or a rotation that the API answers
-//! 422 (validation) or 409 (conflict) leaves a `failure` row naming each field at fault and the
-//! rule it broke. Never a submitted value: field errors and conflicts state rules ("must be 1 to
+//! 422 (validation, or Auth0 refusing the credentials) or 409 (conflict) leaves a `failure` row
+//! naming each field at fault and the rule it broke. Never a submitted value: field errors and conflicts state rules ("must be 1 to
 //! 64 characters", "a connection with this name already exists"), not what was sent. Only for
 //! callers who are members of the project named in the request, so nobody writes into the log
 //! of a project they are not in.
@@ -33,6 +33,10 @@ pub async fn record(
         ),
         ApiError::Conflict { detail, field } => {
             (409, vec![json!({ "field": field, "rule": detail })])
+        }
+        // Auth0 refused the credentials: its reason in our words, never the secret it was sent.
+        ApiError::Auth0Rejected { detail, field } => {
+            (422, vec![json!({ "field": field, "rule": detail })])
         }
         _ => return,
     };

@@ -235,18 +235,19 @@ async fn refused_creates_are_recorded_without_what_was_sent(pool: PgPool) {
             .collect()
     };
     let log = format!("/api/v1/audit-logs?projectId={}", app.project_id);
-
-    // A bad name: 422, recorded with the field and the rule, not the name or the secret.
-    let mut body = app.connection_body("Bad Name!");
-    let reply = app
-        .call_as(
+    let create_as_member = |body: serde_json::Value| {
+        app.call_as(
             Some(&member.token),
             Method::POST,
             "/api/v1/app-connections/auth0",
-            Some(body.clone()),
+            Some(body),
             &[],
         )
-        .await;
+    };
+
+    // A bad name: 422, recorded with the field and the rule, not the name or the secret.
+    let mut body = app.connection_body("Bad Name!");
+    let reply = create_as_member(body.clone()).await;
     reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
     let events = app.call(Method::GET, &log, None, &[]).await;
     let found = refused(&events.json, "app_connection.create");
@@ -271,15 +272,7 @@ async fn refused_creates_are_recorded_without_what_was_sent(pool: PgPool) {
     // A taken name: 409, recorded likewise.
     app.create("taken").await;
     body["name"] = json!("taken");
-    let reply = app
-        .call_as(
-            Some(&member.token),
-            Method::POST,
-            "/api/v1/app-connections/auth0",
-            Some(body.clone()),
-            &[],
-        )
-        .await;
+    let reply = create_as_member(body.clone()).await;
     reply.problem(StatusCode::CONFLICT);
     let events = app.call(Method::GET, &log, None, &[]).await;
     let found = refused(&events.json, "app_connection.create");
@@ -287,6 +280,27 @@ async fn refused_creates_are_recorded_without_what_was_sent(pool: PgPool) {
     assert_eq!(found[0]["metadata"]["status"], 409);
     assert_eq!(found[0]["metadata"]["errors"][0]["field"], "name");
     assert!(!found[0].to_string().contains(&app.secret));
+
+    // Credentials Auth0 refuses: recorded with the field Auth0's refusal concerns, and neither
+    // the secret sent nor the real one in it.
+    let wrong = "wrong-secret-canary-0123456789abcdefghijklmnopqrstuv";
+    body["name"] = json!("refused-by-auth0");
+    body["credentials"]["clientSecret"] = json!(wrong);
+    let reply = create_as_member(body.clone()).await;
+    reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    let events = app.call(Method::GET, &log, None, &[]).await;
+    let found = refused(&events.json, "app_connection.create");
+    assert_eq!(found.len(), 3, "{}", events.text);
+    assert_eq!(found[0]["metadata"]["status"], 422);
+    assert_eq!(
+        found[0]["metadata"]["errors"][0]["field"],
+        "credentials.clientSecret"
+    );
+    let text = found[0].to_string();
+    assert!(
+        !text.contains(wrong) && !text.contains(&app.secret),
+        "{text}"
+    );
 
     // A rotation refused: recorded as a refused rotation create.
     let rotation = app.rotation_body("Bad Rotation", "not-a-uuid", "client");
@@ -328,5 +342,5 @@ async fn refused_creates_are_recorded_without_what_was_sent(pool: PgPool) {
         .await;
     assert!(reply.status.is_client_error());
     let events = app.call(Method::GET, &log, None, &[]).await;
-    assert_eq!(refused(&events.json, "app_connection.create").len(), 2);
+    assert_eq!(refused(&events.json, "app_connection.create").len(), 3);
 }

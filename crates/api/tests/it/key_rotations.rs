@@ -530,17 +530,7 @@ async fn through_the_api_the_key_is_published_only_to_the_mapped_secret(pool: Pg
         .as_str()
         .expect("id")
         .to_owned();
-    let reports = app.run_worker().await;
-    assert!(
-        matches!(
-            reports.as_slice(),
-            [worker::JobReport {
-                outcome: worker::JobOutcome::Overlapping { attempt_no: 1, .. },
-                ..
-            }]
-        ),
-        "{reports:?}"
-    );
+    app.run_to_the_overlap().await;
 
     // The overlap shows as a rotation in progress, with its attempt resting at `published`; it
     // cannot be queued again, deleted or re-mapped until the old credential is gone.
@@ -635,26 +625,7 @@ async fn through_the_api_the_key_is_published_only_to_the_mapped_secret(pool: Pg
     assert!(registered[0].enabled);
 
     // The overlap ends: the rotation succeeds.
-    for sql in [
-        "update rotation_key_pairs set overlap_until = now() - interval '1 second'",
-        "update secret_rotations set due_at = now()",
-    ] {
-        sqlx::query(sql)
-            .execute(&app.pool)
-            .await
-            .expect("end the overlap");
-    }
-    let reports = app.run_worker().await;
-    assert!(
-        matches!(
-            reports.as_slice(),
-            [worker::JobReport {
-                outcome: worker::JobOutcome::Rotated { attempt_no: 1, .. },
-                ..
-            }]
-        ),
-        "{reports:?}"
-    );
+    app.finish_the_overlap().await;
     let done = app
         .call(Method::GET, &format!("{KEY_ROTATIONS}/{id}"), None, &[])
         .await;

@@ -767,17 +767,7 @@ async fn a_connection_renews_its_own_key_with_an_overlap(pool: PgPool) {
 
     // The new key is enabled beside the old one, proven by a token, and the connection signs
     // with it from then on (a new version, so no token cached for the old one is reused).
-    let reports = app.run_worker().await;
-    assert!(
-        matches!(
-            reports.as_slice(),
-            [worker::JobReport {
-                outcome: worker::JobOutcome::Overlapping { attempt_no: 1, .. },
-                ..
-            }]
-        ),
-        "{reports:?}"
-    );
+    app.run_to_the_overlap().await;
     let during = app
         .call(Method::GET, &format!("{BASE}/{id}"), None, &[])
         .await;
@@ -805,26 +795,7 @@ async fn a_connection_renews_its_own_key_with_an_overlap(pool: PgPool) {
     assert_eq!(clients.status, StatusCode::OK, "{}", clients.text);
 
     // After the overlap the old credential is gone, and calls still work: with the new key.
-    for sql in [
-        "update rotation_key_pairs set overlap_until = now() - interval '1 second'",
-        "update secret_rotations set due_at = now()",
-    ] {
-        sqlx::query(sql)
-            .execute(&app.pool)
-            .await
-            .expect("end the overlap");
-    }
-    let reports = app.run_worker().await;
-    assert!(
-        matches!(
-            reports.as_slice(),
-            [worker::JobReport {
-                outcome: worker::JobOutcome::Rotated { attempt_no: 1, .. },
-                ..
-            }]
-        ),
-        "{reports:?}"
-    );
+    app.finish_the_overlap().await;
     assert_eq!(pk_credentials(&app), vec![(new_kid.clone(), true)]);
     let clients = app
         .call(Method::GET, &format!("{BASE}/{id}/clients"), None, &[])

@@ -356,6 +356,47 @@ impl TestApp {
     }
 
     /// Drives the rotation worker until nothing is due, as a `keyhold worker` would.
+    /// Runs the worker once a key rotation is due: its first attempt publishes the new key and
+    /// rests in the overlap.
+    pub async fn run_to_the_overlap(&self) {
+        let reports = self.run_worker().await;
+        assert!(
+            matches!(
+                reports.as_slice(),
+                [worker::JobReport {
+                    outcome: worker::JobOutcome::Overlapping { attempt_no: 1, .. },
+                    ..
+                }]
+            ),
+            "{reports:?}"
+        );
+    }
+
+    /// Ends the overlap of the key rotation resting in it, as if its time had passed, and runs the
+    /// worker: the old credential is removed and the first attempt succeeds.
+    pub async fn finish_the_overlap(&self) {
+        for sql in [
+            "update rotation_key_pairs set overlap_until = now() - interval '1 second'",
+            "update secret_rotations set due_at = now()",
+        ] {
+            sqlx::query(sql)
+                .execute(&self.pool)
+                .await
+                .expect("end the overlap");
+        }
+        let reports = self.run_worker().await;
+        assert!(
+            matches!(
+                reports.as_slice(),
+                [worker::JobReport {
+                    outcome: worker::JobOutcome::Rotated { attempt_no: 1, .. },
+                    ..
+                }]
+            ),
+            "{reports:?}"
+        );
+    }
+
     pub async fn run_worker(&self) -> Vec<worker::JobReport> {
         let config = worker::WorkerConfig {
             tenant_rate: None,
