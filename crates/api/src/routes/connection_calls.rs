@@ -9,7 +9,7 @@
 
 pub mod capabilities;
 mod clients;
-mod session;
+pub(crate) mod session;
 mod token_vault;
 pub mod users;
 mod validate;

@@ -462,7 +462,7 @@ const KEYS_ID: &str = "keyManagerM2MclientID0000000001";
 const KEYS_SECRET: &str = "key-manager-secret-0123456789abcdef0123456789ab";
 
 /// A connection through `KEYS_ID`, which may read, create and delete the target's credentials.
-async fn key_manager(app: &TestApp) -> Value {
+pub(crate) async fn key_manager(app: &TestApp) -> Value {
     let admin = app.emulator.admin();
     admin
         .add_client(DOMAIN, ClientSeed::m2m(KEYS_ID, KEYS_SECRET))

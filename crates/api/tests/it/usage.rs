@@ -651,3 +651,59 @@ async fn validations_are_paced_by_the_tenants_budget(pool: PgPool) {
     assert_eq!(again.status, StatusCode::OK, "{}", again.text);
     assert_eq!(counters(&app).tokens_issued - issued, 1);
 }
+
+/// `registerWith` makes three Management API requests in a row (read the enabled credentials,
+/// create one, enable it): each takes a slot of the tenant's budget like any call through a
+/// connection, so a tenant whose bucket holds two is never pushed into refusing one.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn register_with_stays_within_the_tenant_limit(pool: PgPool) {
+    let limit = RateLimitSeed {
+        burst: 2,
+        per_second: 2.0,
+    };
+    let app = paced(pool, limit, 2.0, Duration::from_secs(10)).await;
+    let registrar = crate::key_rotations::key_manager(&app).await;
+    let key_holder = "pacedKeyHolderClientID0000000001";
+    let admin = app.emulator.admin();
+    admin
+        .add_client(
+            DOMAIN,
+            ClientSeed::m2m(key_holder, "paced-key-holder-secret-0123456789abcdef"),
+        )
+        .expect("client");
+    admin
+        .add_grant(
+            DOMAIN,
+            auth0_emulator::GrantSeed {
+                client_id: key_holder.to_owned(),
+                audience: format!("https://{DOMAIN}/api/v2/"),
+                scopes: vec!["read:clients".to_owned()],
+            },
+        )
+        .expect("grant");
+    let reply = app
+        .call(
+            Method::POST,
+            "/api/v1/app-connections/auth0",
+            Some(json!({
+                "name": "paced-key",
+                "method": "private-key-jwt",
+                "projectId": app.project_id,
+                "credentials": { "domain": DOMAIN, "clientId": key_holder },
+                "registerWith": registrar["id"],
+            })),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    assert_eq!(
+        reply.json["appConnection"]["status"], "active",
+        "{}",
+        reply.text
+    );
+    assert_eq!(
+        counters(&app).rate_limited,
+        0,
+        "Auth0 never had to refuse one"
+    );
+}

@@ -135,26 +135,7 @@ impl<'a> Session<'a> {
 
     /// Waits for the tenant's next request slot, up to the configured bound.
     pub(super) async fn pace(&self) -> Result<(), CallError> {
-        let admission = self
-            .state
-            .broker
-            .pacer
-            .acquire_within(self.domain.as_str(), self.state.pacing_max_wait)
-            .await
-            .map_err(|err| CallError::Api(err.into()))?;
-        match admission {
-            Admission::Go => Ok(()),
-            Admission::Refused { retry_after } => {
-                metrics::counter!("keyhold_auth0_pacing_refusals_total").increment(1);
-                Err(CallError::Api(ApiError::TooManyRequests {
-                    detail: format!(
-                        "too many calls to this Auth0 tenant: Keyhold paces them to stay within the tenant's rate limit and the queue is longer than {} ms; retry after the indicated time",
-                        self.state.pacing_max_wait.as_millis()
-                    ),
-                    retry_after_secs: whole_seconds(retry_after),
-                }))
-            }
-        }
+        pace(self.state, &self.domain).await.map_err(CallError::Api)
     }
 
     /// Records a call that changed (or checked) something in Auth0, durably before answering, and
@@ -238,5 +219,28 @@ fn audit_slug(problem: &ApiError) -> &'static str {
 fn best_effort<E: std::fmt::Display>(what: &str, result: Result<(), E>) {
     if let Err(err) = result {
         tracing::warn!(%err, "could not {what}; continuing");
+    }
+}
+
+/// Waits for the tenant's next Management API request slot, shared with the workers and every
+/// other process, up to the configured bound; past it, 429 with the time to retry.
+pub(crate) async fn pace(state: &AppState, domain: &Domain) -> Result<(), ApiError> {
+    let admission = state
+        .broker
+        .pacer
+        .acquire_within(domain.as_str(), state.pacing_max_wait)
+        .await?;
+    match admission {
+        Admission::Go => Ok(()),
+        Admission::Refused { retry_after } => {
+            metrics::counter!("keyhold_auth0_pacing_refusals_total").increment(1);
+            Err(ApiError::TooManyRequests {
+                detail: format!(
+                    "too many calls to this Auth0 tenant: Keyhold paces them to stay within the tenant's rate limit and the queue is longer than {} ms; retry after the indicated time",
+                    state.pacing_max_wait.as_millis()
+                ),
+                retry_after_secs: whole_seconds(retry_after),
+            })
+        }
     }
 }

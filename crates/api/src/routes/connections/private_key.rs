@@ -22,6 +22,7 @@ use crate::auth::Caller;
 use crate::problem::{ApiError, ApiResult};
 use crate::routes::auth0_problems::{self, CallError, Subject};
 use crate::routes::connection_calls::capabilities;
+use crate::routes::connection_calls::session::pace;
 
 /// What the create request asked for, checked for syntax.
 pub(super) struct KeyRequest<'a> {
@@ -227,6 +228,8 @@ async fn register(
     }
     // Auth0 replaces the enabled list as a whole: keep what is enabled, and refuse rather than
     // push out a key some application may still sign with.
+    // Each Management API request takes a slot of the tenant's budget, as the workers' do.
+    pace(state, domain).await?;
     let enabled = enabled_credentials(state, domain, &token.token, &target.client_id).await?;
     if enabled.len() >= MAX_ENABLED {
         return Err(ApiError::Conflict {
@@ -243,6 +246,7 @@ async fn register(
         kid: Some(key.kid.clone()),
         expires_at: None,
     };
+    pace(state, domain).await?;
     let created = state
         .auth0
         .create_credential(domain, &token.token, &target.client_id, &credential)
@@ -250,13 +254,18 @@ async fn register(
         .map_err(registrar_problem)?;
     let mut ids: Vec<&str> = enabled.iter().map(String::as_str).collect();
     ids.push(&created.id);
-    if let Err(err) = state
-        .auth0
-        .enable_private_key_jwt(domain, &token.token, &target.client_id, &ids)
-        .await
-    {
+    let enabled = match pace(state, domain).await {
+        Ok(()) => state
+            .auth0
+            .enable_private_key_jwt(domain, &token.token, &target.client_id, &ids)
+            .await
+            .map_err(registrar_problem),
+        Err(refused) => Err(refused),
+    };
+    if let Err(problem) = enabled {
+        // The credential just made must not stay behind unused: removed even past the budget.
         remove_credential(state, domain, &token.token, &target.client_id, &created.id).await;
-        return Err(registrar_problem(err));
+        return Err(problem);
     }
     Ok(created.id)
 }
