@@ -665,3 +665,182 @@ async fn a_removal_that_failed_for_good_is_completed_by_the_next_rotation(pool: 
     ));
     assert_eq!(fx.credentials(&client), vec![(newest, true)]);
 }
+
+/// A tenant whose connection may manage credentials, and whose first target application may
+/// manage its own (the application of a private-key-jwt connection that renews its key).
+async fn own_key_fixture(pool: PgPool) -> Fixture {
+    Fixture::with_tenant(pool, 1, |t| {
+        let scopes: Vec<String> = KEY_SCOPES.iter().map(|s| (*s).to_owned()).collect();
+        t.grants[0].scopes = scopes.clone();
+        t.grants.push(auth0_emulator::GrantSeed {
+            client_id: target(0),
+            audience: t.management_audience(),
+            scopes,
+        });
+    })
+    .await
+}
+
+impl Fixture {
+    /// A private-key-jwt connection to `client` holding a key registered and enabled in Auth0
+    /// (as `registerWith` leaves one), sealed like the API seals it. Returns it and its `kid`.
+    async fn key_connection(&self, client: &str) -> (store::connections::Connection, String) {
+        let (key, _) = self.hand_key(client, &[]).await;
+        let id = store::ConnectionId::new();
+        let audience = domain().management_audience();
+        let row = store::PrivateKeyId::new();
+        let broker = self.broker_with(&self.config(), std::sync::Arc::clone(&self.tokens));
+        let sealed = broker
+            .seal_connection_private_key(
+                row,
+                id,
+                self.project_id,
+                broker::Destination {
+                    domain: DOMAIN,
+                    client_id: client,
+                },
+                &key.private_key_pem,
+            )
+            .expect("seal");
+        let mut tx = self.pool.begin().await.expect("tx");
+        store::connections::insert_with_key(
+            &mut tx,
+            &store::connections::NewKeyConnection {
+                id,
+                org_id: self.org_id,
+                project_id: self.project_id,
+                name: "own-key",
+                description: None,
+                domain: DOMAIN,
+                client_id: client,
+                audience: &audience,
+                public_key: store::connections::PublicKey {
+                    kid: &key.kid,
+                    alg: "RS256",
+                    pem: &key.public_key_pem,
+                    jwk: &key.jwk,
+                },
+            },
+        )
+        .await
+        .expect("connection");
+        store::connection_keys::insert(
+            &mut tx,
+            &store::connection_keys::PrivateKey {
+                id: row,
+                connection_id: id,
+                private_key_sealed: sealed,
+            },
+        )
+        .await
+        .expect("key");
+        store::connections::mark_key_registered(&mut tx, self.org_id, id)
+            .await
+            .expect("registered");
+        tx.commit().await.expect("commit");
+        let connection = store::connections::get(&self.pool, self.org_id, id)
+            .await
+            .expect("connection");
+        (connection, key.kid)
+    }
+}
+
+/// The connection as stored now, and whether the broker gets a Management token with the key it
+/// holds (a fresh cache, so the token is requested with that key).
+async fn connection_works(
+    fx: &Fixture,
+    id: store::ConnectionId,
+) -> (store::connections::Connection, bool) {
+    let connection = store::connections::get(&fx.pool, fx.org_id, id)
+        .await
+        .expect("connection");
+    let broker = fx.broker_with(&fx.config(), std::sync::Arc::new(auth0::TokenCache::new()));
+    let works = broker.management_token(&connection).await.is_ok();
+    (connection, works)
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_connection_renewing_its_own_key_survives_a_killed_worker(pool: PgPool) {
+    let fx = own_key_fixture(pool).await;
+    let client = target(0);
+    let (connection, old_kid) = fx.key_connection(&client).await;
+    let rotation = fx
+        .rotation_with("own-key", &client, |new| {
+            new.kind = rotations::TYPE_AUTH0_PRIVATE_KEY_JWT;
+            new.overlap_seconds = Some(rotations::MIN_OVERLAP_SECONDS);
+            new.connection_id = connection.id;
+        })
+        .await;
+    // The child worker hangs in enabling the new key, after it registered and recorded it, and
+    // is killed there: the connection still signs with its old key, which still works.
+    fx.emulator.admin().inject_fault(
+        DOMAIN,
+        Fault::latency(Some(ENABLE), Duration::from_secs(30)),
+    );
+    let child = crate::crash::spawn_worker(&fx, &[]).await;
+    eventually(
+        Duration::from_secs(20),
+        "the new credential recorded",
+        || async {
+            count(
+                &fx.pool,
+                "select count(*) from rotation_key_pairs where rotation_id = $1 \
+             and auth0_credential_id is not null",
+                rotation.id,
+            )
+            .await
+                == 1
+        },
+    )
+    .await;
+    crate::crash::sigkill(child).await;
+    crate::crash::children_gone(&fx).await;
+    fx.emulator.admin().clear_faults(DOMAIN);
+    let (held, works) = connection_works(&fx, connection.id).await;
+    assert_eq!(held.key.key_kid.as_deref(), Some(old_kid.as_str()));
+    assert!(works, "the old key still gets tokens");
+
+    // Another worker takes the attempt over: the new key is enabled beside the old one, proven,
+    // and the connection switches to it; both keys work during the overlap.
+    let outcome = until_rests(&fx.worker()).await;
+    assert!(
+        matches!(outcome, JobOutcome::Overlapping { .. }),
+        "{outcome:?}"
+    );
+    let (renewed, works) = connection_works(&fx, connection.id).await;
+    let new_kid = renewed.key.key_kid.clone().expect("kid");
+    assert_ne!(new_kid, old_kid);
+    assert!(renewed.version > connection.version);
+    assert!(works, "the connection gets tokens with its new key");
+    let mut both = vec![(old_kid.clone(), true), (new_kid.clone(), true)];
+    both.sort();
+    assert_eq!(fx.credentials(&client), both, "never a third credential");
+    assert_eq!(
+        count(
+            &fx.pool,
+            "select count(*) from rotation_attempts where rotation_id = $1",
+            rotation.id
+        )
+        .await,
+        1
+    );
+
+    // After the overlap only the new key is left, and the connection still works with it.
+    fx.end_overlap(&rotation).await;
+    assert!(matches!(
+        until_rests(&fx.worker()).await,
+        JobOutcome::Rotated { .. }
+    ));
+    assert_eq!(fx.credentials(&client), vec![(new_kid, true)]);
+    let (_, works) = connection_works(&fx, connection.id).await;
+    assert!(
+        works,
+        "the connection gets tokens after the old key is gone"
+    );
+    // Its private keys are nowhere unsealed.
+    let dump = database_text(&fx.pool).await;
+    assert!(
+        !dump.contains("PRIVATE KEY"),
+        "a private key stored unsealed"
+    );
+}
