@@ -1578,6 +1578,48 @@ async fn projects_members_and_machine_identities_are_managed_by_admins(pool: PgP
             .as_deref(),
         Some("viewer")
     );
+
+    // A user, not only a machine identity, is added the same way (the picker names users by email).
+    let (status, user) = dev
+        .api(
+            &token,
+            reqwest::Method::POST,
+            "/api/v1/identities",
+            Some(serde_json::json!({
+                "type": "user", "name": "ada", "email": "ada@example.com",
+                "password": "correct-horse-battery-9",
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    let user_id = user["identity"]["id"].as_str().expect("id").to_owned();
+    // Away and back, so the page lists the new identity.
+    browser.click("#nav-connections").await;
+    browser.page("connections").await;
+    browser
+        .goto(&format!("{ui}#/projects/{project}/members"))
+        .await;
+    browser.page("members").await;
+    browser
+        .element("#member-identity")
+        .await
+        .select_by_label("ada (ada@example.com)")
+        .await
+        .expect("pick the user");
+    browser
+        .element("#member-role")
+        .await
+        .select_by_value("viewer")
+        .await
+        .expect("pick the role");
+    browser.click("#member-submit").await;
+    browser
+        .element(&format!("#members-table tr[data-identity-id='{user_id}']"))
+        .await;
+    assert_eq!(
+        role_of(&dev, &token, &project, &user_id).await.as_deref(),
+        Some("viewer")
+    );
     browser.accessible("the members with a new one").await;
     browser.screenshot("32-members").await;
 
