@@ -16,7 +16,8 @@
 # read (32 clients) and the folder list (4 clients); the server's RSS at the end.
 #
 # Knobs (environment): CLIENTS (32), LIST_CLIENTS (4), THREADS (2), DURATION (20 s per run),
-# WARMUP (5 s), SECRETS (100), SKIP_BUILD=1, KEEP_DB=1, KEEP_WORK=1, REPORT (path of the report).
+# WARMUP (5 s), SECRETS (100), SKIP_BUILD=1, KEEP_DB=1, KEEP_WORK=1, REPORT (path of the report),
+# PROFILE=1 (a perf profile of the server under the list load, in the log).
 # Only 127.0.0.1 is ever contacted; every step is bounded in time.
 set -euo pipefail
 # shellcheck source=../lib.sh
@@ -140,6 +141,8 @@ CLIENTS=$LIST_CLIENTS PGB_LOG=1 pgbench_run pg-list "$DURATION" "$WORK/list.sql"
 PL_TPS=$RPS PL_P50=$P50 PL_P99=$P99
 CLIENTS=$LIST_CLIENTS wrk_run list-warm "$WARMUP" "$BASE$LIST_PATH" "$AUTH_LUA"
 CLIENTS=$LIST_CLIENTS wrk_run list "$DURATION" "$BASE$LIST_PATH" "$AUTH_LUA"
+# PROFILE=1: where the server's CPU goes under the list load (not a measured run).
+CLIENTS=$LIST_CLIENTS profile_run list-profile 10 "$BASE$LIST_PATH" "$AUTH_LUA"
 L_RPS=$RPS L_P50=$P50 L_P99=$P99
 
 RSS_KB=$(awk '/^VmRSS:/ {print $2}' "/proc/$KEYHOLD_PID/status")

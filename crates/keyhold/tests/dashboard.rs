@@ -349,7 +349,25 @@ async fn a_member_of_the_platform_team_works_through_the_dashboard(pool: PgPool)
         .find_all(fantoccini::Locator::Css("#audit-table tr[data-audit-id]"))
         .await
         .expect("rows");
-    assert_eq!(rows.len(), 1, "only the one create event");
+    // The create Auth0 refused (the wrong secret) is recorded too, as a failure; neither secret
+    // is on the page.
+    assert_eq!(rows.len(), 2, "the refused create and the create");
+    let mut outcomes = Vec::new();
+    for row in &rows {
+        let text = row.text().await.expect("row");
+        outcomes.push(if text.contains("failure") {
+            "failure"
+        } else {
+            "success"
+        });
+    }
+    outcomes.sort_unstable();
+    assert_eq!(outcomes, ["failure", "success"]);
+    assert_hidden(
+        &browser.everything_visible().await,
+        &[wrong, &dev.demo_secret],
+        "the audit log",
+    );
     browser.screenshot("09-audit").await;
 
     // An expired session goes to sign-in and comes back to where it was.
