@@ -126,6 +126,9 @@ AUTH_LUA="$ROOT/bench/connections/auth.lua"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- measure
+# The server commits a read's audit row without waiting for the WAL flush (its `audit_reads`
+# sessions run with synchronous_commit off); the baseline runs the captured statements the same way.
+export PGOPTIONS="-c synchronous_commit=off"
 log "one secret by name, $CLIENTS clients: pgbench (simple and prepared), then the API (${DURATION} s each after ${WARMUP} s warm-up)"
 pgbench_run pg-warm "$WARMUP" "$WORK/get.sql"
 PGB_LOG=1 pgbench_run pg-get "$DURATION" "$WORK/get.sql"

@@ -57,6 +57,26 @@ pub struct SecretOut {
     updated_at: OffsetDateTime,
 }
 
+/// `{secrets, imports}`, as Infisical answers a list: serialised straight from the rows, with no
+/// JSON tree built first.
+#[derive(Debug, Serialize)]
+pub struct SecretsOut {
+    secrets: Vec<SecretOut>,
+    imports: [Value; 0],
+}
+
+/// `{secret}`, as Infisical answers for one secret.
+#[derive(Debug, Serialize)]
+pub struct OneSecretOut {
+    secret: SecretOut,
+}
+
+fn one(secret: Secret, value: Option<&SecretString>) -> Json<OneSecretOut> {
+    Json(OneSecretOut {
+        secret: out(secret, value),
+    })
+}
+
 fn out(secret: Secret, value: Option<&SecretString>) -> SecretOut {
     SecretOut {
         id: secret.id.0,
@@ -337,7 +357,11 @@ async fn audit_read(
     metadata: Value,
 ) -> ApiResult<()> {
     let event = caller.event(action, "secret", resource_id, Some(project_id), metadata);
-    let mut conn = state.db.acquire().await?;
+    // Recorded before the value is answered, but committed without waiting for the WAL flush,
+    // like the audit row of a read made through a connection: the flush was most of a read's
+    // latency, and a database crash may lose only the last fraction of a second of read records
+    // (never a write's, whose audit row commits with the write).
+    let mut conn = state.audit_reads.acquire().await?;
     store::audit::record(&mut conn, &event).await?;
     Ok(())
 }
@@ -346,7 +370,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ValidQuery(query): ValidQuery<ReadQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecretsOut>> {
     let mut errors = Vec::new();
     let options = read_options(&query, &mut errors);
     for (field, present) in [
@@ -430,7 +454,10 @@ pub async fn list(
         .zip(values.iter())
         .map(|(s, v)| out(s, v.as_ref()))
         .collect();
-    Ok(Json(json!({ "secrets": secrets, "imports": [] })))
+    Ok(Json(SecretsOut {
+        secrets,
+        imports: [],
+    }))
 }
 
 pub async fn fetch(
@@ -438,7 +465,7 @@ pub async fn fetch(
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
     ValidQuery(query): ValidQuery<ReadQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OneSecretOut>> {
     let mut errors = Vec::new();
     let options = read_options(&query, &mut errors);
     if query.recursive.is_some() {
@@ -516,7 +543,7 @@ pub async fn fetch(
         }),
     )
     .await?;
-    Ok(Json(json!({ "secret": out(secret, value.as_ref()) })))
+    Ok(one(secret, value.as_ref()))
 }
 
 /// Checks what every write body shares; returns the project, environment and path.
@@ -615,7 +642,7 @@ pub async fn create(
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
     body: ValidJson<WriteBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OneSecretOut>> {
     let body = body.value;
     let mut errors = Vec::new();
     let name = match &path {
@@ -701,7 +728,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(json!({ "secret": out(secret, Some(&value)) })))
+    Ok(one(secret, Some(&value)))
 }
 
 pub async fn update(
@@ -709,7 +736,7 @@ pub async fn update(
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
     body: ValidJson<WriteBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OneSecretOut>> {
     let body = body.value;
     let mut errors = Vec::new();
     let target = write_target(&body, &mut errors);
@@ -803,7 +830,7 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(json!({ "secret": out(secret, Some(&value)) })))
+    Ok(one(secret, Some(&value)))
 }
 
 /// `DELETE` carries its fields in a JSON body, as Infisical's SDKs send them.
@@ -813,7 +840,7 @@ pub async fn remove(
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     bytes: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OneSecretOut>> {
     let bytes = bytes.map_err(|rejection| crate::extract::body_rejection(&rejection))?;
     let body: WriteBody = if bytes.is_empty() {
         WriteBody::default()
@@ -873,5 +900,5 @@ pub async fn remove(
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(json!({ "secret": out(secret, None) })))
+    Ok(one(secret, None))
 }
