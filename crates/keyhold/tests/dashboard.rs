@@ -94,12 +94,7 @@ async fn a_member_of_the_platform_team_works_through_the_dashboard(pool: PgPool)
     // empty list first says what the two types do, what they need and where to start.
     browser.click("#nav-rotations").await;
     browser.page("rotations").await;
-    let onboarding = browser
-        .element("#rotations-onboarding")
-        .await
-        .text()
-        .await
-        .expect("onboarding");
+    let onboarding = browser.text_of("#rotations-onboarding").await;
     assert!(
         onboarding.contains("Private key JWT") && onboarding.contains("create:client_credentials"),
         "{onboarding}"
@@ -187,11 +182,8 @@ async fn a_member_of_the_platform_team_works_through_the_dashboard(pool: PgPool)
         .await;
     browser.click("#reveal-credentials").await;
     let masked = browser
-        .element("#revealed-secret[data-masked='true']:not(:empty)")
-        .await
-        .text()
-        .await
-        .expect("mask");
+        .text_of("#revealed-secret[data-masked='true']:not(:empty)")
+        .await;
     assert!(
         masked.trim().chars().all(|c| c == '•'),
         "not masked: {} chars",
@@ -202,11 +194,8 @@ async fn a_member_of_the_platform_team_works_through_the_dashboard(pool: PgPool)
     assert!(browser.exists("#revealed-previous-secret:empty").await);
     browser.click("#show-secret").await;
     let revealed = browser
-        .element("#revealed-secret[data-masked='false']")
-        .await
-        .text()
-        .await
-        .expect("secret");
+        .text_of("#revealed-secret[data-masked='false']")
+        .await;
     assert!(
         revealed.trim().len() >= 32,
         "revealed {} chars",
@@ -219,11 +208,8 @@ async fn a_member_of_the_platform_team_works_through_the_dashboard(pool: PgPool)
     browser.element("#copy-status[data-copied='cleared']").await;
     browser.click("#show-previous").await;
     let older = browser
-        .element("#revealed-previous-secret:not(:empty)")
-        .await
-        .text()
-        .await
-        .expect("previous");
+        .text_of("#revealed-previous-secret:not(:empty)")
+        .await;
     assert_ne!(older.trim(), revealed.trim());
     // Left alone, the panel hides itself and the secrets leave the page.
     browser.element("#reveal-panel[hidden]").await;
@@ -260,11 +246,8 @@ async fn a_member_of_the_platform_team_works_through_the_dashboard(pool: PgPool)
     browser.fill("#reveal-reason", revealed.trim()).await;
     browser.click("#reveal-credentials").await;
     let said = browser
-        .element("[data-error-for='reason']:not(:empty)")
-        .await
-        .text()
-        .await
-        .expect("reason error");
+        .text_of("[data-error-for='reason']:not(:empty)")
+        .await;
     assert!(said.contains("must not contain a secret"), "{said}");
     assert_eq!(property(&browser, "#reveal-reason", "value").await, "");
     assert!(browser.exists("#reveal-panel[hidden]").await);
@@ -486,12 +469,7 @@ async fn a_viewer_is_offered_nothing_it_may_not_do(pool: PgPool) {
     // Members: who is in the project, and nothing to change.
     browser.click("#nav-members").await;
     browser.page("members").await;
-    let members = browser
-        .element("#members-table")
-        .await
-        .text()
-        .await
-        .expect("members");
+    let members = browser.text_of("#members-table").await;
     assert!(members.contains("dashboard-viewer"), "{members}");
     browser
         .offers_none(&[
@@ -598,11 +576,8 @@ async fn secrets_are_browsed_by_environment_and_folder_and_revealed_only_on_dema
     // Reveal the current value, then hide it: gone from the page again.
     browser.click(&format!("{row} .reveal-secret")).await;
     let shown = browser
-        .element("code[data-revealed-for='ORDERS_DB_URL']")
-        .await
-        .text()
-        .await
-        .expect("value");
+        .text_of("code[data-revealed-for='ORDERS_DB_URL']")
+        .await;
     assert_eq!(shown, second);
     browser.click(&format!("{row} .hide-secret")).await;
     assert_hidden(
@@ -620,11 +595,8 @@ async fn secrets_are_browsed_by_environment_and_folder_and_revealed_only_on_dema
         .expect("pick version 1");
     browser.click(&format!("{row} .reveal-secret")).await;
     let shown = browser
-        .element("code[data-revealed-for='ORDERS_DB_URL']")
-        .await
-        .text()
-        .await
-        .expect("value");
+        .text_of("code[data-revealed-for='ORDERS_DB_URL']")
+        .await;
     assert_eq!(shown, first);
 
     // Each reveal is in the audit log, naming the secret and version, never the value.
@@ -666,11 +638,8 @@ async fn secrets_are_browsed_by_environment_and_folder_and_revealed_only_on_dema
     browser.page("secrets").await;
     browser.click(&format!("{row} .reveal-secret")).await;
     let shown = browser
-        .element("code[data-revealed-for='ORDERS_DB_URL']")
-        .await
-        .text()
-        .await
-        .expect("value");
+        .text_of("code[data-revealed-for='ORDERS_DB_URL']")
+        .await;
     assert_eq!(shown, second);
     browser
         .offers_none(&["#new-secret", ".delete-secret"])
@@ -835,22 +804,12 @@ async fn audit_log_streams_are_added_with_write_only_headers_and_deliver_signed_
     browser.fill("#stream-url", &receiver.url).await;
     browser.fill("#stream-description", "siem intake").await;
     browser.click("#stream-submit").await;
-    let secret = browser
-        .element("#signing-secret:not(:empty)")
-        .await
-        .text()
-        .await
-        .expect("secret");
+    let secret = browser.text_of("#signing-secret:not(:empty)").await;
     assert!(secret.starts_with("whsec_"), "a Standard Webhooks secret");
     browser.accessible("the new stream's one-time secret").await;
     browser.screenshot("40-audit-stream-created").await;
     browser.click("#dismiss-signing-secret").await;
-    let row = browser
-        .element("#streams-table tr[data-stream-id]")
-        .await
-        .text()
-        .await
-        .expect("row");
+    let row = browser.text_of("#streams-table tr[data-stream-id]").await;
     assert!(
         row.contains(&receiver.url) && row.contains("dd-api-key") && row.contains("siem intake"),
         "{row}"
@@ -980,12 +939,7 @@ async fn audit_log_streams_are_added_with_write_only_headers_and_deliver_signed_
     browser.page("sign-in").await;
     browser.sign_in(&viewer_id, &viewer_secret).await;
     browser.page("audit-streams").await;
-    let note = browser
-        .element("main .alert-info")
-        .await
-        .text()
-        .await
-        .expect("note");
+    let note = browser.text_of("main .alert-info").await;
     assert!(note.contains("Only project admins"), "{note}");
     browser
         .offers_none(&["#new-stream", "#streams-table"])
@@ -1023,12 +977,7 @@ async fn webhooks_are_managed_with_a_one_time_secret_a_test_event_and_the_delive
         .fill("#webhook-url", "ftp://receiver.test/hook")
         .await;
     browser.click("#webhook-submit").await;
-    let said = browser
-        .element("[data-error-for='url']:not(:empty)")
-        .await
-        .text()
-        .await
-        .expect("error text");
+    let said = browser.text_of("[data-error-for='url']:not(:empty)").await;
     assert!(!said.trim().is_empty(), "no error next to the URL");
     assert_eq!(
         browser
@@ -1053,28 +1002,13 @@ async fn webhooks_are_managed_with_a_one_time_secret_a_test_event_and_the_delive
     browser.click("#webhook-submit").await;
 
     // The signing secret, once, with the warning; in the page only, never in storage or the URL.
-    let secret = browser
-        .element("#signing-secret:not(:empty)")
-        .await
-        .text()
-        .await
-        .expect("secret");
+    let secret = browser.text_of("#signing-secret:not(:empty)").await;
     assert!(secret.starts_with("whsec_"), "{secret}");
-    let once = browser
-        .element("#secret-once")
-        .await
-        .text()
-        .await
-        .expect("text");
+    let once = browser.text_of("#secret-once").await;
     assert!(once.contains("will not see this secret again"), "{once}");
     // Copy: to the clipboard, or (where the browser refuses) selected for Ctrl+C; either is said.
     browser.click("#copy-signing-secret").await;
-    let copied = browser
-        .element("#copy-status:not(:empty)")
-        .await
-        .text()
-        .await
-        .expect("copy status");
+    let copied = browser.text_of("#copy-status:not(:empty)").await;
     let selected = browser.run("return String(window.getSelection());").await;
     assert!(
         copied.starts_with("Copied") || selected.as_str() == Some(secret.as_str()),
@@ -1186,19 +1120,9 @@ async fn webhooks_are_managed_with_a_one_time_secret_a_test_event_and_the_delive
         .run("window.confirm = (m) => { window.asked = m; return true; }; return null;")
         .await;
     browser.click("#rotate-webhook-secret").await;
-    let rotated = browser
-        .element("#signing-secret:not(:empty)")
-        .await
-        .text()
-        .await
-        .expect("new secret");
+    let rotated = browser.text_of("#signing-secret:not(:empty)").await;
     assert!(rotated.starts_with("whsec_") && rotated != secret);
-    let panel = browser
-        .element("#one-time-secret")
-        .await
-        .text()
-        .await
-        .expect("panel");
+    let panel = browser.text_of("#one-time-secret").await;
     assert!(panel.contains("two signatures"), "{panel}");
     assert!(panel.contains(" UTC"), "the time says its zone: {panel}");
     let asked = browser.run("return window.asked;").await;
@@ -1245,12 +1169,7 @@ async fn webhooks_are_managed_with_a_one_time_secret_a_test_event_and_the_delive
     browser.click("#test-webhook").await;
     // At least one attempt made (a slow machine may see the second retry already).
     let retrying = "#webhook-deliveries tr[data-status='pending']:not([data-attempts='0'])";
-    let error = browser
-        .element(&format!("{retrying} td.message"))
-        .await
-        .text()
-        .await
-        .expect("error");
+    let error = browser.text_of(&format!("{retrying} td.message")).await;
     assert!(!error.trim().is_empty() && error != "—", "{error}");
     assert!(
         !browser
@@ -1311,22 +1230,12 @@ async fn webhooks_are_managed_with_a_one_time_secret_a_test_event_and_the_delive
         text.contains("disabled by Keyhold") && text.contains("failing"),
         "{text}"
     );
-    let shown = browser
-        .element(&format!("{row} .disabled-reason"))
-        .await
-        .text()
-        .await
-        .expect("reason");
+    let shown = browser.text_of(&format!("{row} .disabled-reason")).await;
     assert_eq!(shown, reason);
     assert!(!browser.exists("main img").await, "markup from data");
     browser.click(&format!("{row} a")).await;
     browser.page("webhook-detail").await;
-    let shown = browser
-        .element("#webhook-detail .disabled-reason")
-        .await
-        .text()
-        .await
-        .expect("reason");
+    let shown = browser.text_of("#webhook-detail .disabled-reason").await;
     assert_eq!(shown, reason);
 
     // A viewer is offered no webhook page and no action, even at the webhook's address.
@@ -1334,12 +1243,7 @@ async fn webhooks_are_managed_with_a_one_time_secret_a_test_event_and_the_delive
     browser.page("sign-in").await;
     browser.sign_in(&viewer_id, &viewer_secret).await;
     browser.page("webhook-detail").await;
-    let note = browser
-        .element("main .alert-info")
-        .await
-        .text()
-        .await
-        .expect("note");
+    let note = browser.text_of("main .alert-info").await;
     assert!(note.contains("Only project admins"), "{note}");
     let controls = [
         "#nav-webhooks",
@@ -1486,18 +1390,8 @@ async fn projects_members_and_machine_identities_are_managed_by_admins(pool: PgP
     browser.page("identities").await;
     browser.fill("#identity-name", "billing-deployer").await;
     browser.click("#identity-submit").await;
-    let secret = browser
-        .element("#client-secret-once:not(:empty)")
-        .await
-        .text()
-        .await
-        .expect("secret");
-    let once = browser
-        .element("#secret-once")
-        .await
-        .text()
-        .await
-        .expect("text");
+    let secret = browser.text_of("#client-secret-once:not(:empty)").await;
+    let once = browser.text_of("#secret-once").await;
     assert!(once.contains("will not see this secret again"), "{once}");
     browser.accessible("the one-time client secret").await;
     browser.screenshot("31-identity-secret-once").await;
@@ -1520,12 +1414,7 @@ async fn projects_members_and_machine_identities_are_managed_by_admins(pool: PgP
         .clone();
     let deployer_id = deployer["id"].as_str().expect("id").to_owned();
     let client_id = deployer["clientId"].as_str().expect("client id");
-    let shown = browser
-        .element("#one-time-secret")
-        .await
-        .text()
-        .await
-        .expect("panel");
+    let shown = browser.text_of("#one-time-secret").await;
     assert!(shown.contains(client_id), "{shown}");
     assert!(dev.login(client_id, &secret).await.starts_with("kh_"));
     browser.click("#client-secret-done").await;
@@ -1536,11 +1425,8 @@ async fn projects_members_and_machine_identities_are_managed_by_admins(pool: PgP
     );
     assert!(
         browser
-            .element("#identities-table")
+            .text_of("#identities-table")
             .await
-            .text()
-            .await
-            .expect("table")
             .contains("billing-deployer")
     );
 
@@ -1685,12 +1571,7 @@ async fn projects_members_and_machine_identities_are_managed_by_admins(pool: PgP
         asked.as_str().is_some_and(|m| m.contains("billing-eu")),
         "{asked}"
     );
-    let listed = browser
-        .element("#project-list")
-        .await
-        .text()
-        .await
-        .expect("list");
+    let listed = browser.text_of("#project-list").await;
     assert!(!listed.contains("billing-eu"), "{listed}");
     let (status, _) = dev
         .api(
@@ -1830,12 +1711,7 @@ async fn the_audit_log_is_filtered_named_exported_and_instance_wide(pool: PgPool
         .run("document.getElementById('audit-from').value = '2999-01-01'; return null;")
         .await;
     browser.click("#audit-apply").await;
-    let empty = browser
-        .element(".list-message .alert")
-        .await
-        .text()
-        .await
-        .expect("message");
+    let empty = browser.text_of(".list-message .alert").await;
     assert_eq!(empty, "No events match these filters.");
     browser
         .run(
@@ -1969,11 +1845,8 @@ async fn a_project_admin_manages_members_but_not_identities(pool: PgPool) {
         .await;
     browser.click("#member-submit").await;
     let said = browser
-        .element("[data-error-for='identityId']:not(:empty)")
-        .await
-        .text()
-        .await
-        .expect("error");
+        .text_of("[data-error-for='identityId']:not(:empty)")
+        .await;
     assert!(!said.trim().is_empty());
 
     // What a member reaches: narrowed to dev at /orders from its row (no environment chosen is
@@ -2087,12 +1960,7 @@ async fn a_project_admin_manages_members_but_not_identities(pool: PgPool) {
         !browser.exists("#member-form").await && browser.exists("#members-table").await
     })
     .await;
-    let badge = browser
-        .element("#site-header .project-name .badge")
-        .await
-        .text()
-        .await
-        .expect("role");
+    let badge = browser.text_of("#site-header .project-name .badge").await;
     assert_eq!(badge, "viewer");
     browser
         .offers_none(&[
@@ -2156,12 +2024,7 @@ async fn a_refused_form_says_each_problem_once_at_its_field_and_keeps_the_secret
         .expect("capabilities")
         .clone();
     count(&browser, "#scope-guide tbody tr", table.len()).await;
-    let guide = browser
-        .element("#scope-guide")
-        .await
-        .text()
-        .await
-        .expect("guide");
+    let guide = browser.text_of("#scope-guide").await;
     for capability in &table {
         for scope in capability["requiredScopes"].as_array().expect("scopes") {
             assert!(
@@ -2170,12 +2033,7 @@ async fn a_refused_form_says_each_problem_once_at_its_field_and_keeps_the_secret
             );
         }
     }
-    let hint = browser
-        .element("#grant-hint")
-        .await
-        .text()
-        .await
-        .expect("hint");
+    let hint = browser.text_of("#grant-hint").await;
     assert!(
         hint.starts_with("auth0 api post client-grants") && hint.contains("update:client_keys"),
         "{hint}"
@@ -2197,18 +2055,8 @@ async fn a_refused_form_says_each_problem_once_at_its_field_and_keeps_the_secret
     assert_eq!(invalid, "rgb(180, 35, 24)", "was {plain}");
     assert_ne!(invalid, plain);
     // Each message once, at its field; the summary links to the fields by their labels.
-    let summary = browser
-        .element("#form-error")
-        .await
-        .text()
-        .await
-        .expect("summary");
-    let at_name = browser
-        .element("[data-error-for='name']")
-        .await
-        .text()
-        .await
-        .expect("name error");
+    let summary = browser.text_of("#form-error").await;
+    let at_name = browser.text_of("[data-error-for='name']").await;
     assert!(!at_name.is_empty());
     assert!(!summary.contains(&at_name), "{summary}");
     for link in ["#name", "#domain", "#clientId", "#clientSecret"] {
@@ -2235,18 +2083,8 @@ async fn a_refused_form_says_each_problem_once_at_its_field_and_keeps_the_secret
     browser.fill("#clientId", DEMO_CLIENT_ID).await;
     browser.fill("#clientSecret", &dev.demo_secret).await;
     browser.click("#connection-submit").await;
-    let said = browser
-        .element("[data-error-for='name']:not(:empty)")
-        .await
-        .text()
-        .await
-        .expect("name error");
-    let summary = browser
-        .element("#form-error")
-        .await
-        .text()
-        .await
-        .expect("summary");
+    let said = browser.text_of("[data-error-for='name']:not(:empty)").await;
+    let summary = browser.text_of("#form-error").await;
     assert!(!summary.contains(&said), "said twice: {summary}");
     assert!(!summary.contains("name:"), "{summary}");
     assert!(
@@ -2270,12 +2108,7 @@ async fn a_refused_form_says_each_problem_once_at_its_field_and_keeps_the_secret
     browser
         .element("[data-error-for='credentials.domain']:not(:empty)")
         .await;
-    let summary = browser
-        .element("#form-error")
-        .await
-        .text()
-        .await
-        .expect("summary");
+    let summary = browser.text_of("#form-error").await;
     assert!(!summary.contains("credentials."), "{summary}");
     assert_eq!(
         property(&browser, "#clientSecret", "value").await,
@@ -2317,11 +2150,8 @@ const FIRST_ROW: &str = "#connections-table tbody tr:first-child th";
 
 async fn first_row(browser: &Browser) -> String {
     browser
-        .element("#connections-table tbody tr[data-connection-id] th")
+        .text_of("#connections-table tbody tr[data-connection-id] th")
         .await
-        .text()
-        .await
-        .expect("row")
 }
 
 async fn focused(browser: &Browser) -> serde_json::Value {
@@ -2375,11 +2205,8 @@ async fn long_lists_keep_their_place_in_the_address_and_the_keyboard_focus(pool:
     )
     .await;
     let summary = browser
-        .element("#connections-table tbody tr:first-child td:last-child .badge")
-        .await
-        .text()
-        .await
-        .expect("summary");
+        .text_of("#connections-table tbody tr:first-child td:last-child .badge")
+        .await;
     let (counts, rest) = summary.split_once(" · ").expect("n/m · …");
     let (usable, all) = counts.split_once('/').expect("n/m");
     let (usable, all): (usize, usize) = (usable.parse().expect("n"), all.parse().expect("m"));
@@ -2585,23 +2412,13 @@ async fn private_key_jwt_connections_and_key_rotations_through_the_forms(pool: P
     browser.fill("#clientId", DEMO_CLIENT_ID).await;
     browser.click("#connection-submit").await;
     // Created pending: the public key to copy, its kid, and what to do next.
-    let pem = browser
-        .element("#public-key-pem")
-        .await
-        .text()
-        .await
-        .expect("pem");
+    let pem = browser.text_of("#public-key-pem").await;
     assert!(
         pem.trim().starts_with("-----BEGIN PUBLIC KEY-----")
             && pem.trim().ends_with("-----END PUBLIC KEY-----"),
         "{pem}"
     );
-    let steps = browser
-        .element("#next-steps")
-        .await
-        .text()
-        .await
-        .expect("steps");
+    let steps = browser.text_of("#next-steps").await;
     assert!(
         steps.contains("Check scopes") && steps.contains(DEMO_CLIENT_ID),
         "{steps}"
@@ -2610,12 +2427,7 @@ async fn private_key_jwt_connections_and_key_rotations_through_the_forms(pool: P
     browser
         .element("#copy-public-key-status[data-copied='true']")
         .await;
-    let created_key = browser
-        .element("#public-key")
-        .await
-        .text()
-        .await
-        .expect("key");
+    let created_key = browser.text_of("#public-key").await;
     browser.screenshot("key-connection-created").await;
     assert!(!browser.everything_visible().await.contains("PRIVATE KEY"));
     // The same key and kid as the API holds.
@@ -2640,24 +2452,14 @@ async fn private_key_jwt_connections_and_key_rotations_through_the_forms(pool: P
     // Its page: method, pending status, the public key and kid; nothing about a secret.
     browser.click("#open-connection").await;
     browser.page("connection-detail").await;
-    let detail = browser
-        .element("#connection-detail")
-        .await
-        .text()
-        .await
-        .expect("detail");
+    let detail = browser.text_of("#connection-detail").await;
     assert!(
         detail.contains("Private Key JWT")
             && detail.contains("pending registration")
             && !detail.contains("Client secret"),
         "{detail}"
     );
-    let shown = browser
-        .element("#public-key")
-        .await
-        .text()
-        .await
-        .expect("key");
+    let shown = browser.text_of("#public-key").await;
     assert!(
         shown.contains(kid) && shown.contains("BEGIN PUBLIC KEY"),
         "{shown}"
@@ -2731,11 +2533,8 @@ async fn private_key_jwt_connections_and_key_rotations_through_the_forms(pool: P
     browser.fill("#rotation-overlap", "30").await;
     browser.click("#rotation-submit").await;
     let said = browser
-        .element("[data-error-for='parameters.overlapSeconds']:not(:empty)")
-        .await
-        .text()
-        .await
-        .expect("error");
+        .text_of("[data-error-for='parameters.overlapSeconds']:not(:empty)")
+        .await;
     assert!(said.contains("60 seconds"), "{said}");
     assert_eq!(
         browser
@@ -2762,11 +2561,8 @@ async fn private_key_jwt_connections_and_key_rotations_through_the_forms(pool: P
 
     // Once the worker has enabled the new key, the countdown appears and runs.
     let first = browser
-        .element("#rotation-overlap[data-overlap-until]:not([hidden])")
-        .await
-        .text()
-        .await
-        .expect("countdown");
+        .text_of("#rotation-overlap[data-overlap-until]:not([hidden])")
+        .await;
     assert!(
         first.contains("old key removed in 1 h 59 min")
             || first.contains("old key removed in 2 h 0 min"),
@@ -2781,12 +2577,7 @@ async fn private_key_jwt_connections_and_key_rotations_through_the_forms(pool: P
         .await;
     let left = ticks[1].as_i64().expect("seconds left");
     assert!((7000..=7200).contains(&left), "{ticks}");
-    let detail = browser
-        .element("#rotation-detail")
-        .await
-        .text()
-        .await
-        .expect("detail");
+    let detail = browser.text_of("#rotation-detail").await;
     assert!(
         detail.contains("private key JWT")
             && detail.contains("2 h")
@@ -2837,11 +2628,8 @@ async fn private_key_jwt_connections_and_key_rotations_through_the_forms(pool: P
         .await;
     browser.page("rotations").await;
     let row = browser
-        .element("#rotations-table tr[data-rotation-type='auth0-private-key-jwt']")
-        .await
-        .text()
-        .await
-        .expect("row");
+        .text_of("#rotations-table tr[data-rotation-type='auth0-private-key-jwt']")
+        .await;
     assert!(
         row.contains("orders-keys") && row.contains("private key JWT"),
         "{row}"
@@ -2853,11 +2641,8 @@ async fn private_key_jwt_connections_and_key_rotations_through_the_forms(pool: P
         .await;
     browser.page("connection-detail").await;
     let through = browser
-        .element("#connection-rotations tr[data-rotation-id]")
-        .await
-        .text()
-        .await
-        .expect("row");
+        .text_of("#connection-rotations tr[data-rotation-id]")
+        .await;
     assert!(
         through.contains("orders-keys") && through.contains("private key JWT"),
         "{through}"
@@ -2917,19 +2702,9 @@ async fn a_key_connection_is_registered_through_another_connection_from_the_form
         .await
         .expect("pick the registrar");
     browser.click("#connection-submit").await;
-    let steps = browser
-        .element("#next-steps")
-        .await
-        .text()
-        .await
-        .expect("steps");
+    let steps = browser.text_of("#next-steps").await;
     browser.screenshot("key-connection-registered").await;
-    let pem = browser
-        .element("#public-key-pem")
-        .await
-        .text()
-        .await
-        .expect("pem");
+    let pem = browser.text_of("#public-key-pem").await;
     assert!(!browser.everything_visible().await.contains("PRIVATE KEY"));
     // The demo tenant grants the orders service no Management API access: Keyhold registered the
     // key but cannot use it yet, and says why and what to do instead of the manual steps.
@@ -3011,11 +2786,8 @@ async fn the_overlap_countdown_ends_when_the_old_key_is_removed(pool: PgPool) {
     browser.sign_in(&dev.admin_id, &dev.admin_secret).await;
     browser.page("rotation-detail").await;
     let counting = browser
-        .element("#rotation-overlap[data-overlap-until]:not([hidden])")
-        .await
-        .text()
-        .await
-        .expect("countdown");
+        .text_of("#rotation-overlap[data-overlap-until]:not([hidden])")
+        .await;
     assert!(counting.contains("old key removed in "), "{counting}");
     assert!(
         counting.contains(" s (at "),

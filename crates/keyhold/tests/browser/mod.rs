@@ -390,6 +390,15 @@ impl Browser {
             .unwrap_or_else(|err| panic!("{css} did not appear: {err}"))
     }
 
+    /// The visible text of the first element matching `css`, once it appears.
+    pub async fn text_of(&self, css: &str) -> String {
+        self.element(css)
+            .await
+            .text()
+            .await
+            .unwrap_or_else(|err| panic!("the text of {css}: {err}"))
+    }
+
     pub async fn exists(&self, css: &str) -> bool {
         !self
             .client
