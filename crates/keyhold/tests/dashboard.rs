@@ -285,20 +285,14 @@ async fn a_member_of_the_platform_team_works_through_the_dashboard(pool: PgPool)
     );
     // Filtered by status, kept in the address.
     browser
-        .element("#rotation-status-filter")
-        .await
-        .select_by_value("failed")
-        .await
-        .expect("failed");
+        .select_value("#rotation-status-filter", "failed")
+        .await;
     count(&browser, "#rotations-table tbody tr", 0).await;
     text_becomes(&browser, "#rotations-table-count", "0 rotations").await;
     text_becomes(&browser, ".list-message", "No rotation last failed.").await;
     browser
-        .element("#rotation-status-filter")
-        .await
-        .select_by_value("success")
-        .await
-        .expect("success");
+        .select_value("#rotation-status-filter", "success")
+        .await;
     count(&browser, "#rotations-table tbody tr", 1).await;
     text_becomes(&browser, "#rotations-table-count", "1 rotation").await;
     let hash = browser.run("return location.hash;").await;
@@ -312,11 +306,8 @@ async fn a_member_of_the_platform_team_works_through_the_dashboard(pool: PgPool)
     browser.page("audit").await;
     browser.element("#audit-table tr[data-audit-id]").await;
     browser
-        .element("#audit-action")
-        .await
-        .select_by_value("app_connection.create")
-        .await
-        .expect("pick the action");
+        .select_value("#audit-action", "app_connection.create")
+        .await;
     browser.click("#audit-apply").await;
     browser
         .client
@@ -588,11 +579,8 @@ async fn secrets_are_browsed_by_environment_and_folder_and_revealed_only_on_dema
 
     // A past version, picked in the row.
     browser
-        .element(&format!("{row} select.version-pick"))
-        .await
-        .select_by_value("1")
-        .await
-        .expect("pick version 1");
+        .select_value(&format!("{row} select.version-pick"), "1")
+        .await;
     browser.click(&format!("{row} .reveal-secret")).await;
     let shown = browser
         .text_of("code[data-revealed-for='ORDERS_DB_URL']")
@@ -1436,17 +1424,9 @@ async fn projects_members_and_machine_identities_are_managed_by_admins(pool: PgP
         .await;
     browser.page("members").await;
     browser
-        .element("#member-identity")
-        .await
-        .select_by_label("billing-deployer (machine)")
-        .await
-        .expect("pick the identity");
-    browser
-        .element("#member-role")
-        .await
-        .select_by_value("member")
-        .await
-        .expect("pick the role");
+        .select_label("#member-identity", "billing-deployer (machine)")
+        .await;
+    browser.select_value("#member-role", "member").await;
     browser.click("#member-submit").await;
     let row = format!("#members-table tr[data-identity-id='{deployer_id}']");
     browser.element(&row).await;
@@ -1457,11 +1437,8 @@ async fn projects_members_and_machine_identities_are_managed_by_admins(pool: PgP
         Some("member")
     );
     browser
-        .element(&format!("{row} select.member-role"))
-        .await
-        .select_by_value("viewer")
-        .await
-        .expect("pick viewer");
+        .select_value(&format!("{row} select.member-role"), "viewer")
+        .await;
     browser.click(&format!("{row} .save-role")).await;
     let said = browser
         .client
@@ -1505,17 +1482,9 @@ async fn projects_members_and_machine_identities_are_managed_by_admins(pool: PgP
         .await;
     browser.page("members").await;
     browser
-        .element("#member-identity")
-        .await
-        .select_by_label("ada (ada@example.com)")
-        .await
-        .expect("pick the user");
-    browser
-        .element("#member-role")
-        .await
-        .select_by_value("viewer")
-        .await
-        .expect("pick the role");
+        .select_label("#member-identity", "ada (ada@example.com)")
+        .await;
+    browser.select_value("#member-role", "viewer").await;
     browser.click("#member-submit").await;
     browser
         .element(&format!("#members-table tr[data-identity-id='{user_id}']"))
@@ -1641,11 +1610,8 @@ async fn the_audit_log_is_filtered_named_exported_and_instance_wide(pool: PgPool
 
     // The resource-type picker: memberships only, the member named.
     browser
-        .element("#audit-resource-type")
-        .await
-        .select_by_value("membership")
-        .await
-        .expect("pick the type");
+        .select_value("#audit-resource-type", "membership")
+        .await;
     browser.click("#audit-apply").await;
     browser
         .client
@@ -1769,12 +1735,7 @@ async fn the_audit_log_is_filtered_named_exported_and_instance_wide(pool: PgPool
     // The whole instance, for the instance admin: sign-ins included.
     browser.click("#audit-instance").await;
     browser.page("audit-all").await;
-    browser
-        .element("#audit-action")
-        .await
-        .select_by_value("auth.login")
-        .await
-        .expect("pick the action");
+    browser.select_value("#audit-action", "auth.login").await;
     browser.click("#audit-apply").await;
     browser
         .client
@@ -1823,12 +1784,7 @@ async fn a_project_admin_manages_members_but_not_identities(pool: PgPool) {
     browser.page("members").await;
     browser.element("#member-identity[type='text']").await;
     browser.fill("#member-identity", &newcomer).await;
-    browser
-        .element("#member-role")
-        .await
-        .select_by_value("member")
-        .await
-        .expect("pick the role");
+    browser.select_value("#member-role", "member").await;
     browser.click("#member-submit").await;
     browser
         .element(&format!(
@@ -1933,11 +1889,8 @@ async fn a_project_admin_manages_members_but_not_identities(pool: PgPool) {
     // The last admin cannot step down: someone else becomes admin first.
     let theirs = format!("#members-table tr[data-identity-id='{newcomer}']");
     browser
-        .element(&format!("{theirs} select.member-role"))
-        .await
-        .select_by_value("admin")
-        .await
-        .expect("pick admin");
+        .select_value(&format!("{theirs} select.member-role"), "admin")
+        .await;
     browser.click(&format!("{theirs} .save-role")).await;
     browser
         .client
@@ -1950,11 +1903,8 @@ async fn a_project_admin_manages_members_but_not_identities(pool: PgPool) {
         .expect("orders-app made admin");
     let row = format!("#members-table tr[data-identity-id='{me}']");
     browser
-        .element(&format!("{row} select.member-role"))
-        .await
-        .select_by_value("viewer")
-        .await
-        .expect("pick viewer");
+        .select_value(&format!("{row} select.member-role"), "viewer")
+        .await;
     browser.click(&format!("{row} .save-role")).await;
     eventually("the page drawn for a viewer", || async {
         !browser.exists("#member-form").await && browser.exists("#members-table").await
@@ -2390,12 +2340,7 @@ async fn private_key_jwt_connections_and_key_rotations_through_the_forms(pool: P
 
     // A Private Key JWT connection: no secret to paste, an optional connection to register through.
     assert!(browser.exists(".field[hidden] #registerWith").await);
-    browser
-        .element("#method")
-        .await
-        .select_by_value("private-key-jwt")
-        .await
-        .expect("pick the method");
+    browser.select_value("#method", "private-key-jwt").await;
     assert!(browser.exists(".field[hidden] #clientSecret").await);
     let registrars = browser
         .run("return [...document.querySelectorAll('#registerWith option')].map((o) => o.textContent);")
@@ -2482,11 +2427,8 @@ async fn private_key_jwt_connections_and_key_rotations_through_the_forms(pool: P
             .await
     );
     browser
-        .element("#rotation-type")
-        .await
-        .select_by_value("auth0-private-key-jwt")
-        .await
-        .expect("pick the type");
+        .select_value("#rotation-type", "auth0-private-key-jwt")
+        .await;
     assert!(!browser.exists(".field[hidden] #rotation-overlap").await);
     assert!(
         browser
@@ -2497,11 +2439,8 @@ async fn private_key_jwt_connections_and_key_rotations_through_the_forms(pool: P
 
     browser.fill("#rotation-name", "orders-keys").await;
     browser
-        .element("#rotation-connection")
-        .await
-        .select_by_label("orders-auth0")
-        .await
-        .expect("pick the connection");
+        .select_label("#rotation-connection", "orders-auth0")
+        .await;
     browser
         .element(&format!(
             "#rotation-client option[value='{DEMO_TARGET_ID}']"
@@ -2524,12 +2463,7 @@ async fn private_key_jwt_connections_and_key_rotations_through_the_forms(pool: P
         .await;
 
     // 30 seconds is under the API's minimum: said at the overlap field, nothing sent.
-    browser
-        .element("#rotation-overlap-unit")
-        .await
-        .select_by_value("1")
-        .await
-        .expect("seconds");
+    browser.select_value("#rotation-overlap-unit", "1").await;
     browser.fill("#rotation-overlap", "30").await;
     browser.click("#rotation-submit").await;
     let said = browser
@@ -2549,12 +2483,7 @@ async fn private_key_jwt_connections_and_key_rotations_through_the_forms(pool: P
     browser.page("rotation-new").await;
 
     // Two hours.
-    browser
-        .element("#rotation-overlap-unit")
-        .await
-        .select_by_value("3600")
-        .await
-        .expect("hours");
+    browser.select_value("#rotation-overlap-unit", "3600").await;
     browser.fill("#rotation-overlap", "2").await;
     browser.click("#rotation-submit").await;
     browser.page("rotation-detail").await;
@@ -2686,21 +2615,11 @@ async fn a_key_connection_is_registered_through_another_connection_from_the_form
         .await;
     browser.sign_in(&dev.admin_id, &dev.admin_secret).await;
     browser.page("connection-new").await;
-    browser
-        .element("#method")
-        .await
-        .select_by_value("private-key-jwt")
-        .await
-        .expect("pick the method");
+    browser.select_value("#method", "private-key-jwt").await;
     browser.fill("#name", "orders-service-keyed").await;
     browser.fill("#domain", DEMO_DOMAIN).await;
     browser.fill("#clientId", DEMO_TARGET_ID).await;
-    browser
-        .element("#registerWith")
-        .await
-        .select_by_value(&registrar)
-        .await
-        .expect("pick the registrar");
+    browser.select_value("#registerWith", &registrar).await;
     browser.click("#connection-submit").await;
     let steps = browser.text_of("#next-steps").await;
     browser.screenshot("key-connection-registered").await;

@@ -390,6 +390,24 @@ impl Browser {
             .unwrap_or_else(|err| panic!("{css} did not appear: {err}"))
     }
 
+    /// Picks the option whose value is `value` in the `<select>` matching `css`.
+    pub async fn select_value(&self, css: &str, value: &str) {
+        self.element(css)
+            .await
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|err| panic!("{css}: no option {value}: {err}"));
+    }
+
+    /// Picks the option labelled `label` in the `<select>` matching `css`.
+    pub async fn select_label(&self, css: &str, label: &str) {
+        self.element(css)
+            .await
+            .select_by_label(label)
+            .await
+            .unwrap_or_else(|err| panic!("{css}: no option labelled {label}: {err}"));
+    }
+
     /// The visible text of the first element matching `css`, once it appears.
     pub async fn text_of(&self, css: &str) -> String {
         self.element(css)
