@@ -561,21 +561,14 @@ async fn a_lost_answer_at_any_auth0_step_never_makes_a_third_credential(pool: Pg
     }
 }
 
-#[sqlx::test(migrator = "store::MIGRATOR")]
-async fn a_worker_killed_after_registering_the_key_is_resumed_without_a_third_credential(
-    pool: PgPool,
-) {
-    let fx = key_fixture(pool).await;
-    let client = target(0);
-    fx.hand_key(&client, &[]).await;
-    let rotation = fx.key_rotation("keys", &client).await;
-    let folder = fx.map_keys(&rotation).await;
-    // The child worker hangs in enabling the new key, after it registered and recorded it.
+/// Runs a child worker process that hangs in enabling the rotation's new key (after it
+/// registered and recorded it), kills it there with SIGKILL, and lifts the hang.
+async fn kill_a_worker_after_it_registered_the_key(fx: &Fixture, rotation: &Rotation) {
     fx.emulator.admin().inject_fault(
         DOMAIN,
         Fault::latency(Some(ENABLE), Duration::from_secs(30)),
     );
-    let child = crate::crash::spawn_worker(&fx, &[]).await;
+    let child = crate::crash::spawn_worker(fx, &[]).await;
     eventually(
         Duration::from_secs(20),
         "the new credential recorded",
@@ -592,8 +585,20 @@ async fn a_worker_killed_after_registering_the_key_is_resumed_without_a_third_cr
     )
     .await;
     crate::crash::sigkill(child).await;
-    crate::crash::children_gone(&fx).await;
+    crate::crash::children_gone(fx).await;
     fx.emulator.admin().clear_faults(DOMAIN);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_worker_killed_after_registering_the_key_is_resumed_without_a_third_credential(
+    pool: PgPool,
+) {
+    let fx = key_fixture(pool).await;
+    let client = target(0);
+    fx.hand_key(&client, &[]).await;
+    let rotation = fx.key_rotation("keys", &client).await;
+    let folder = fx.map_keys(&rotation).await;
+    kill_a_worker_after_it_registered_the_key(&fx, &rotation).await;
     assert_eq!(fx.credentials(&client).len(), 2);
     // Once the dead worker's lease expires, another takes the attempt over.
     let outcome = until_rests(&fx.worker()).await;
@@ -771,31 +776,9 @@ async fn a_connection_renewing_its_own_key_survives_a_killed_worker(pool: PgPool
             new.connection_id = connection.id;
         })
         .await;
-    // The child worker hangs in enabling the new key, after it registered and recorded it, and
-    // is killed there: the connection still signs with its old key, which still works.
-    fx.emulator.admin().inject_fault(
-        DOMAIN,
-        Fault::latency(Some(ENABLE), Duration::from_secs(30)),
-    );
-    let child = crate::crash::spawn_worker(&fx, &[]).await;
-    eventually(
-        Duration::from_secs(20),
-        "the new credential recorded",
-        || async {
-            count(
-                &fx.pool,
-                "select count(*) from rotation_key_pairs where rotation_id = $1 \
-             and auth0_credential_id is not null",
-                rotation.id,
-            )
-            .await
-                == 1
-        },
-    )
-    .await;
-    crate::crash::sigkill(child).await;
-    crate::crash::children_gone(&fx).await;
-    fx.emulator.admin().clear_faults(DOMAIN);
+    // Killed after registering the new key: the connection still signs with its old key, which
+    // still works.
+    kill_a_worker_after_it_registered_the_key(&fx, &rotation).await;
     let (held, works) = connection_works(&fx, connection.id).await;
     assert_eq!(held.key.key_kid.as_deref(), Some(old_kid.as_str()));
     assert!(works, "the old key still gets tokens");
