@@ -200,6 +200,23 @@ impl Fixture {
         .expect("endpoint");
     }
 
+    /// Ends the overlap now and runs a worker: the old credential goes and the rotation succeeds.
+    pub(crate) async fn finish_overlap(&self, rotation: &Rotation) {
+        self.end_overlap(rotation).await;
+        let outcome = until_rests(&self.worker()).await;
+        assert!(matches!(outcome, JobOutcome::Rotated { .. }), "{outcome:?}");
+    }
+
+    /// How many attempts the rotation has had.
+    pub(crate) async fn attempts(&self, rotation: &Rotation) -> i64 {
+        count(
+            &self.pool,
+            "select count(*) from rotation_attempts where rotation_id = $1",
+            rotation.id,
+        )
+        .await
+    }
+
     /// Ends the overlap now, as if its time had passed.
     pub(crate) async fn end_overlap(&self, rotation: &Rotation) {
         sqlx::query(
@@ -537,20 +554,8 @@ async fn a_lost_answer_at_any_auth0_step_never_makes_a_third_credential(pool: Pg
         assert_eq!(credentials.len(), 2, "{endpoint}: {credentials:?}");
         assert!(credentials.iter().all(|(_, enabled)| *enabled));
         assert!(credentials.iter().any(|(k, _)| *k == kid));
-        assert_eq!(
-            count(
-                &fx.pool,
-                "select count(*) from rotation_attempts where rotation_id = $1",
-                rotation.id
-            )
-            .await,
-            1
-        );
-        fx.end_overlap(&rotation).await;
-        assert!(matches!(
-            until_rests(&fx.worker()).await,
-            JobOutcome::Rotated { .. }
-        ));
+        assert_eq!(fx.attempts(&rotation).await, 1, "one attempt, resumed");
+        fx.finish_overlap(&rotation).await;
         assert_eq!(fx.credentials(&client), vec![(kid, true)], "{endpoint}");
         // The next round's rotation is another definition of the same client: retire this one.
         sqlx::query("delete from secret_rotations where id = $1")
@@ -798,22 +803,10 @@ async fn a_connection_renewing_its_own_key_survives_a_killed_worker(pool: PgPool
     let mut both = vec![(old_kid.clone(), true), (new_kid.clone(), true)];
     both.sort();
     assert_eq!(fx.credentials(&client), both, "never a third credential");
-    assert_eq!(
-        count(
-            &fx.pool,
-            "select count(*) from rotation_attempts where rotation_id = $1",
-            rotation.id
-        )
-        .await,
-        1
-    );
+    assert_eq!(fx.attempts(&rotation).await, 1, "one attempt, resumed");
 
     // After the overlap only the new key is left, and the connection still works with it.
-    fx.end_overlap(&rotation).await;
-    assert!(matches!(
-        until_rests(&fx.worker()).await,
-        JobOutcome::Rotated { .. }
-    ));
+    fx.finish_overlap(&rotation).await;
     assert_eq!(fx.credentials(&client), vec![(new_kid, true)]);
     let (_, works) = connection_works(&fx, connection.id).await;
     assert!(
