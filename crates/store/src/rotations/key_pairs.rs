@@ -161,6 +161,46 @@ pub async fn unfinished_removal(
         .await?)
 }
 
+/// Credentials that failed attempts of this rotation registered in Auth0 but never published:
+/// `(key pair, credential id)`. Their private keys never left Keyhold, so no app signs with
+/// them; left enabled they would take the room the next key needs.
+pub async fn unpublished_credentials(
+    conn: &mut PgConnection,
+    rotation_id: RotationId,
+) -> Result<Vec<(PrivateKeyId, String)>> {
+    Ok(sqlx::query_as(
+        "select id, auth0_credential_id from rotation_key_pairs \
+         where rotation_id = $1 and state = 'abandoned' and overlap_until is null \
+           and auth0_credential_id is not null \
+         order by created_at",
+    )
+    .bind(rotation_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// An [`unpublished_credentials`] credential was deleted from Auth0: the key pair no longer names
+/// it. `false`: lease lost.
+pub async fn unpublished_credential_removed(
+    conn: &mut PgConnection,
+    lease: &Lease,
+    key_pair_id: PrivateKeyId,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "update rotation_key_pairs set auth0_credential_id = null \
+         where id = $4 and rotation_id = $1 and state = 'abandoned' and overlap_until is null \
+           and exists (select 1 from secret_rotations r where r.id = $1 \
+             and r.lease_owner = $2 and r.lease_epoch = $3)",
+    )
+    .bind(lease.rotation_id)
+    .bind(&lease.owner)
+    .bind(lease.epoch)
+    .bind(key_pair_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// The old credential of [`unfinished_removal`]'s key is gone: forget it, so no later attempt
 /// looks for it again. `false`: lease lost.
 pub async fn removal_completed(

@@ -8,7 +8,9 @@
 //! Each step is idempotent on resume and decided from the key pair's row, not from memory: a
 //! credential is found again by its `kid` before one is created (never a third credential), and a
 //! published key (its `overlap_until` set) is never published again. An earlier attempt that
-//! failed for good while removing the old credential is completed by the next one first. A second enabled credential
+//! failed for good while removing the old credential is completed by the next one first; one that
+//! failed before publishing has its credential (whose key nobody received) removed by the next
+//! one. A second enabled credential
 //! Keyhold did not put there beside the current one is refused as a final failure, never removed.
 
 use std::sync::atomic::Ordering;
@@ -237,6 +239,8 @@ impl Engine {
             .await?;
         self.complete_removal(lease, rotation, domain, &token.token, &mut enabled)
             .await?;
+        self.remove_unpublished(lease, rotation, domain, &token.token, &mut enabled)
+            .await?;
         self.broker.pacer.acquire(domain.as_str()).await?;
         let listed = self
             .broker
@@ -360,6 +364,61 @@ impl Engine {
             return Err(Cause::LeaseLost);
         }
         tracing::info!(rotation.id = %rotation.id, credential.id = old, "finished removing the credential an earlier attempt replaced");
+        Ok(())
+    }
+
+    /// Credentials earlier attempts of this rotation registered (and maybe enabled) but never
+    /// published — they failed for good in between — are Keyhold's own and no app holds their
+    /// keys: disabled and deleted, so they do not take the room the new key needs. One that is
+    /// the application's only enabled credential stays (disabling it would leave none).
+    async fn remove_unpublished(
+        &self,
+        lease: &Lease,
+        rotation: &Rotation,
+        domain: &Domain,
+        token: &SecretString,
+        enabled: &mut Vec<String>,
+    ) -> Result<(), Cause> {
+        let unpublished = {
+            let mut conn = self.broker.pool.acquire().await?;
+            key_pairs::unpublished_credentials(&mut conn, rotation.id).await?
+        };
+        let client_id = rotation.client_id.as_str();
+        for (key_pair_id, credential) in unpublished {
+            let is_enabled = enabled.contains(&credential);
+            if is_enabled && enabled.len() < 2 {
+                continue;
+            }
+            if is_enabled {
+                let rest: Vec<&str> = enabled
+                    .iter()
+                    .filter(|id| **id != credential)
+                    .map(String::as_str)
+                    .collect();
+                self.broker.pacer.acquire(domain.as_str()).await?;
+                self.broker
+                    .auth0
+                    .enable_private_key_jwt(domain, token, client_id, &rest)
+                    .await
+                    .map_err(mgmt)?;
+                enabled.retain(|id| *id != credential);
+            }
+            self.broker.pacer.acquire(domain.as_str()).await?;
+            match self
+                .broker
+                .auth0
+                .delete_credential(domain, token, client_id, &credential)
+                .await
+            {
+                Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {}
+                Err(err) => return Err(mgmt(err)),
+            }
+            let mut conn = self.broker.pool.acquire().await?;
+            if !key_pairs::unpublished_credential_removed(&mut conn, lease, key_pair_id).await? {
+                return Err(Cause::LeaseLost);
+            }
+            tracing::info!(rotation.id = %rotation.id, credential.id = %credential, "removed the credential of an earlier attempt that never published its key");
+        }
         Ok(())
     }
 

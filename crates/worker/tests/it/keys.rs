@@ -820,3 +820,58 @@ async fn a_connection_renewing_its_own_key_survives_a_killed_worker(pool: PgPool
         "a private key stored unsealed"
     );
 }
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_key_registered_by_an_attempt_that_failed_before_publishing_is_removed_by_the_next(
+    pool: PgPool,
+) {
+    let fx = key_fixture(pool).await;
+    let client = target(0);
+    let (old, _) = fx.hand_key(&client, &[]).await;
+    let rotation = fx.key_rotation("keys", &client).await;
+    // The first attempt registers and enables its key, then Auth0 never accepts an assertion
+    // signed with it: the attempt fails for good before publishing (one failure allowed here).
+    let config = WorkerConfig {
+        max_failures: 1,
+        propagation_timeout: Duration::from_millis(300),
+        ..fx.config()
+    };
+    let worker = fx.worker_with(config, std::sync::Arc::clone(&fx.tokens));
+    fx.broker_with(&fx.config(), std::sync::Arc::clone(&fx.tokens))
+        .management_token(&fx.connection)
+        .await
+        .expect("the connection's token, cached before the fault");
+    fx.emulator
+        .admin()
+        .inject_fault(DOMAIN, Fault::fail(Some(TOKEN), 401, 1000));
+    let outcome = until_rests(&worker).await;
+    assert!(matches!(outcome, JobOutcome::Failed { .. }), "{outcome:?}");
+    fx.emulator.admin().clear_faults(DOMAIN);
+    let credentials = fx.credentials(&client);
+    assert_eq!(credentials.len(), 2, "{credentials:?}");
+    assert!(credentials.iter().all(|(_, enabled)| *enabled));
+
+    // The next rotation removes the key nobody received, instead of failing for want of room,
+    // and keeps the key in use beside its own.
+    sqlx::query("update secret_rotations set due_at = now() where id = $1")
+        .bind(rotation.id)
+        .execute(&fx.pool)
+        .await
+        .expect("due");
+    let outcome = until_rests(&fx.worker()).await;
+    assert!(
+        matches!(outcome, JobOutcome::Overlapping { .. }),
+        "{outcome:?}"
+    );
+    let credentials = fx.credentials(&client);
+    assert_eq!(credentials.len(), 2, "{credentials:?}");
+    assert!(
+        credentials.contains(&(old.kid.clone(), true)),
+        "{credentials:?}"
+    );
+    assert!(credentials.iter().all(|(_, enabled)| *enabled));
+    fx.finish_overlap(&rotation).await;
+    let left = fx.credentials(&client);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_ne!(left[0].0, old.kid);
+}
