@@ -1,9 +1,9 @@
 //! Refused creates in the audit log: a create of a connection or a rotation that the API answers
 //! 422 (validation, or Auth0 refusing the credentials) or 409 (conflict) leaves a `failure` row
-//! naming each field at fault and the rule it broke. Never a submitted value: field errors and conflicts state rules ("must be 1 to
-//! 64 characters", "a connection with this name already exists"), not what was sent. Only for
-//! callers who are members of the project named in the request, so nobody writes into the log
-//! of a project they are not in.
+//! naming each field at fault and the rule it broke. Never a submitted value: field errors and
+//! conflicts state rules ("must be 1 to 64 characters", "a connection with this name already
+//! exists"), not what was sent. Only for callers who are members of the project named in the
+//! request, so nobody writes into the log of a project they are not in.
 
 use serde_json::json;
 use store::ProjectId;

@@ -186,19 +186,16 @@ pub async fn unpublished_credential_removed(
     lease: &Lease,
     key_pair_id: PrivateKeyId,
 ) -> Result<bool> {
-    let done = sqlx::query(
+    update_abandoned(
+        conn,
+        lease,
+        key_pair_id,
         "update rotation_key_pairs set auth0_credential_id = null \
          where id = $4 and rotation_id = $1 and state = 'abandoned' and overlap_until is null \
            and exists (select 1 from secret_rotations r where r.id = $1 \
              and r.lease_owner = $2 and r.lease_epoch = $3)",
     )
-    .bind(lease.rotation_id)
-    .bind(&lease.owner)
-    .bind(lease.epoch)
-    .bind(key_pair_id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .await
 }
 
 /// The old credential of [`unfinished_removal`]'s key is gone: forget it, so no later attempt
@@ -208,18 +205,33 @@ pub async fn removal_completed(
     lease: &Lease,
     key_pair_id: PrivateKeyId,
 ) -> Result<bool> {
-    let done = sqlx::query(
+    update_abandoned(
+        conn,
+        lease,
+        key_pair_id,
         "update rotation_key_pairs set replaces_credential_id = null \
          where id = $4 and rotation_id = $1 and state = 'abandoned' \
            and exists (select 1 from secret_rotations r where r.id = $1 \
              and r.lease_owner = $2 and r.lease_epoch = $3)",
     )
-    .bind(lease.rotation_id)
-    .bind(&lease.owner)
-    .bind(lease.epoch)
-    .bind(key_pair_id)
-    .execute(conn)
-    .await?;
+    .await
+}
+
+/// Runs `sql`, an update of one abandoned key pair fenced by the lease: `$1` rotation, `$2`
+/// lease owner, `$3` lease epoch, `$4` key pair. `false`: lease lost.
+async fn update_abandoned(
+    conn: &mut PgConnection,
+    lease: &Lease,
+    key_pair_id: PrivateKeyId,
+    sql: &'static str,
+) -> Result<bool> {
+    let done = sqlx::query(sql)
+        .bind(lease.rotation_id)
+        .bind(&lease.owner)
+        .bind(lease.epoch)
+        .bind(key_pair_id)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 

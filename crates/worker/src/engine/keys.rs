@@ -296,12 +296,8 @@ impl Engine {
         }
         let mut ids: Vec<&str> = replaces.iter().map(String::as_str).collect();
         ids.push(&credential_id);
-        self.broker.pacer.acquire(domain.as_str()).await?;
-        self.broker
-            .auth0
-            .enable_private_key_jwt(domain, &token.token, client_id, &ids)
-            .await
-            .map_err(mgmt)?;
+        self.enable_only(domain, &token.token, client_id, &ids)
+            .await?;
         tracing::info!(rotation.id = %rotation.id, credential.id = %credential_id, replaces = ?replaces, "new key enabled beside the current one");
         key.auth0_credential_id = Some(credential_id);
         key.replaces_credential_id = replaces;
@@ -341,24 +337,12 @@ impl Engine {
         }
         let client_id = rotation.client_id.as_str();
         if enabled.iter().any(|id| id == old) {
-            self.broker.pacer.acquire(domain.as_str()).await?;
-            self.broker
-                .auth0
-                .enable_private_key_jwt(domain, token, client_id, &[published])
-                .await
-                .map_err(mgmt)?;
+            self.enable_only(domain, token, client_id, &[published])
+                .await?;
             enabled.retain(|id| id != old);
         }
-        self.broker.pacer.acquire(domain.as_str()).await?;
-        match self
-            .broker
-            .auth0
-            .delete_credential(domain, token, client_id, old)
-            .await
-        {
-            Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {}
-            Err(err) => return Err(mgmt(err)),
-        }
+        self.delete_credential(domain, token, client_id, old)
+            .await?;
         let mut conn = self.broker.pool.acquire().await?;
         if !key_pairs::removal_completed(&mut conn, lease, stuck.id).await? {
             return Err(Cause::LeaseLost);
@@ -395,24 +379,11 @@ impl Engine {
                     .filter(|id| **id != credential)
                     .map(String::as_str)
                     .collect();
-                self.broker.pacer.acquire(domain.as_str()).await?;
-                self.broker
-                    .auth0
-                    .enable_private_key_jwt(domain, token, client_id, &rest)
-                    .await
-                    .map_err(mgmt)?;
+                self.enable_only(domain, token, client_id, &rest).await?;
                 enabled.retain(|id| *id != credential);
             }
-            self.broker.pacer.acquire(domain.as_str()).await?;
-            match self
-                .broker
-                .auth0
-                .delete_credential(domain, token, client_id, &credential)
-                .await
-            {
-                Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {}
-                Err(err) => return Err(mgmt(err)),
-            }
+            self.delete_credential(domain, token, client_id, &credential)
+                .await?;
             let mut conn = self.broker.pool.acquire().await?;
             if !key_pairs::unpublished_credential_removed(&mut conn, lease, key_pair_id).await? {
                 return Err(Cause::LeaseLost);
@@ -420,6 +391,44 @@ impl Engine {
             tracing::info!(rotation.id = %rotation.id, credential.id = %credential, "removed the credential of an earlier attempt that never published its key");
         }
         Ok(())
+    }
+
+    /// Makes exactly `ids` the application's enabled Private Key JWT credentials (Auth0 replaces
+    /// the list whole), in a paced slot of the tenant's budget.
+    async fn enable_only(
+        &self,
+        domain: &Domain,
+        token: &SecretString,
+        client_id: &str,
+        ids: &[&str],
+    ) -> Result<(), Cause> {
+        self.broker.pacer.acquire(domain.as_str()).await?;
+        self.broker
+            .auth0
+            .enable_private_key_jwt(domain, token, client_id, ids)
+            .await
+            .map_err(mgmt)
+    }
+
+    /// Deletes a credential, in a paced slot; one already gone counts as deleted (an earlier try
+    /// deleted it and did not hear the answer).
+    async fn delete_credential(
+        &self,
+        domain: &Domain,
+        token: &SecretString,
+        client_id: &str,
+        id: &str,
+    ) -> Result<(), Cause> {
+        self.broker.pacer.acquire(domain.as_str()).await?;
+        match self
+            .broker
+            .auth0
+            .delete_credential(domain, token, client_id, id)
+            .await
+        {
+            Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => Ok(()),
+            Err(err) => Err(mgmt(err)),
+        }
     }
 
     /// The credentials the application has enabled for Private Key JWT (Auth0 omits
@@ -670,23 +679,10 @@ impl Engine {
         })?;
         if let Some(old) = key.replaces_credential_id.as_deref() {
             let token = self.broker.management_token(connection).await?;
-            self.broker.pacer.acquire(domain.as_str()).await?;
-            self.broker
-                .auth0
-                .enable_private_key_jwt(domain, &token.token, &rotation.client_id, &[new])
-                .await
-                .map_err(mgmt)?;
-            self.broker.pacer.acquire(domain.as_str()).await?;
-            match self
-                .broker
-                .auth0
-                .delete_credential(domain, &token.token, &rotation.client_id, old)
-                .await
-            {
-                // Already gone: an earlier try deleted it and did not hear the answer.
-                Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {}
-                Err(err) => return Err(mgmt(err)),
-            }
+            self.enable_only(domain, &token.token, &rotation.client_id, &[new])
+                .await?;
+            self.delete_credential(domain, &token.token, &rotation.client_id, old)
+                .await?;
             tracing::info!(rotation.id = %rotation.id, credential.id = old, "old credential disabled and deleted");
         }
         let next_rotation_at = Schedule::of(rotation)

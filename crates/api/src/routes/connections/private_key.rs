@@ -254,15 +254,15 @@ async fn register(
         .map_err(registrar_problem)?;
     let mut ids: Vec<&str> = enabled.iter().map(String::as_str).collect();
     ids.push(&created.id);
-    let enabled = match pace(state, domain).await {
-        Ok(()) => state
+    let enabled = async {
+        pace(state, domain).await?;
+        state
             .auth0
             .enable_private_key_jwt(domain, &token.token, &target.client_id, &ids)
             .await
-            .map_err(registrar_problem),
-        Err(refused) => Err(refused),
+            .map_err(registrar_problem)
     };
-    if let Err(problem) = enabled {
+    if let Err(problem) = enabled.await {
         // The credential just made must not stay behind unused: removed even past the budget.
         remove_credential(state, domain, &token.token, &target.client_id, &created.id).await;
         return Err(problem);

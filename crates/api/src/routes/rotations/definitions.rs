@@ -563,15 +563,10 @@ async fn update_as<P: TypeParameters, M: MappingNames>(
         }
         None => None,
     };
-    if current.rotates_keys()
-        && resolved.is_some()
-        && target.as_deref().is_none_or(|t| t == current.client_id)
-    {
-        let connection =
-            store::connections::get(&state.db, caller.org_id, current.connection_id).await?;
-        own_application(true, &connection, &current.client_id, true)?;
-    }
-    if let Some(target) = target.as_deref().filter(|t| *t != current.client_id) {
+    // A new target, or a mapping given to a key rotation: checked against the connection's own
+    // application as at creation.
+    let new_target = target.as_deref().filter(|t| *t != current.client_id);
+    if new_target.is_some() || (current.rotates_keys() && resolved.is_some()) {
         let connection =
             store::connections::get(&state.db, caller.org_id, current.connection_id).await?;
         let maps = if mapping_change {
@@ -579,12 +574,15 @@ async fn update_as<P: TypeParameters, M: MappingNames>(
         } else {
             secrets_mapping::load(&state, id).await?.is_some()
         };
-        own_application(current.rotates_keys(), &connection, target, maps)?;
-        state
-            .broker
-            .get_client(&connection, target)
-            .await
-            .map_err(auth0_problems::client_lookup)?;
+        let to = new_target.unwrap_or(&current.client_id);
+        own_application(current.rotates_keys(), &connection, to, maps)?;
+        if let Some(target) = new_target {
+            state
+                .broker
+                .get_client(&connection, target)
+                .await
+                .map_err(auth0_problems::client_lookup)?;
+        }
     }
     let auto = patch
         .is_auto_rotation_enabled
