@@ -44,8 +44,8 @@ pub struct Shared {
     /// answered 429 with `Retry-After`.
     pub pacing_max_wait: std::time::Duration,
     /// The same database, through connections whose commits do not wait for the WAL flush: only
-    /// for the audit rows of reads made through a connection (see `routes::connection_calls::session`).
-    /// Opened lazily, a few at most.
+    /// for the audit rows of reads (of secret values, and made through a connection; see
+    /// `routes::connection_calls::session`). Opened lazily, a few at most.
     pub audit_reads: PgPool,
     /// How long a request's whole body may take to arrive (408 after that); see `body_deadline`.
     pub body_read_timeout: std::time::Duration,
@@ -74,6 +74,9 @@ impl AppState {
             .options([("synchronous_commit", "off")]);
         let audit_reads = sqlx::postgres::PgPoolOptions::new()
             .max_connections(AUDIT_READS_CONNECTIONS)
+            // As on the main pool (see keyhold's `db::connect`): the ping sqlx sends on every
+            // checkout was a fifth of the server's CPU under a load of secret reads.
+            .test_before_acquire(false)
             .acquire_timeout(db.options().get_acquire_timeout())
             .connect_lazy_with(relaxed);
         AppState(Arc::new(Shared {

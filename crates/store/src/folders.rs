@@ -52,6 +52,24 @@ pub async fn by_path(
     .await?)
 }
 
+/// The folder at `path` of a project's environment `slug`, in one statement. `NotFound` when
+/// either is not there.
+pub async fn at_slug(
+    pool: &PgPool,
+    project_id: ProjectId,
+    slug: &str,
+    path: &str,
+) -> Result<Folder> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} where e.project_id = $1 and e.slug = $2 and f.path = $3"
+    )))
+    .bind(project_id)
+    .bind(slug)
+    .bind(path)
+    .fetch_one(pool)
+    .await?)
+}
+
 /// A folder by id, with the project it belongs to (for the caller's check).
 pub async fn get(pool: &PgPool, id: FolderId) -> Result<Folder> {
     Ok(

@@ -92,7 +92,7 @@ async fn project(
 }
 
 /// The environment `slug` of a project: 404 naming the `environment` field otherwise.
-pub(crate) async fn environment(
+async fn environment(
     state: &AppState,
     project_id: ProjectId,
     slug: &str,
@@ -115,13 +115,25 @@ pub(crate) async fn environment(
         })
 }
 
-/// The folder at `path` of an environment: 404 naming `field` otherwise.
-pub(crate) async fn folder(
+/// The folder at `path` of the environment `slug`: one statement when both are there (every read
+/// and write of secrets starts here); otherwise the two lookups, so the 404 names `environment`
+/// or `field`, whichever is missing.
+pub(crate) async fn folder_at(
     state: &AppState,
-    environment: &Environment,
+    project_id: ProjectId,
+    slug: &str,
     path: &str,
     field: &'static str,
 ) -> ApiResult<Folder> {
+    // A slug no environment can have (a NUL, say) is answered by `environment`.
+    if validate::slug("environment", slug, &mut Vec::new()) {
+        match store::folders::at_slug(&state.db, project_id, slug, path).await {
+            Ok(folder) => return Ok(folder),
+            Err(store::Error::NotFound) => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
+    let environment = environment(state, project_id, slug).await?;
     let mut conn = state.db.acquire().await?;
     store::folders::by_path(&mut conn, environment.id, path)
         .await

@@ -420,6 +420,61 @@ async fn secrets_are_created_read_listed_updated_renamed_and_deleted(pool: PgPoo
     assert!(!dump.contains(VALUE) && !dump.contains("top-value"));
 }
 
+/// A read by name writes its audit row in the statement that reads (one round trip); a read that
+/// expands references writes it after expanding. Both rows say the same things, and a read that
+/// finds nothing records nothing.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_read_by_name_records_the_same_audit_row_either_way(pool: PgPool) {
+    let app = TestApp::new(pool.clone()).await;
+    let made = app.secret("prod", "/", "API_KEY", VALUE).await;
+    let read = |expand: bool, version: &str| {
+        format!(
+            "/api/v3/secrets/raw/API_KEY?workspaceId={}&environment=prod&secretPath=%2F&expandSecretReferences={expand}&version={version}",
+            app.project_id
+        )
+    };
+    for (expand, version) in [(false, ""), (true, ""), (false, "1")] {
+        let reply = app
+            .call(Method::GET, &read(expand, version), None, &[])
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert_eq!(reply.json["secret"]["secretValue"], VALUE);
+    }
+    for missing in [
+        "/api/v3/secrets/raw/NOPE?environment=prod",
+        "/api/v3/secrets/raw/API_KEY?environment=staging",
+    ] {
+        let path = format!("{missing}&workspaceId={}&secretPath=%2F", app.project_id);
+        app.call(Method::GET, &path, None, &[])
+            .await
+            .problem(StatusCode::NOT_FOUND);
+    }
+    let rows: Vec<(Option<String>, String, Value)> = sqlx::query_as(
+        "select resource_id, outcome, metadata from audit_events where action = 'secret.read' order by id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("audit");
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for (n, (resource, outcome, metadata)) in rows.iter().enumerate() {
+        assert_eq!(resource.as_deref(), made["id"].as_str(), "row {n}");
+        assert_eq!(outcome, "success");
+        assert_eq!(
+            *metadata,
+            json!({
+                "environment": "prod",
+                "secretPath": "/",
+                "valuesShown": true,
+                "referencesExpanded": n == 1,
+                "secrets": [{ "id": made["id"].clone(), "key": "API_KEY", "version": 1 }],
+                "referenced": [],
+            }),
+            "row {n}"
+        );
+    }
+    assert!(!app.dump().await.contains(VALUE));
+}
+
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn past_versions_are_readable_and_the_last_ten_are_kept(pool: PgPool) {
     let app = TestApp::new(pool.clone()).await;

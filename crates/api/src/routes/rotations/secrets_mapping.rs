@@ -5,7 +5,6 @@
 //! rotation's (409). Optional: a rotation without a mapping writes no secrets.
 
 use sqlx::PgConnection;
-use store::environments::Environment;
 use store::folders::Folder;
 use store::rotations::mapping::{self, Mapping, NewMapping, Taken};
 use store::{ProjectId, RotationId};
@@ -13,7 +12,7 @@ use store::{ProjectId, RotationId};
 use super::dto::Named;
 use crate::AppState;
 use crate::problem::{ApiError, ApiResult, FieldError};
-use crate::routes::secrets::{environment, folder, validate};
+use crate::routes::secrets::{folder_at, validate};
 
 /// A mapping as asked for, its syntax checked.
 #[derive(Debug)]
@@ -78,7 +77,7 @@ pub(super) fn requested(
 /// A requested mapping with its environment and folder found in the project.
 #[derive(Debug)]
 pub(super) struct Resolved {
-    pub environment: Environment,
+    /// With its environment's id and slug.
     pub folder: Folder,
     pub names: Vec<Named>,
 }
@@ -92,7 +91,7 @@ impl Resolved {
             .map(|n| (n.role.to_owned(), n.key.clone().into()))
             .collect();
         serde_json::json!({
-            "environment": self.environment.slug,
+            "environment": self.folder.environment_slug,
             "secretPath": self.folder.path,
             "secretsMapping": names,
         })
@@ -105,10 +104,15 @@ pub(super) async fn resolve(
     project_id: ProjectId,
     requested: Requested,
 ) -> ApiResult<Resolved> {
-    let environment = environment(state, project_id, &requested.environment).await?;
-    let folder = folder(state, &environment, &requested.path, "secretPath").await?;
+    let folder = folder_at(
+        state,
+        project_id,
+        &requested.environment,
+        &requested.path,
+        "secretPath",
+    )
+    .await?;
     Ok(Resolved {
-        environment,
         folder,
         names: requested.names,
     })
@@ -132,7 +136,7 @@ pub(super) async fn save(
         .map(|r| r.names.iter().map(|n| (n.role, n.key.as_str())).collect())
         .unwrap_or_default();
     let new = resolved.map(|r| NewMapping {
-        environment_id: r.environment.id,
+        environment_id: r.folder.environment_id,
         folder_id: r.folder.id,
         names: &pairs,
     });

@@ -20,7 +20,7 @@ use crate::auth::{Caller, ProjectAccess, Role};
 use crate::extract::{PathId, ValidJson, ValidQuery, is_json, parse_json};
 use crate::problem::{ApiError, ApiResult, FieldError};
 
-use super::{environment, folder, project, validate};
+use super::{folder_at, project, validate};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -237,8 +237,7 @@ pub async fn list(
     };
     let access = project(&state, &caller, project_id, Role::Viewer, "projectId").await?;
     access.require_may_list(&query.environment, &path)?;
-    let environment = environment(&state, project_id, &query.environment).await?;
-    let parent = folder(&state, &environment, &path, "path").await?;
+    let parent = folder_at(&state, project_id, &query.environment, &path, "path").await?;
     let mut conn = state.db.acquire().await?;
     // A narrowed membership sees the folders inside its scope and those leading to it.
     let folders: Vec<FolderOut> = db::list(&mut conn, &parent, recursive)
@@ -296,8 +295,7 @@ pub async fn create(
     };
     let access = project(&state, &caller, project_id, Role::Member, "projectId").await?;
     access.require_covers(&input.environment, &db::child_path(&path, &input.name))?;
-    let environment = environment(&state, project_id, &input.environment).await?;
-    let parent = folder(&state, &environment, &path, "path").await?;
+    let parent = folder_at(&state, project_id, &input.environment, &path, "path").await?;
     let mut tx = state.db.begin().await?;
     let made = db::create(&mut tx, &parent, &input.name, input.description.as_deref())
         .await
@@ -494,8 +492,7 @@ pub async fn remove(
                 return Err(not_found());
             }
             access.require_covers(env, &path)?;
-            let environment = environment(&state, project_id, env).await?;
-            folder(&state, &environment, &path, "folderIdOrName").await?
+            folder_at(&state, project_id, env, &path, "folderIdOrName").await?
         }
     };
     if victim.parent_id.is_none() {

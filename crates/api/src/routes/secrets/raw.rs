@@ -13,7 +13,6 @@ use broker::aad::SecretPlace;
 use crypto::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use store::environments::Environment;
 use store::folders::Folder;
 use store::secrets::{self as db, Secret};
 use store::{FolderId, ProjectId, SecretId, SecretVersionId};
@@ -25,7 +24,7 @@ use crate::auth::{Caller, ProjectAccess, Role};
 use crate::extract::{ValidJson, ValidQuery, is_json, parse_json};
 use crate::problem::{ApiError, ApiResult, FieldError};
 
-use super::{environment, folder, managed_by, project, references, validate};
+use super::{folder_at, managed_by, project, references, validate};
 
 /// What Infisical answers in `secretValue` when the value is not shown.
 const HIDDEN: &str = "<hidden-by-infisical>";
@@ -177,7 +176,7 @@ pub struct WriteBody {
 /// Where a request points: project, environment and folder, the caller's access checked.
 struct Place {
     project_id: ProjectId,
-    environment: Environment,
+    /// With its environment's id and slug.
     folder: Folder,
     access: ProjectAccess,
 }
@@ -200,11 +199,9 @@ async fn place(
     } else {
         access.require_covers(env, path)?;
     }
-    let environment = environment(state, project_id, env).await?;
-    let folder = folder(state, &environment, path, "secretPath").await?;
+    let folder = folder_at(state, project_id, env, path, "secretPath").await?;
     Ok(Place {
         project_id,
-        environment,
         folder,
         access,
     })
@@ -405,7 +402,7 @@ pub async fn list(
     // A narrowed membership lists only the folders it reaches.
     let folders: Vec<FolderId> = folders
         .iter()
-        .filter(|f| at.access.covers(&at.environment.slug, &f.path))
+        .filter(|f| at.access.covers(&at.folder.environment_slug, &f.path))
         .map(|f| f.id)
         .collect();
     let secrets = db::list(&state.db, &folders).await?;
@@ -439,7 +436,7 @@ pub async fn list(
         at.folder.id,
         at.project_id,
         json!({
-            "environment": at.environment.slug,
+            "environment": at.folder.environment_slug,
             "secretPath": at.folder.path,
             "recursive": options.recursive,
             "valuesShown": options.view,
@@ -477,46 +474,54 @@ pub async fn fetch(
     let (Some(options), true) = (options, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
-    let at = place(
+    let access = project(
         &state,
         &caller,
         options.project_id,
-        &query.environment,
-        &options.path,
         Role::Viewer,
-        false,
+        "workspaceId",
     )
     .await?;
-    let name = name_from_path(path)?;
-    if query.secret_name.as_ref().is_some_and(|n| *n != name) {
-        return Err(ApiError::field(
-            "secretName",
-            "must be the secret name of the path when sent in the query",
-        ));
-    }
-    let mut conn = state.db.acquire().await?;
-    let secret = match db::get(&mut conn, at.folder.id, &name, options.version).await {
-        Ok(secret) => secret,
-        Err(store::Error::NotFound) if options.version.is_some() => {
-            return Err(if db::exists(&mut conn, at.folder.id, &name).await? {
-                ApiError::NotFound {
-                    what: "secret version",
-                    field: Some("version"),
-                }
-            } else {
-                secret_not_found()
-            });
-        }
-        Err(store::Error::NotFound) => return Err(secret_not_found()),
-        Err(other) => return Err(other.into()),
+    access.require_covers(&query.environment, &options.path)?;
+    let metadata = |secrets: Value, referenced: Vec<Value>| {
+        json!({
+            "environment": query.environment,
+            "secretPath": options.path,
+            "valuesShown": options.view,
+            "referencesExpanded": options.expand && options.view,
+            "secrets": secrets,
+            "referenced": referenced,
+        })
     };
-    drop(conn);
+    // Unless references are expanded, the audit row is known before the read and is written by
+    // the statement that reads (its `secrets` filled from the row found).
+    let read_alone = (!(options.expand && options.view)).then(|| {
+        let event = caller.event(
+            "secret.read",
+            "secret",
+            "",
+            Some(options.project_id),
+            Value::Null,
+        );
+        store::audit::NewEvent {
+            metadata: metadata(json!([]), Vec::new()),
+            ..event
+        }
+    });
+    let (secret, audited) = secret_to_read(
+        &state,
+        &query,
+        &options,
+        name_from_path(path),
+        read_alone.as_ref(),
+    )
+    .await?;
     let (value, referenced) = if options.view {
         let opened = vec![open(&state, &secret)?];
         let (mut values, referenced) = shown_values(
             &state,
-            &at.access,
-            at.project_id,
+            &access,
+            options.project_id,
             std::slice::from_ref(&secret),
             opened,
             options.expand,
@@ -526,24 +531,90 @@ pub async fn fetch(
     } else {
         (None, Vec::new())
     };
-    let referenced: Vec<Value> = referenced.iter().map(read_summary).collect();
-    audit_read(
-        &state,
-        &caller,
-        "secret.read",
-        secret.id,
-        at.project_id,
-        json!({
-            "environment": at.environment.slug,
-            "secretPath": at.folder.path,
-            "valuesShown": options.view,
-            "referencesExpanded": options.expand && options.view,
-            "secrets": [{ "id": secret.id, "key": secret.key, "version": secret.version }],
-            "referenced": referenced,
-        }),
+    if !audited {
+        let read = json!([{ "id": secret.id, "key": secret.key, "version": secret.version }]);
+        let referenced = referenced.iter().map(read_summary).collect();
+        audit_read(
+            &state,
+            &caller,
+            "secret.read",
+            secret.id,
+            options.project_id,
+            metadata(read, referenced),
+        )
+        .await?;
+    }
+    Ok(one(secret, value.as_ref()))
+}
+
+/// The secret a read by name asks for: one statement when it is there (the hot path of every app
+/// reading its secrets), which also records `audit` when given (then `true` comes back with the
+/// secret); otherwise environment, folder and secret one by one, so the 404 names what is
+/// missing, in the order the request is checked, and nothing is recorded.
+async fn secret_to_read(
+    state: &AppState,
+    query: &ReadQuery,
+    options: &ReadOptions,
+    name: ApiResult<String>,
+    audit: Option<&store::audit::NewEvent>,
+) -> ApiResult<(Secret, bool)> {
+    let name_mismatch = |name: &str| query.secret_name.as_ref().is_some_and(|n| n != name);
+    if let Ok(name) = &name
+        && !name_mismatch(name)
+        // A slug no environment can have (a NUL, say) is answered by the lookups below.
+        && validate::slug("environment", &query.environment, &mut Vec::new())
+    {
+        let address = db::SecretAddress {
+            environment: query.environment.clone(),
+            path: options.path.clone(),
+            key: name.clone(),
+        };
+        let (project, version) = (options.project_id, options.version);
+        let found = match audit {
+            // On the relaxed-commit pool of read audit rows (see `audit_read`).
+            Some(event) => {
+                let mut conn = state.audit_reads.acquire().await?;
+                db::read_at_address(&mut conn, project, &address, version, event).await
+            }
+            None => db::at_address(&state.db, project, &address, version).await,
+        };
+        match found {
+            Ok(secret) => return Ok((secret, audit.is_some())),
+            Err(store::Error::NotFound) => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
+    let folder = folder_at(
+        state,
+        options.project_id,
+        &query.environment,
+        &options.path,
+        "secretPath",
     )
     .await?;
-    Ok(one(secret, value.as_ref()))
+    let name = name?;
+    if name_mismatch(&name) {
+        return Err(ApiError::field(
+            "secretName",
+            "must be the secret name of the path when sent in the query",
+        ));
+    }
+    let mut conn = state.db.acquire().await?;
+    match db::get(&mut conn, folder.id, &name, options.version).await {
+        Ok(secret) => Ok((secret, false)),
+        Err(store::Error::NotFound) if options.version.is_some() => {
+            Err(if db::exists(&mut conn, folder.id, &name).await? {
+                ApiError::NotFound {
+                    what: "secret version",
+                    field: Some("version"),
+                }
+            } else {
+                secret_not_found()
+            })
+        }
+        Err(store::Error::NotFound) => Err(secret_not_found()),
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// Checks what every write body shares; returns the project, environment and path.
@@ -692,7 +763,7 @@ pub async fn create(
             version_id,
             SecretPlace {
                 project_id,
-                environment_id: at.environment.id,
+                environment_id: at.folder.environment_id,
                 secret_id: id,
                 version: 1,
             },
@@ -702,7 +773,7 @@ pub async fn create(
     let new = db::NewSecret {
         id,
         project_id,
-        environment_id: at.environment.id,
+        environment_id: at.folder.environment_id,
         folder_id: at.folder.id,
         key: &name,
         comment: &comment,
