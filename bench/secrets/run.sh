@@ -2,23 +2,33 @@
 # Project secrets benchmark (issue 16, "Speed and memory"): reading one secret by name through
 # Infisical's API (`GET /api/v3/secrets/raw/{name}`) at 32 clients runs at >= 0.5x pgbench running
 # the same statements in the same run, p99 < 10 ms; a list of the 100 secrets of a folder has
-# p99 < 10 ms at 4 clients.
+# p99 < 10 ms at 4 clients; an SDK read of a secret right after a rotation finishes sees the new
+# version (no stale read).
 #
 # The baseline is not SQL copied from the source: a second server session runs with
 # log_statement=all, answers the request once, and `bench/capture.py` turns the statements it
-# ran (the caller's project check, environment and folder lookups, the secret, the audit row of
-# the read) into a pgbench script. So the ratio is the server's own cost over the database's.
+# ran (for a read by name one statement: the secret found by environment, folder and key, and the
+# read's audit row; for a list the folder, the secrets and the audit row) into a pgbench script. So the ratio is the server's own cost over the database's.
 #
-# Steps, all in one run: build the release binaries; fresh database; the emulator (unused by
-# secrets, but `serve` points at it as in production); `keyhold serve`; a project, a viewer
-# machine identity (viewers may read values, as in Infisical), a folder /bench in `dev` and
-# SECRETS secrets in it, made through the API as an admin; then pgbench and wrk for the single
-# read (32 clients) and the folder list (4 clients); the server's RSS at the end.
+# Steps, all in one run: Infisical's Python SDK in a venv (pinned as scripts/test pins it); build
+# the release binaries; fresh database; the emulator with one tenant (the connection's client and
+# an application whose secret is rotated; the read benchmarks do not use it); `keyhold serve` (its
+# embedded worker runs the rotations); a project, a viewer machine identity (viewers may read
+# values, as in Infisical), a folder /bench in `dev` and SECRETS secrets in it, made through the
+# API as an admin; then pgbench and wrk for the single read (32 clients) and the folder list
+# (4 clients); the server's RSS. Last, after those: a connection and a client-secret rotation
+# whose secrets mapping writes the application's id and secret into prod:/orders, and
+# `fresh_after_rotation.py` (beside this script): ROTATIONS times "rotate now", then at once an
+# SDK read of the secret as the viewer, which must see the new version, and a token from the
+# emulator with it.
 #
 # Knobs (environment): CLIENTS (32), LIST_CLIENTS (4), THREADS (2), DURATION (20 s per run),
-# WARMUP (5 s), SECRETS (100), SKIP_BUILD=1, KEEP_DB=1, KEEP_WORK=1, REPORT (path of the report),
-# PROFILE=1 (a perf profile of the server under the list load, in the log).
-# Only 127.0.0.1 is ever contacted; every step is bounded in time.
+# WARMUP (5 s), SECRETS (100), ROTATIONS (20), SKIP_BUILD=1, KEEP_DB=1, KEEP_WORK=1, REPORT (path
+# of the report), PROFILE=1 (perf profiles of the server under the read and the list load, in the
+# log), INFISICAL_SDK_PYTHON (a Python with `infisicalsdk` installed, instead of a fresh venv; pip
+# then never runs).
+# Only 127.0.0.1 is ever contacted, but for pip fetching the SDK from PyPI; every step is bounded
+# in time.
 set -euo pipefail
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -30,11 +40,22 @@ THREADS=${THREADS:-2}
 DURATION=${DURATION:-20}
 WARMUP=${WARMUP:-5}
 SECRETS=${SECRETS:-100}
+ROTATIONS=${ROTATIONS:-20}
 REPORT=${REPORT:-$HERE/REPORT.md}
 
 DB=keyhold_bench_secrets
 DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB"
 PG_LOG=$(ls -t /var/log/postgresql/postgresql-*-main.log 2>/dev/null | head -1 || true)
+
+# The tenant of the rotation: Keyhold's connection client and the application it rotates, which
+# may get tokens for an API of its own (as an app would use its secret).
+DOMAIN=bench.auth0.test
+CONN_ID=benchKeyholdM2MclientID00000001
+CONN_SECRET="bench-connection-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+APP_ID=benchOrdersAppClientID000000001
+APP_AUDIENCE=https://orders.bench.test/
+# Infisical's Python SDK, the version scripts/test pins for the SDK tests.
+SDK_VERSION=1.0.18
 
 # Targets from the issue.
 TARGET_GET_RATIO=0.50
@@ -49,9 +70,37 @@ on_cleanup() { stop_pids 20 "$CAPTURE_PID"; }
 make_work keyhold-bench-secrets
 umask 077
 
+# The SDK first: a machine without PyPI fails here, not after the measurements.
+if [[ -n "${INFISICAL_SDK_PYTHON:-}" ]]; then
+  SDK_PYTHON=$INFISICAL_SDK_PYTHON
+else
+  log "installing Infisical's Python SDK (infisicalsdk==$SDK_VERSION) into a venv"
+  timeout 60 python3 -m venv "$WORK/sdk" || die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
+  timeout 300 "$WORK/sdk/bin/pip" install -q --disable-pip-version-check "infisicalsdk==$SDK_VERSION" \
+    >"$WORK/pip.log" 2>&1 || die "pip install infisicalsdk==$SDK_VERSION failed: $(tail -3 "$WORK/pip.log")"
+  SDK_PYTHON=$WORK/sdk/bin/python
+fi
+SDK_INSTALLED=$("$SDK_PYTHON" -c 'import importlib.metadata as m, infisical_sdk; print(m.version("infisicalsdk"))') ||
+  die "$SDK_PYTHON cannot import infisical_sdk"
+
 build_release
 fresh_database
-echo '{"tenants": []}' >"$WORK/seed.json"
+python3 - "$WORK/seed.json" "$DOMAIN" "$CONN_ID" "$CONN_SECRET" "$APP_ID" "$APP_AUDIENCE" <<'PY'
+import json, sys
+path, domain, conn_id, conn_secret, app_id, audience = sys.argv[1:]
+seed = {"tenants": [{
+    "domain": domain,
+    # The application's first secret is generated by the emulator, as Auth0 does.
+    "clients": [{"client_id": conn_id, "client_secret": conn_secret, "name": "keyhold",
+                 "grant_types": ["client_credentials"]},
+                {"client_id": app_id, "name": "orders", "grant_types": ["client_credentials"]}],
+    "resource_servers": [{"identifier": audience, "name": "orders API", "scopes": ["read:orders"]}],
+    "grants": [{"client_id": conn_id, "audience": f"https://{domain}/api/v2/",
+                "scopes": ["read:clients", "update:client_keys"]},
+               {"client_id": app_id, "audience": audience, "scopes": ["read:orders"]}],
+}]}
+json.dump(seed, open(path, "w"))
+PY
 start_emulator
 pick_port 18380
 bootstrap_keyhold bench
@@ -138,6 +187,8 @@ PGP_TPS=$RPS
 wrk_run get-warm "$WARMUP" "$BASE$GET_PATH" "$AUTH_LUA"
 wrk_run get "$DURATION" "$BASE$GET_PATH" "$AUTH_LUA"
 GET_RPS=$RPS GET_P50=$P50 GET_P99=$P99
+# PROFILE=1: where the server's CPU goes under the read load (not a measured run).
+profile_run get-profile 10 "$BASE$GET_PATH" "$AUTH_LUA"
 
 log "the folder's $SECRETS secrets, $LIST_CLIENTS clients: pgbench, then the API"
 CLIENTS=$LIST_CLIENTS PGB_LOG=1 pgbench_run pg-list "$DURATION" "$WORK/list.sql"
@@ -154,19 +205,64 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 GET_STATEMENTS=$(grep -c ';$' "$WORK/get.sql")
 LIST_STATEMENTS=$(grep -c ';$' "$WORK/list.sql")
 
+# ---------------------------------------------------------------- SDK read right after a rotation
+# After the measurements above, so that neither the rotations nor their writes touch those numbers.
+# The rotations run in the embedded worker of the same `keyhold serve` (KEYHOLD_EMBEDDED_WORKER
+# defaults to true), with the default pacing of 2 Management API requests/s per tenant.
+log "SDK read right after a rotation: a connection and a rotation mapped to prod:/orders, $ROTATIONS rotations"
+login admin "$WORK/admin.json" # its first token may be near its end after a long run
+AS="admin"
+add_project_identity bench-rotator member "$WORK/rotator.json"
+jq -nc --arg p "$PROJECT" --arg d "$DOMAIN" --arg c "$CONN_ID" --arg s "$CONN_SECRET" \
+  '{name: "bench-auth0", method: "client-credentials", projectId: $p, credentials: {domain: $d, clientId: $c, clientSecret: $s}}' \
+  >"$WORK/conn.json"
+api POST /api/v1/app-connections/auth0 "$WORK/conn.json" 201
+rm -f "$WORK/conn.json"
+CONNECTION=$(jq -r '.appConnection.id' "$WORK/resp.json")
+jq -n --arg p "$PROJECT" '{projectId: $p, environment: "prod", path: "/", name: "orders"}' >"$WORK/folder.json"
+api POST /api/v2/folders "$WORK/folder.json" 200
+jq -nc --arg p "$PROJECT" --arg c "$CONNECTION" --arg a "$APP_ID" \
+  '{name: "bench-orders", projectId: $p, connectionId: $c, rotationInterval: 30, parameters: {clientId: $a},
+    environment: "prod", secretPath: "/orders",
+    secretsMapping: {clientId: "ORDERS_AUTH0_CLIENT_ID", clientSecret: "ORDERS_AUTH0_CLIENT_SECRET"}}' \
+  >"$WORK/rotation.json"
+api POST /api/v2/secret-rotations/auth0-client-secret "$WORK/rotation.json" 201
+ROTATION=$(jq -r '.secretRotation.id' "$WORK/resp.json")
+FRESH_T0=$(date +%s.%N)
+VAULT_URL=$BASE PROJECT_ID=$PROJECT ROTATION_ID=$ROTATION READER_CREDENTIALS="$WORK/reader.json" \
+  ROTATOR_CREDENTIALS="$WORK/rotator.json" ENVIRONMENT=prod SECRET_PATH=/orders \
+  CLIENT_ID_SECRET=ORDERS_AUTH0_CLIENT_ID CLIENT_SECRET_SECRET=ORDERS_AUTH0_CLIENT_SECRET \
+  AUTH0_CLIENT_ID=$APP_ID AUTH0_DOMAIN=$DOMAIN AUTH0_AUDIENCE=$APP_AUDIENCE AUTH0_TOKEN_URL="$EMU_URL/oauth/token" \
+  ROTATIONS=$ROTATIONS WAIT_S=60 timeout $((ROTATIONS * 65 + 120)) "$SDK_PYTHON" "$HERE/fresh_after_rotation.py" \
+  >"$WORK/fresh.json" 2>"$WORK/fresh.log" || die "fresh_after_rotation.py failed: $(tail -5 "$WORK/fresh.log")"
+FRESH_S=$(printf '%.0f' "$(elapsed_since "$FRESH_T0")")
+log "$(cat "$WORK/fresh.json")"
+FRESH=$(tail -1 "$WORK/fresh.json")
+FRESH_ROUNDS=$(jq -r '.rounds' <<<"$FRESH")
+FRESH_STALE=$(jq -r '.staleReads' <<<"$FRESH")
+FRESH_REFUSED=$(jq -r '.tokenFailures' <<<"$FRESH")
+FRESH_OLD=$(jq -r '.oldSecretAccepted' <<<"$FRESH")
+FRESH_P50=$(jq -r '.finishToAnswerMs.p50' <<<"$FRESH")
+FRESH_MAX=$(jq -r '.finishToAnswerMs.max' <<<"$FRESH")
+ROT_P50=$(jq -r '.rotateToFinishMs.p50' <<<"$FRESH")
+ROT_MAX=$(jq -r '.rotateToFinishMs.max' <<<"$FRESH")
+FRESH_VERDICT=FAIL
+[[ "$FRESH_ROUNDS" == "$ROTATIONS" && "$FRESH_STALE" == 0 && "$FRESH_REFUSED" == 0 ]] && FRESH_VERDICT=PASS
+
 # ---------------------------------------------------------------- report
 GET_RATIO=$(ratio "$GET_RPS" "$PG_TPS")
 TABLE=$(
   cat <<EOF
 | metric | value | target | ratio to baseline | result |
 | --- | --- | --- | --- | --- |
-| **A** pgbench, the $GET_STATEMENTS statements of one read (simple protocol), $CLIENTS clients | $PG_TPS tps; p99 $PG_P99 ms (p50 $PG_P50 ms) | - | A = 1.00 | baseline |
+| **A** pgbench, the $GET_STATEMENTS statement(s) of one read (simple protocol), $CLIENTS clients | $PG_TPS tps; p99 $PG_P99 ms (p50 $PG_P50 ms) | - | A = 1.00 | baseline |
 | pgbench, the same, \`-M prepared\` | $PGP_TPS tps | - | $(ratio "$PGP_TPS" "$PG_TPS") A | info |
 | GET /api/v3/secrets/raw/{name}: throughput | $GET_RPS req/s | >= $TARGET_GET_RATIO A | $GET_RATIO A | $(verdict "$GET_RATIO" ">=" "$TARGET_GET_RATIO") |
 | GET /api/v3/secrets/raw/{name}: p99 (p50) | $GET_P99 ms ($GET_P50 ms) | < $TARGET_P99_MS ms | - | $(verdict "$GET_P99" "<" "$TARGET_P99_MS") |
-| **B** pgbench, the $LIST_STATEMENTS statements of one list, $LIST_CLIENTS clients | $PL_TPS tps; p99 $PL_P99 ms (p50 $PL_P50 ms) | - | B = 1.00 | baseline |
+| **B** pgbench, the $LIST_STATEMENTS statement(s) of one list, $LIST_CLIENTS clients | $PL_TPS tps; p99 $PL_P99 ms (p50 $PL_P50 ms) | - | B = 1.00 | baseline |
 | GET /api/v3/secrets/raw ($SECRETS secrets with values), $LIST_CLIENTS clients: p99 (p50) | $L_P99 ms ($L_P50 ms); $L_RPS req/s | < $TARGET_P99_MS ms | $(ratio "$L_RPS" "$PL_TPS") B | $(verdict "$L_P99" "<" "$TARGET_P99_MS") |
 | server VmHWM (peak RSS); VmRSS after the load (after start-up) | $(mb "$HWM_KB"); $(mb "$RSS_KB") ($(mb "$RSS_IDLE_KB")) | - | - | info |
+| SDK read right after a rotation finishes | $FRESH_ROUNDS rotations, $FRESH_STALE stale reads, $FRESH_REFUSED refused by Auth0; p50 $FRESH_P50 ms, max $FRESH_MAX ms from finish to answer | 0 stale, 0 refused | - | $FRESH_VERDICT |
 EOF
 )
 CPU_TABLE=$(
@@ -183,8 +279,8 @@ CPU_TABLE=$(
   echo "- Machine: $(nproc) CPUs ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)); PostgreSQL $(psql -At -d postgres -c 'show server_version' | cut -d' ' -f1) on 127.0.0.1; the load generators run on the same cores."
   echo "- Machine state: $(machine_state) Load average before $LOAD_BEFORE, after $LOAD_AFTER."
   echo "- Reads as a machine identity with the viewer role, values shown (\`viewSecretValue\` defaults to true), so every read opens the sealed value and writes its audit row (one row per request, the list's naming all $SECRETS secrets). Answers: one secret $GET_BYTES B, the list $LIST_BYTES B."
-  echo "- Baselines: pgbench running the statements the server ran for the same request, captured from PostgreSQL's log (\`bench/capture.py\`), each in its own transaction as the server runs them: A for the single read ($GET_STATEMENTS statements), B for the list ($LIST_STATEMENTS)."
-  echo "- Not measured here yet: an SDK read right after a rotation that writes mapped secrets (rotations do not write secrets yet)."
+  echo "- Baselines: pgbench running the statements the server ran for the same request, captured from PostgreSQL's log (\`bench/capture.py\`), each in its own transaction as the server runs them: A for the single read ($GET_STATEMENTS statement(s)), B for the list ($LIST_STATEMENTS)."
+  echo "- SDK read right after a rotation: an Auth0 client-secret rotation (the emulator's application \`$APP_ID\`) whose secrets mapping writes \`ORDERS_AUTH0_CLIENT_ID\` and \`ORDERS_AUTH0_CLIENT_SECRET\` in \`prod\` at \`/orders\`, run by the embedded worker of the same server with its default pacing, after the load runs above. $ROTATIONS rounds of \`fresh_after_rotation.py\`: read the secret with Infisical's Python SDK (\`infisicalsdk\` $SDK_INSTALLED, \`cache_ttl=None\`) as the viewer identity; \"rotate now\" as a member identity; poll \`GET /api/v2/secret-rotations/auth0-client-secret/{id}\` every 20 ms until the rotation shows \`success\` with a new \`lastRotatedAt\`; at once read the secret again through the SDK. A read is stale unless it has the next version and another value; the value read must get a token from the emulator (\`POST /oauth/token\`, client credentials for \`$APP_AUDIENCE\`). Rotate now to seen finished: p50 $ROT_P50 ms, max $ROT_MAX ms; the secret from before was still accepted by Auth0 in $FRESH_OLD of $FRESH_ROUNDS rounds; the section took ${FRESH_S} s."
   echo
   echo "$TABLE"
   echo
@@ -192,7 +288,7 @@ CPU_TABLE=$(
   echo
   echo "$CPU_TABLE"
   echo
-  echo "The statements of one read (A), as captured:"
+  echo "The statement(s) of one read (A), as captured:"
   echo
   echo '```sql'
   cut -c1-400 "$WORK/get.sql"
