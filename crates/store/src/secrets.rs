@@ -123,9 +123,9 @@ pub async fn at_address(
 }
 
 /// [`at_address`] and, in the same statement, `event`'s audit row naming the secret read: a read
-/// by name is one round trip. The row's `resource_id` is the secret's id, and its metadata
-/// `event.metadata` with `secrets` set to the secret's id, key and version. Nothing is recorded
-/// when nothing is found.
+/// by name is one round trip. The row's `resource_id` is the secret's id unless the event names
+/// one, and its metadata `event.metadata` with `secrets` set to the secret's id, key and version.
+/// Nothing is recorded when nothing is found.
 pub async fn read_at_address(
     conn: &mut PgConnection,
     project_id: ProjectId,
@@ -133,37 +133,27 @@ pub async fn read_at_address(
     version: Option<i64>,
     event: &crate::audit::NewEvent,
 ) -> Result<Secret> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "with found as ({SELECT} where e.project_id = $12 and e.slug = $13 and f.path = $14 \
-           and s.key = $15 and v.version = coalesce($16, s.version)), \
+    let query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "with found as ({SELECT} where e.project_id = $13 and e.slug = $14 and f.path = $15 \
+           and s.key = $16 and v.version = coalesce($17, s.version)), \
          audited as (insert into audit_events (id, org_id, project_id, actor_id, actor_kind, \
            action, resource_type, resource_id, outcome, request_id, source_ip, metadata) \
-           select $1, $2, $3, $4, $5, $6, $7, found.id::text, $8, $9, $10, \
-             $11::jsonb || jsonb_build_object('secrets', jsonb_build_array(jsonb_build_object(\
+           select $1, $2, $3, $4, $5, $6, $7, coalesce($8, found.id::text), $9, $10, $11, \
+             $12::jsonb || jsonb_build_object('secrets', jsonb_build_array(jsonb_build_object(\
                'id', found.id, 'key', found.key, 'version', found.version))) \
            from found) \
          select * from found"
-    )))
-    // The audit row's id first, like every insert's (bench/capture.py gives the baseline's
-    // statement a fresh `$1` per run).
-    .bind(uuid::Uuid::now_v7())
-    .bind(event.org_id)
-    .bind(event.project_id)
-    .bind(event.actor_id)
-    .bind(&event.actor_kind)
-    .bind(&event.action)
-    .bind(&event.resource_type)
-    .bind(&event.outcome)
-    .bind(&event.request_id)
-    .bind(&event.source_ip)
-    .bind(&event.metadata)
-    .bind(project_id)
-    .bind(&address.environment)
-    .bind(&address.path)
-    .bind(&address.key)
-    .bind(version)
-    .fetch_one(conn)
-    .await?)
+    )));
+    // The audit row's parameters first, as in every insert of one (bench/capture.py gives the
+    // baseline's statement a fresh `$1` per run).
+    Ok(crate::audit::bind_event!(query, event)
+        .bind(project_id)
+        .bind(&address.environment)
+        .bind(&address.path)
+        .bind(&address.key)
+        .bind(version)
+        .fetch_one(conn)
+        .await?)
 }
 
 /// The secret `key` of a folder at `version` (`None`: the current one). `NotFound` for an

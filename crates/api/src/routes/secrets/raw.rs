@@ -494,7 +494,7 @@ pub async fn fetch(
         })
     };
     // Unless references are expanded, the audit row is known before the read and is written by
-    // the statement that reads (its `secrets` filled from the row found).
+    // the statement that reads.
     let read_alone = (!(options.expand && options.view)).then(|| {
         let event = caller.event(
             "secret.read",
@@ -503,7 +503,9 @@ pub async fn fetch(
             Some(options.project_id),
             Value::Null,
         );
+        // The secret's id, for the row's resource id and its `secrets`, comes from the row found.
         store::audit::NewEvent {
+            resource_id: None,
             metadata: metadata(json!([]), Vec::new()),
             ..event
         }
