@@ -8,6 +8,7 @@ mod idempotency;
 pub mod metrics;
 pub mod problem;
 pub mod routes;
+mod secret_reads;
 mod state;
 pub mod text;
 pub mod ui;

@@ -47,6 +47,8 @@ pub struct Shared {
     /// for the audit rows of reads (of secret values, and made through a connection; see
     /// `routes::connection_calls::session`). Opened lazily, a few at most.
     pub audit_reads: PgPool,
+    /// Reads of one secret by name, sent to the database together (on `audit_reads`).
+    pub secret_reads: crate::secret_reads::SecretReads,
     /// How long a request's whole body may take to arrive (408 after that); see `body_deadline`.
     pub body_read_timeout: std::time::Duration,
     /// Webhook URLs may use `http`, IP literals and internal names (`KEYHOLD_WEBHOOK_ALLOW_PRIVATE_NETWORKS`).
@@ -81,6 +83,7 @@ impl AppState {
             .connect_lazy_with(relaxed);
         AppState(Arc::new(Shared {
             throttle: LoginThrottle::new(db.clone()),
+            secret_reads: crate::secret_reads::SecretReads::new(audit_reads.clone()),
             audit_reads,
             pacing_max_wait: DEFAULT_PACING_MAX_WAIT,
             db,

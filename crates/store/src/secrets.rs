@@ -42,13 +42,24 @@ pub struct Secret {
     pub updated_at: OffsetDateTime,
 }
 
-const SELECT: &str = "select s.id, s.project_id, s.environment_id, e.slug as environment_slug, \
-     s.folder_id, f.path as folder_path, s.key, v.version, s.version as latest_version, \
-     v.comment, v.id as version_id, v.value_sealed, s.created_at, v.created_at as updated_at \
-     from secrets s \
+/// The columns of a [`Secret`] over `secrets s`, `secret_folders f`, `environments e` and
+/// `secret_versions v` (a macro so `concat!` can build statements from it).
+macro_rules! columns {
+    () => {
+        "s.id, s.project_id, s.environment_id, e.slug as environment_slug, \
+         s.folder_id, f.path as folder_path, s.key, v.version, s.version as latest_version, \
+         v.comment, v.id as version_id, v.value_sealed, s.created_at, v.created_at as updated_at"
+    };
+}
+
+const SELECT: &str = concat!(
+    "select ",
+    columns!(),
+    " from secrets s \
      join secret_folders f on f.id = s.folder_id \
      join environments e on e.id = s.environment_id \
-     join secret_versions v on v.secret_id = s.id";
+     join secret_versions v on v.secret_id = s.id"
+);
 
 /// The current version of every secret in these folders, by folder path then key.
 pub async fn list(pool: &PgPool, folders: &[FolderId]) -> Result<Vec<Secret>> {
@@ -83,16 +94,15 @@ pub async fn at_places(
     let environments: Vec<&str> = places.iter().map(|p| p.environment.as_str()).collect();
     let paths: Vec<&str> = places.iter().map(|p| p.path.as_str()).collect();
     let keys: Vec<&str> = places.iter().map(|p| p.key.as_str()).collect();
-    Ok(sqlx::query_as(
-        "select s.id, s.project_id, s.environment_id, e.slug as environment_slug, \
-           s.folder_id, f.path as folder_path, s.key, v.version, s.version as latest_version, \
-           v.comment, v.id as version_id, v.value_sealed, s.created_at, v.created_at as updated_at \
-         from unnest($2::text[], $3::text[], $4::text[]) as p(environment, path, key) \
+    Ok(sqlx::query_as(concat!(
+        "select ",
+        columns!(),
+        " from unnest($2::text[], $3::text[], $4::text[]) as p(environment, path, key) \
          join environments e on e.project_id = $1 and e.slug = p.environment \
          join secret_folders f on f.environment_id = e.id and f.path = p.path \
          join secrets s on s.folder_id = f.id and s.key = p.key \
-         join secret_versions v on v.secret_id = s.id and v.version = s.version",
-    )
+         join secret_versions v on v.secret_id = s.id and v.version = s.version"
+    ))
     .bind(project_id)
     .bind(environments)
     .bind(paths)
@@ -122,38 +132,84 @@ pub async fn at_address(
     .await?)
 }
 
-/// [`at_address`] and, in the same statement, `event`'s audit row naming the secret read: a read
-/// by name is one round trip. The row's `resource_id` is the secret's id unless the event names
-/// one, and its metadata `event.metadata` with `secrets` set to the secret's id, key and version.
-/// Nothing is recorded when nothing is found.
-pub async fn read_at_address(
+/// One read by name and the audit row that records it, for [`read_many`].
+#[derive(Debug)]
+pub struct AuditedRead {
+    pub project_id: ProjectId,
+    pub address: SecretAddress,
+    pub version: Option<i64>,
+    /// Its `resource_id` is the secret's id unless it names one, and its metadata gets `secrets`:
+    /// the secret's id, key and version.
+    pub event: crate::audit::NewEvent,
+}
+
+#[derive(sqlx::FromRow)]
+struct Numbered {
+    n: i64,
+    #[sqlx(flatten)]
+    secret: Secret,
+}
+
+/// Reads by name of any callers and projects, each with its audit row naming the secret it found,
+/// in one statement: one round trip and one commit for all. The answer has one entry per read, in order: `None` where
+/// nothing was found (and nothing recorded).
+pub async fn read_many(
     conn: &mut PgConnection,
-    project_id: ProjectId,
-    address: &SecretAddress,
-    version: Option<i64>,
-    event: &crate::audit::NewEvent,
-) -> Result<Secret> {
-    let query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "with found as ({SELECT} where e.project_id = $13 and e.slug = $14 and f.path = $15 \
-           and s.key = $16 and v.version = coalesce($17, s.version)), \
+    reads: &[AuditedRead],
+) -> Result<Vec<Option<Secret>>> {
+    let ids: Vec<uuid::Uuid> = reads.iter().map(|_| uuid::Uuid::now_v7()).collect();
+    let text = |f: fn(&AuditedRead) -> Option<&str>| reads.iter().map(f).collect::<Vec<_>>();
+    let rows: Vec<Numbered> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "with r as (select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], \
+           $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+           $12::jsonb[], $13::uuid[], $14::text[], $15::text[], $16::text[], $17::int8[]) \
+           with ordinality as r(audit_id, org_id, event_project_id, actor_id, actor_kind, action, \
+             resource_type, resource_id, outcome, request_id, source_ip, metadata, project_id, \
+             environment, path, key, version, n)), \
+         found as (select r.n, {columns} from r \
+           join environments e on e.project_id = r.project_id and e.slug = r.environment \
+           join secret_folders f on f.environment_id = e.id and f.path = r.path \
+           join secrets s on s.folder_id = f.id and s.key = r.key \
+           join secret_versions v on v.secret_id = s.id and v.version = coalesce(r.version, s.version)), \
          audited as (insert into audit_events (id, org_id, project_id, actor_id, actor_kind, \
            action, resource_type, resource_id, outcome, request_id, source_ip, metadata) \
-           select $1, $2, $3, $4, $5, $6, $7, coalesce($8, found.id::text), $9, $10, $11, \
-             $12::jsonb || jsonb_build_object('secrets', jsonb_build_array(jsonb_build_object(\
-               'id', found.id, 'key', found.key, 'version', found.version))) \
-           from found) \
-         select * from found"
-    )));
-    // The audit row's parameters first, as in every insert of one (bench/capture.py gives the
-    // baseline's statement a fresh `$1` per run).
-    Ok(crate::audit::bind_event!(query, event)
-        .bind(project_id)
-        .bind(&address.environment)
-        .bind(&address.path)
-        .bind(&address.key)
-        .bind(version)
-        .fetch_one(conn)
-        .await?)
+           select r.audit_id, r.org_id, r.event_project_id, r.actor_id, r.actor_kind, r.action, \
+             r.resource_type, coalesce(r.resource_id, found.id::text), r.outcome, r.request_id, \
+             r.source_ip, r.metadata || jsonb_build_object('secrets', jsonb_build_array(\
+               jsonb_build_object('id', found.id, 'key', found.key, 'version', found.version))) \
+           from found join r on r.n = found.n) \
+         select * from found",
+        columns = columns!(),
+    )))
+    .bind(ids)
+    .bind(reads.iter().map(|r| r.event.org_id.map(|o| o.0)).collect::<Vec<_>>())
+    .bind(reads.iter().map(|r| r.event.project_id.map(|p| p.0)).collect::<Vec<_>>())
+    .bind(reads.iter().map(|r| r.event.actor_id).collect::<Vec<_>>())
+    .bind(text(|r| Some(&r.event.actor_kind)))
+    .bind(text(|r| Some(&r.event.action)))
+    .bind(text(|r| Some(&r.event.resource_type)))
+    .bind(text(|r| r.event.resource_id.as_deref()))
+    .bind(text(|r| Some(&r.event.outcome)))
+    .bind(text(|r| r.event.request_id.as_deref()))
+    .bind(text(|r| r.event.source_ip.as_deref()))
+    .bind(reads.iter().map(|r| &r.event.metadata).collect::<Vec<_>>())
+    .bind(reads.iter().map(|r| r.project_id.0).collect::<Vec<_>>())
+    .bind(text(|r| Some(&r.address.environment)))
+    .bind(text(|r| Some(&r.address.path)))
+    .bind(text(|r| Some(&r.address.key)))
+    .bind(reads.iter().map(|r| r.version).collect::<Vec<_>>())
+    .fetch_all(conn)
+    .await?;
+    let mut answers: Vec<Option<Secret>> = reads.iter().map(|_| None).collect();
+    for row in rows {
+        if let Some(slot) = usize::try_from(row.n - 1)
+            .ok()
+            .and_then(|i| answers.get_mut(i))
+        {
+            *slot = Some(row.secret);
+        }
+    }
+    Ok(answers)
 }
 
 /// The secret `key` of a folder at `version` (`None`: the current one). `NotFound` for an

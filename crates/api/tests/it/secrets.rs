@@ -475,6 +475,79 @@ async fn a_read_by_name_records_the_same_audit_row_either_way(pool: PgPool) {
     assert!(!app.dump().await.contains(VALUE));
 }
 
+/// Reads by name that arrive together go to the database in one statement: each request still
+/// gets its own secret (or its own 404) and its own audit row, naming what it read.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn reads_answered_together_each_get_their_own_secret_and_audit_row(pool: PgPool) {
+    let app = TestApp::new(pool.clone()).await;
+    let mut ids = std::collections::HashMap::new();
+    for n in 0..8 {
+        let made = app
+            .secret("prod", "/", &format!("KEY_{n}"), &format!("value-{n}"))
+            .await;
+        ids.insert(format!("KEY_{n}"), made["id"].clone());
+    }
+    // Every fourth read names a secret that is not there; every fifth asks for version 2, which
+    // no secret has.
+    let asked: Vec<(String, &str)> = (0..40)
+        .map(|i| {
+            let key = if i % 4 == 3 {
+                format!("MISSING_{i}")
+            } else {
+                format!("KEY_{}", i % 8)
+            };
+            (key, if i % 5 == 4 { "2" } else { "" })
+        })
+        .collect();
+    let paths: Vec<String> = asked
+        .iter()
+        .map(|(key, version)| {
+            format!(
+                "/api/v3/secrets/raw/{key}?workspaceId={}&environment=prod&secretPath=%2F&version={version}",
+                app.project_id
+            )
+        })
+        .collect();
+    let replies =
+        futures_util::future::join_all(paths.iter().map(|p| app.call(Method::GET, p, None, &[])))
+            .await;
+    let mut found = 0;
+    for ((key, version), reply) in asked.iter().zip(&replies) {
+        if key.starts_with("MISSING") || !version.is_empty() {
+            reply.problem(StatusCode::NOT_FOUND);
+            let field = if key.starts_with("MISSING") {
+                "secretName"
+            } else {
+                "version"
+            };
+            assert_eq!(reply.fields(), [field], "{key} v{version}");
+        } else {
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+            assert_eq!(reply.json["secret"]["secretKey"], key.as_str());
+            let n = key.trim_start_matches("KEY_");
+            assert_eq!(reply.json["secret"]["secretValue"], format!("value-{n}"));
+            found += 1;
+        }
+    }
+    let rows: Vec<(Option<String>, Value, i64)> = sqlx::query_as(
+        "select resource_id, metadata, count(*) over (partition by xact) from audit_events \
+         where action = 'secret.read'",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("audit");
+    assert_eq!(rows.len(), found, "one row per read that found its secret");
+    for (resource, metadata, _) in &rows {
+        let key = metadata["secrets"][0]["key"].as_str().expect("key");
+        assert_eq!(resource.as_deref(), ids[key].as_str(), "{metadata}");
+        assert_eq!(metadata["secrets"][0]["id"], ids[key]);
+    }
+    assert!(
+        rows.iter().any(|(_, _, together)| *together > 1),
+        "reads arriving together share a statement"
+    );
+}
+
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn past_versions_are_readable_and_the_last_ten_are_kept(pool: PgPool) {
     let app = TestApp::new(pool.clone()).await;

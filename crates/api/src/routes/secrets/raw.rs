@@ -510,14 +510,8 @@ pub async fn fetch(
             ..event
         }
     });
-    let (secret, audited) = secret_to_read(
-        &state,
-        &query,
-        &options,
-        name_from_path(path),
-        read_alone.as_ref(),
-    )
-    .await?;
+    let (secret, audited) =
+        secret_to_read(&state, &query, &options, name_from_path(path), read_alone).await?;
     let (value, referenced) = if options.view {
         let opened = vec![open(&state, &secret)?];
         let (mut values, referenced) = shown_values(
@@ -558,7 +552,7 @@ async fn secret_to_read(
     query: &ReadQuery,
     options: &ReadOptions,
     name: ApiResult<String>,
-    audit: Option<&store::audit::NewEvent>,
+    audit: Option<store::audit::NewEvent>,
 ) -> ApiResult<(Secret, bool)> {
     let name_mismatch = |name: &str| query.secret_name.as_ref().is_some_and(|n| n != name);
     if let Ok(name) = &name
@@ -571,19 +565,27 @@ async fn secret_to_read(
             path: options.path.clone(),
             key: name.clone(),
         };
-        let (project, version) = (options.project_id, options.version);
         let found = match audit {
-            // On the relaxed-commit pool of read audit rows (see `audit_read`).
-            Some(event) => {
-                let mut conn = state.audit_reads.acquire().await?;
-                db::read_at_address(&mut conn, project, &address, version, event).await
-            }
-            None => db::at_address(&state.db, project, &address, version).await,
+            Some(event) => state
+                .secret_reads
+                .read(db::AuditedRead {
+                    project_id: options.project_id,
+                    address,
+                    version: options.version,
+                    event,
+                })
+                .await
+                .map(|found| found.map(|secret| (secret, true))),
+            None => db::at_address(&state.db, options.project_id, &address, options.version)
+                .await
+                .map(|secret| Some((secret, false)))
+                .or_else(|err| match err {
+                    store::Error::NotFound => Ok(None),
+                    other => Err(other),
+                }),
         };
-        match found {
-            Ok(secret) => return Ok((secret, audit.is_some())),
-            Err(store::Error::NotFound) => {}
-            Err(other) => return Err(other.into()),
+        if let Some(read) = found? {
+            return Ok(read);
         }
     }
     let folder = folder_at(
