@@ -11,7 +11,8 @@ from the source (and drift from it), a benchmark starts one server session with
 Each `execute` with its `DETAIL: parameters` becomes one statement with the values inlined, in
 order, each ending with `;` (pgbench runs it as its own transaction, as the server does outside
 an explicit one; `BEGIN`/`COMMIT` are kept where the server sent them). Inserts get a fresh id
-per run (`gen_random_uuid()` for a `$1` that is a uuid), since a repeated primary key would fail.
+per run (`gen_random_uuid()` for a `$1` that is a uuid, or for each uuid of a `$1` that is an
+array of them, as in a many-row insert from `unnest`), since a repeated primary key would fail.
 Statements whose text starts with a --drop-prefix (e.g. the token check, answered from the
 server's cache after the first request) are left out.
 """
@@ -24,7 +25,9 @@ LINE = re.compile(r"^\S+ \S+ \S+ \[(?P<pid>\d+)\] (?P<who>\S+) (?P<level>[A-Z]+)
 EXECUTE = re.compile(r"^execute [^:]+: (?P<sql>.*)$")
 SIMPLE = re.compile(r"^statement: (?P<sql>.*)$")
 PARAM = re.compile(r"\$(?P<n>\d+) = (?P<value>NULL|'(?:[^']|'')*')")
-UUID = re.compile(r"^'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'$")
+UUID_TEXT = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+UUID = re.compile(r"^'%s'$" % UUID_TEXT)
+UUID_ARRAY = re.compile(r"^'\{%s(?:,%s)*\}'$" % (UUID_TEXT, UUID_TEXT))
 
 
 def statements(lines, database):
@@ -50,8 +53,12 @@ def statements(lines, database):
 
 def inline(sql, params):
     fresh_id = sql.lstrip().lower().startswith(("insert", "with")) and "insert into" in sql.lower()
-    if fresh_id and UUID.match(params.get(1, "")):
+    first = params.get(1, "")
+    if fresh_id and UUID.match(first):
         params = {**params, 1: "gen_random_uuid()"}
+    elif fresh_id and UUID_ARRAY.match(first):
+        fresh = ", ".join(["gen_random_uuid()"] * (first.count(",") + 1))
+        params = {**params, 1: "array[%s]" % fresh}
     # Highest numbers first, so $1 does not eat the front of $12.
     for n in sorted(params, reverse=True):
         sql = re.sub(r"\$%d(?!\d)" % n, lambda _m, v=params[n]: v, sql)

@@ -202,6 +202,9 @@ L_RPS=$RPS L_P50=$P50 L_P99=$P99
 RSS_KB=$(awk '/^VmRSS:/ {print $2}' "/proc/$KEYHOLD_PID/status")
 HWM_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$KEYHOLD_PID/status")
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+# The server sends reads by name that arrive together in one statement, whose transaction writes
+# all of their audit rows: rows per transaction is reads per statement.
+READS_PER_STATEMENT=$(psql -d "$DB" -Atc "select round(count(*)::numeric / greatest(count(distinct xact), 1), 2) from audit_events where action = 'secret.read'")
 GET_STATEMENTS=$(grep -c ';$' "$WORK/get.sql")
 LIST_STATEMENTS=$(grep -c ';$' "$WORK/list.sql")
 
@@ -279,7 +282,7 @@ CPU_TABLE=$(
   echo "- Machine: $(nproc) CPUs ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)); PostgreSQL $(psql -At -d postgres -c 'show server_version' | cut -d' ' -f1) on 127.0.0.1; the load generators run on the same cores."
   echo "- Machine state: $(machine_state) Load average before $LOAD_BEFORE, after $LOAD_AFTER."
   echo "- Reads as a machine identity with the viewer role, values shown (\`viewSecretValue\` defaults to true), so every read opens the sealed value and writes its audit row (one row per request, the list's naming all $SECRETS secrets). Answers: one secret $GET_BYTES B, the list $LIST_BYTES B."
-  echo "- Baselines: pgbench running the statements the server ran for the same request, captured from PostgreSQL's log (\`bench/capture.py\`), each in its own transaction as the server runs them: A for the single read ($GET_STATEMENTS statement(s)), B for the list ($LIST_STATEMENTS)."
+  echo "- Baselines: pgbench running the statements the server ran for the same request, captured from PostgreSQL's log (\`bench/capture.py\`), each in its own transaction as the server runs them: A for the single read ($GET_STATEMENTS statement(s)), B for the list ($LIST_STATEMENTS). The server sends reads by name that arrive together in one statement (\`store::secrets::read_many\`; $READS_PER_STATEMENT reads per statement over this run), while A and its \`-M prepared\` line run that statement with one read each, as the server does when reads come one at a time."
   echo "- SDK read right after a rotation: an Auth0 client-secret rotation (the emulator's application \`$APP_ID\`) whose secrets mapping writes \`ORDERS_AUTH0_CLIENT_ID\` and \`ORDERS_AUTH0_CLIENT_SECRET\` in \`prod\` at \`/orders\`, run by the embedded worker of the same server with its default pacing, after the load runs above. $ROTATIONS rounds of \`fresh_after_rotation.py\`: read the secret with Infisical's Python SDK (\`infisicalsdk\` $SDK_INSTALLED, \`cache_ttl=None\`) as the viewer identity; \"rotate now\" as a member identity; poll \`GET /api/v2/secret-rotations/auth0-client-secret/{id}\` every 20 ms until the rotation shows \`success\` with a new \`lastRotatedAt\`; at once read the secret again through the SDK. A read is stale unless it has the next version and another value; the value read must get a token from the emulator (\`POST /oauth/token\`, client credentials for \`$APP_AUDIENCE\`). Rotate now to seen finished: p50 $ROT_P50 ms, max $ROT_MAX ms; the secret from before was still accepted by Auth0 in $FRESH_OLD of $FRESH_ROUNDS rounds; the section took ${FRESH_S} s."
   echo
   echo "$TABLE"
