@@ -613,7 +613,10 @@ pub struct Claim {
 /// (its `next_attempt_at` is the expiry), so a crashed worker's deliveries are retried elsewhere.
 /// Two workers never hold one endpoint: the head row is locked `skip locked`, and an endpoint
 /// whose locked row is not its true head (the head is being claimed by another statement) is
-/// left out.
+/// left out. That probe of another statement leaves a lock on the row after the head while it
+/// runs, so the claimed run stops before the first pending delivery this statement could not lock
+/// or that is not due: skipping it would send a newer event first (a CI run caught two workers
+/// delivering one event after the four that followed it).
 pub async fn claim_due(
     pool: &PgPool,
     owner: &str,
@@ -632,12 +635,18 @@ pub async fn claim_due(
                          where d.endpoint_id = e.id and d.status = 'pending' \
                          order by d.event_id limit 1) \
            order by h.next_attempt_at limit $3), \
-         due as ( \
-           select q.id from heads cross join lateral ( \
-             select d.id from webhook_deliveries d \
+         locked as ( \
+           select q.id, q.endpoint_id, q.event_id from heads cross join lateral ( \
+             select d.id, d.endpoint_id, d.event_id from webhook_deliveries d \
              where d.endpoint_id = heads.endpoint_id and d.status = 'pending' \
                and d.next_attempt_at <= now() \
-             order by d.event_id limit $3 for update skip locked) q) \
+             order by d.event_id limit $3 for update skip locked) q), \
+         due as ( \
+           select locked.id from locked where not exists ( \
+             select 1 from webhook_deliveries x \
+             where x.endpoint_id = locked.endpoint_id and x.status = 'pending' \
+               and x.event_id < locked.event_id \
+               and x.id not in (select id from locked))) \
          update webhook_deliveries d set lease_owner = $1, \
            lease_expires_at = now() + make_interval(secs => $2), \
            next_attempt_at = now() + make_interval(secs => $2), \

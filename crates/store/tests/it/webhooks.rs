@@ -126,6 +126,46 @@ async fn an_event_rolled_back_with_its_change_is_never_delivered(pool: PgPool) {
     assert!(due.is_empty());
 }
 
+/// A delivery locked by another statement (as a concurrent claim's probe of the head locks the
+/// row after it) is not skipped: the claim stops before it, so no newer event goes first.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_claim_never_skips_a_delivery_another_statement_holds(pool: PgPool) {
+    let fx = Fixture::new(pool).await;
+    endpoint(&fx, &["*"], true).await;
+    for _ in 0..4 {
+        enqueue(&fx, "secret-rotation.succeeded").await;
+    }
+    let queue: Vec<Uuid> =
+        sqlx::query_scalar("select id from webhook_deliveries order by event_id")
+            .fetch_all(&fx.pool)
+            .await
+            .expect("deliveries");
+    let mut other = fx.pool.begin().await.expect("tx");
+    sqlx::query("select 1 from webhook_deliveries where id = $1 for update")
+        .bind(queue[1])
+        .execute(&mut *other)
+        .await
+        .expect("lock");
+    let lease = Duration::from_secs(30);
+    let first = db::claim_due(&fx.pool, "w1", lease, 10)
+        .await
+        .expect("claim");
+    let claimed: Vec<Uuid> = first.iter().map(|c| c.id).collect();
+    assert_eq!(claimed, queue[..1], "only the run before the held delivery");
+    other.rollback().await.expect("rollback");
+    // Once the head is out of the way (delivered), the rest go in order.
+    sqlx::query("update webhook_deliveries set status = 'delivered' where id = $1")
+        .bind(queue[0])
+        .execute(&fx.pool)
+        .await
+        .expect("deliver");
+    let rest = db::claim_due(&fx.pool, "w2", lease, 10)
+        .await
+        .expect("claim");
+    let claimed: Vec<Uuid> = rest.iter().map(|c| c.id).collect();
+    assert_eq!(claimed, queue[1..]);
+}
+
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn claims_are_exclusive_and_outcomes_fenced_by_the_lease(pool: PgPool) {
     let fx = Fixture::new(pool).await;
