@@ -641,12 +641,15 @@ pub async fn claim_due(
              where d.endpoint_id = heads.endpoint_id and d.status = 'pending' \
                and d.next_attempt_at <= now() \
              order by d.event_id limit $3 for update skip locked) q), \
+         stops as ( \
+           select heads.endpoint_id, (select x.event_id from webhook_deliveries x \
+             where x.endpoint_id = heads.endpoint_id and x.status = 'pending' \
+               and x.id not in (select id from locked) \
+             order by x.event_id limit 1) as stop \
+           from heads), \
          due as ( \
-           select locked.id from locked where not exists ( \
-             select 1 from webhook_deliveries x \
-             where x.endpoint_id = locked.endpoint_id and x.status = 'pending' \
-               and x.event_id < locked.event_id \
-               and x.id not in (select id from locked))) \
+           select locked.id from locked join stops using (endpoint_id) \
+           where stops.stop is null or locked.event_id < stops.stop) \
          update webhook_deliveries d set lease_owner = $1, \
            lease_expires_at = now() + make_interval(secs => $2), \
            next_attempt_at = now() + make_interval(secs => $2), \
