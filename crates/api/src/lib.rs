@@ -4,11 +4,11 @@
 pub mod auth;
 mod body_deadline;
 pub mod extract;
+mod grouped;
 mod idempotency;
 pub mod metrics;
 pub mod problem;
 pub mod routes;
-mod secret_reads;
 mod state;
 pub mod text;
 pub mod ui;

@@ -13,6 +13,7 @@ use crate::auth::argon::ArgonQueue;
 use crate::auth::client_ip::TrustedProxies;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenService;
+use crate::grouped::{ConnectionById, Grouped, RotationById, SecretByName};
 
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
@@ -48,7 +49,11 @@ pub struct Shared {
     /// `routes::connection_calls::session`). Opened lazily, a few at most.
     pub audit_reads: PgPool,
     /// Reads of one secret by name, sent to the database together (on `audit_reads`).
-    pub secret_reads: crate::secret_reads::SecretReads,
+    pub secret_reads: Grouped<SecretByName>,
+    /// Reads of one connection by id, sent to the database together.
+    pub connection_reads: Grouped<ConnectionById>,
+    /// Reads of one rotation by id (with its answer's details), sent to the database together.
+    pub rotation_reads: Grouped<RotationById>,
     /// How long a request's whole body may take to arrive (408 after that); see `body_deadline`.
     pub body_read_timeout: std::time::Duration,
     /// Webhook URLs may use `http`, IP literals and internal names (`KEYHOLD_WEBHOOK_ALLOW_PRIVATE_NETWORKS`).
@@ -83,7 +88,9 @@ impl AppState {
             .connect_lazy_with(relaxed);
         AppState(Arc::new(Shared {
             throttle: LoginThrottle::new(db.clone()),
-            secret_reads: crate::secret_reads::SecretReads::new(audit_reads.clone()),
+            secret_reads: Grouped::new(audit_reads.clone()),
+            connection_reads: Grouped::new(db.clone()),
+            rotation_reads: Grouped::new(db.clone()),
             audit_reads,
             pacing_max_wait: DEFAULT_PACING_MAX_WAIT,
             db,

@@ -329,15 +329,37 @@ pub async fn get(pool: &PgPool, org_id: OrgId, id: ConnectionId) -> Result<Conne
         .await?)
 }
 
+/// Many reads by id, each in its own organisation, in one statement: one entry per read, in
+/// order, `None` where the id is unknown or belongs to another organisation. A read asked twice
+/// gets the row twice.
+pub async fn get_in_orgs(
+    pool: &PgPool,
+    reads: &[(OrgId, ConnectionId)],
+) -> Result<Vec<Option<Connection>>> {
+    let ids: Vec<uuid::Uuid> = reads.iter().map(|(_, id)| id.0).collect();
+    let rows = get_many_uuids(pool, ids).await?;
+    Ok(reads
+        .iter()
+        .map(|&(org_id, id)| {
+            rows.iter()
+                .find(|row| row.id == id && row.org_id == org_id)
+                .cloned()
+        })
+        .collect())
+}
+
 /// The connections with these ids, in any order; missing ids are left out. For the worker, which
 /// reads the connections of a batch of claimed rotations at once: callers check `org_id`.
 pub async fn get_many(pool: &PgPool, ids: &[ConnectionId]) -> Result<Vec<Connection>> {
+    get_many_uuids(pool, ids.iter().map(|id| id.0).collect()).await
+}
+
+async fn get_many_uuids(pool: &PgPool, ids: Vec<uuid::Uuid>) -> Result<Vec<Connection>> {
     let sql = concat!(
         "select ",
         columns!(),
         " from app_connections where id = any($1)"
     );
-    let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
     Ok(sqlx::query_as(sql).bind(ids).fetch_all(pool).await?)
 }
 

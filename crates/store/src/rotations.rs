@@ -8,6 +8,7 @@
 
 pub mod budget;
 pub mod control;
+pub mod detailed;
 pub mod key_pairs;
 pub mod lease;
 pub mod mapping;
@@ -171,6 +172,17 @@ pub async fn get(pool: &PgPool, org_id: OrgId, id: RotationId) -> Result<Rotatio
         .bind(org_id)
         .fetch_one(pool)
         .await?)
+}
+
+/// The rotations with these ids, in any order; missing ids are left out. Callers check `org_id`.
+pub async fn get_many(pool: &PgPool, ids: &[RotationId]) -> Result<Vec<Rotation>> {
+    let sql = concat!(
+        "select ",
+        columns!(),
+        " from secret_rotations where id = any($1)"
+    );
+    let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
+    Ok(sqlx::query_as(sql).bind(ids).fetch_all(pool).await?)
 }
 
 /// Reads and row-locks a definition for the rest of the caller's transaction (delete, update).

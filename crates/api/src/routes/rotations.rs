@@ -18,9 +18,10 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use store::RotationId;
+use store::rotations::detailed::Detailed;
 use store::rotations::mapping::Mapping;
 use store::rotations::{self as db, Rotation};
-use store::{ConnectionId, RotationId};
 use time::OffsetDateTime;
 
 use crate::AppState;
@@ -170,21 +171,13 @@ pub(super) async fn load(
     Ok(rotation)
 }
 
-async fn connection_name(state: &AppState, id: ConnectionId) -> ApiResult<String> {
-    Ok(store::connections::names(&state.db, &[id])
-        .await?
-        .remove(&id)
-        .unwrap_or_default())
-}
-
 /// One rotation as every route answers it, with its `ETag` (and its mapping, as stored now).
 pub(super) async fn one(
     state: &AppState,
     status: StatusCode,
     rotation: Rotation,
 ) -> ApiResult<Response> {
-    let mapping = secrets_mapping::load(state, rotation.id).await?;
-    answer(state, status, rotation, mapping).await
+    Ok(render(status, detailed(state, rotation).await?))
 }
 
 /// [`one`] with the mapping given (a deleted rotation's is gone from the database).
@@ -194,26 +187,24 @@ pub(super) async fn answer(
     rotation: Rotation,
     mapping: Option<Mapping>,
 ) -> ApiResult<Response> {
-    let name = connection_name(state, rotation.connection_id).await?;
-    let version = rotation.version;
-    let overlap_until = if rotation.rotates_keys() {
-        db::key_pairs::overlaps(&state.db, &[rotation.id])
-            .await?
-            .remove(&rotation.id)
-    } else {
-        None
-    };
-    let out = RotationOut::new(
-        rotation,
-        name,
-        mapping,
-        overlap_until,
-        OffsetDateTime::now_utc(),
-    );
-    let body = json!({ "secretRotation": out });
+    let mut detailed = detailed(state, rotation).await?;
+    detailed.mapping = mapping;
+    Ok(render(status, detailed))
+}
+
+async fn detailed(state: &AppState, rotation: Rotation) -> ApiResult<Detailed> {
+    db::detailed::of(&state.db, vec![rotation])
+        .await?
+        .pop()
+        .ok_or_else(not_found)
+}
+
+pub(super) fn render(status: StatusCode, detailed: Detailed) -> Response {
+    let version = detailed.rotation.version;
+    let body = json!({ "secretRotation": RotationOut::new(detailed, OffsetDateTime::now_utc()) });
     let mut response = (status, Json(body)).into_response();
     response.headers_mut().insert(header::ETAG, etag(version));
-    Ok(response)
+    response
 }
 
 /// The answer while an attempt runs: deleting or queueing another would race it.

@@ -412,3 +412,85 @@ async fn missing_scope_lists_only_connections_lacking_a_scope(pool: PgPool) {
         .await;
     assert_eq!(off.json["totalCount"], 2, "{}", off.text);
 }
+
+/// Reads of connections arriving together are answered by shared statements: each request must
+/// still get its own connection, and a connection of another project or organisation must stay
+/// a 404 even when it is read in the same statement as the caller's own.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn reads_answered_together_each_get_their_own_connection(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let mine: Vec<String> = futures_util::future::join_all(
+        (0..3).map(|n| app.create(Box::leak(format!("mine-{n}").into_boxed_str()))),
+    )
+    .await
+    .iter()
+    .map(|c| c["id"].as_str().expect("id").to_owned())
+    .collect();
+    let other_project = app
+        .call(
+            Method::POST,
+            "/api/v1/projects",
+            Some(json!({ "name": "team-b" })),
+            &[],
+        )
+        .await;
+    assert_eq!(other_project.status, StatusCode::CREATED);
+    let mut body = app.connection_body("theirs");
+    body["projectId"] = other_project.json["project"]["id"].clone();
+    let theirs = app.call(Method::POST, BASE, Some(body), &[]).await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.text);
+    let theirs = theirs.json["appConnection"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // A copy of one of mine in another organisation, as if a second instance shared the database.
+    let foreign = uuid::Uuid::now_v7();
+    sqlx::query(
+        "with o as (insert into orgs (id, name) values (gen_random_uuid(), 'other') returning id), \
+         p as (insert into projects (id, org_id, name) select gen_random_uuid(), o.id, 'x' from o \
+           returning id, org_id) \
+         insert into app_connections (id, org_id, project_id, app, method, name, domain, \
+           client_id, audience, client_secret_sealed) \
+         select $1, p.org_id, p.id, c.app, c.method, c.name, c.domain, c.client_id, c.audience, \
+           c.client_secret_sealed from p, app_connections c where c.id = $2::uuid",
+    )
+    .bind(foreign)
+    .bind(&mine[0])
+    .execute(&app.pool)
+    .await
+    .expect("foreign connection");
+    let viewer = app
+        .identity("reader", Some((&app.project_id, "viewer")))
+        .await;
+
+    let asked: Vec<(String, bool)> = (0..48)
+        .map(|i| match i % 6 {
+            0..=2 => (mine[i % 3].clone(), true),
+            3 => (theirs.clone(), false),
+            4 => (foreign.to_string(), false),
+            _ => (uuid::Uuid::now_v7().to_string(), false),
+        })
+        .collect();
+    let paths: Vec<String> = asked.iter().map(|(id, _)| format!("{BASE}/{id}")).collect();
+    // The viewer sees only its project; the instance admin every project of its organisation,
+    // and still not the other organisation's row.
+    for (token, sees_other_project) in [
+        (viewer.token.as_str(), false),
+        (app.admin_token.as_str(), true),
+    ] {
+        let replies = futures_util::future::join_all(
+            paths
+                .iter()
+                .map(|p| app.call_as(Some(token), Method::GET, p, None, &[])),
+        )
+        .await;
+        for ((id, mine), reply) in asked.iter().zip(&replies) {
+            if *mine || (sees_other_project && *id == theirs) {
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+                assert_eq!(reply.json["appConnection"]["id"], id.as_str());
+            } else {
+                reply.problem(StatusCode::NOT_FOUND);
+            }
+        }
+    }
+}

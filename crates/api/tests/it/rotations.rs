@@ -711,3 +711,46 @@ async fn the_api_and_the_worker_share_one_management_token(pool: PgPool) {
     );
     assert!(app.state.broker.tokens.hits() >= 2);
 }
+
+/// Reads of rotations arriving together share their statements: each request still gets its own
+/// rotation with its own connection's name, and the type a route serves still decides.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn reads_answered_together_each_get_their_own_rotation(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let secret = app.rotation("by-secret").await;
+    let key = app.key_rotation("by-key").await;
+    let keys_base = crate::support::KEY_ROTATIONS;
+    let (secret_id, key_id) = (
+        secret["id"].as_str().expect("id"),
+        key["id"].as_str().expect("id"),
+    );
+    let unknown = uuid::Uuid::now_v7().to_string();
+    // (route, id, the connection name it must show; None: 404)
+    let cases = [
+        (BASE, secret_id, Some("by-secret-conn")),
+        (keys_base, key_id, Some("by-key-conn")),
+        (BASE, key_id, None),
+        (keys_base, secret_id, None),
+        (BASE, unknown.as_str(), None),
+    ];
+    let asked: Vec<_> = (0..40).map(|i| cases[i % cases.len()]).collect();
+    let paths: Vec<String> = asked
+        .iter()
+        .map(|(base, id, _)| format!("{base}/{id}"))
+        .collect();
+    let replies =
+        futures_util::future::join_all(paths.iter().map(|p| app.call(Method::GET, p, None, &[])))
+            .await;
+    for ((_, id, name), reply) in asked.iter().zip(&replies) {
+        match name {
+            Some(name) => {
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+                assert_eq!(reply.json["secretRotation"]["id"], *id);
+                assert_eq!(reply.json["secretRotation"]["connection"]["name"], *name);
+            }
+            None => {
+                reply.problem(StatusCode::NOT_FOUND);
+            }
+        }
+    }
+}

@@ -19,7 +19,7 @@ use super::dto::{
     TypeParameters,
 };
 use super::{
-    KIND_CS, KIND_PK, RouteKind, answer, in_progress, load, not_found, one, secrets_mapping,
+    KIND_CS, KIND_PK, RouteKind, answer, in_progress, load, not_found, one, render, secrets_mapping,
 };
 use crate::AppState;
 use crate::auth::{Caller, Role};
@@ -360,31 +360,11 @@ pub(super) async fn list(
         db::list(&state.db, &filter, &page),
         db::count(&state.db, &filter, crate::routes::COUNT_CAP),
     )?;
-    let ids: Vec<ConnectionId> = page.items.iter().map(|r| r.connection_id).collect();
-    let names = store::connections::names(&state.db, &ids).await?;
-    let rotation_ids: Vec<RotationId> = page.items.iter().map(|r| r.id).collect();
-    let mut mappings = db::mapping::for_rotations(&state.db, &rotation_ids).await?;
-    let key_ids: Vec<RotationId> = page
-        .items
-        .iter()
-        .filter(|r| r.rotates_keys())
-        .map(|r| r.id)
-        .collect();
-    let mut overlaps = if key_ids.is_empty() {
-        Default::default()
-    } else {
-        db::key_pairs::overlaps(&state.db, &key_ids).await?
-    };
     let now = OffsetDateTime::now_utc();
-    let items: Vec<RotationOut> = page
-        .items
+    let items: Vec<RotationOut> = db::detailed::of(&state.db, page.items)
+        .await?
         .into_iter()
-        .map(|r| {
-            let name = names.get(&r.connection_id).cloned().unwrap_or_default();
-            let mapping = mappings.remove(&r.id);
-            let overlap_until = overlaps.remove(&r.id);
-            RotationOut::new(r, name, mapping, overlap_until, now)
-        })
+        .map(|detailed| RotationOut::new(detailed, now))
         .collect();
     Ok(Json(
         json!({ "secretRotations": items, "nextCursor": page.next.map(|c| c.encode()), "totalCount": total }),
@@ -397,8 +377,17 @@ pub(super) async fn fetch(
     kind: RouteKind,
     PathId(id): PathId,
 ) -> ApiResult<Response> {
-    let rotation = load(&state, &caller, RotationId(id), Role::Viewer, kind).await?;
-    one(&state, StatusCode::OK, rotation).await
+    // Reads arriving together share their statements (`grouped`), details included.
+    let detailed = state
+        .rotation_reads
+        .read((caller.org_id, RotationId(id)))
+        .await?
+        .ok_or_else(not_found)?;
+    caller.require(detailed.rotation.project_id, Role::Viewer, not_found())?;
+    if !kind.serves(&detailed.rotation) {
+        return Err(not_found());
+    }
+    Ok(render(StatusCode::OK, detailed))
 }
 
 pub(super) async fn fetch_by_name(

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use store::rotations::Rotation;
+use store::rotations::detailed::Detailed;
 use store::rotations::mapping::{
     Mapping, ROLE_CLIENT_ID, ROLE_CLIENT_SECRET, ROLE_KEY_ID, ROLE_PRIVATE_KEY,
 };
@@ -332,13 +332,13 @@ pub struct RotationOut {
 }
 
 impl RotationOut {
-    pub fn new(
-        r: Rotation,
-        connection_name: String,
-        mapping: Option<Mapping>,
-        overlap_until: Option<OffsetDateTime>,
-        now: OffsetDateTime,
-    ) -> RotationOut {
+    pub fn new(detailed: Detailed, now: OffsetDateTime) -> RotationOut {
+        let Detailed {
+            rotation: r,
+            connection_name,
+            mapping,
+            overlap_until,
+        } = detailed;
         RotationOut {
             overlap_until,
             secrets_mapping: mapping.as_ref().map(|m| m.names.clone()),
