@@ -273,7 +273,7 @@ PGP_TPS=$RPS PGP_AVG=$AVG
 
 log "Keyhold: GET cycling over $ROWS connections, warm-up (${WARMUP} s), then ${DURATION} s"
 BENCH_TOKEN_FILE="$WORK/reader.token" wrk_run kh-warm "$WARMUP" "$KH_BASE/" "$CONNECTIONS/get_many.lua" "$WORK/ids.txt"
-BENCH_TOKEN_FILE="$WORK/reader.token" wrk_run keyhold-get "$DURATION" "$KH_BASE/" "$CONNECTIONS/get_many.lua" "$WORK/ids.txt"
+COUNT_STATEMENTS=1 BENCH_TOKEN_FILE="$WORK/reader.token" wrk_run keyhold-get "$DURATION" "$KH_BASE/" "$CONNECTIONS/get_many.lua" "$WORK/ids.txt"
 KH_RPS=$RPS KH_P50=$P50 KH_P99=$P99
 KH_RSS_KB=$(awk '/^VmRSS:/ {print $2}' "/proc/$KEYHOLD_PID/status")
 KH_HWM_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$KEYHOLD_PID/status")
@@ -349,7 +349,7 @@ fi
   echo "- Load: wrk, $CLIENTS connections, $THREADS threads, keep-alive, ${DURATION} s per measured run after a ${WARMUP} s warm-up, for both servers and pgbench alike (\`pgbench -n -c $CLIENTS -j $THREADS -T $DURATION\`). Order: pgbench, then Keyhold, then OpenBao (reader token, then root token); nothing is stopped, so each system is measured while the other idles."
   echo "- Data: $ROWS records in each system with the same fields (name, description, method, domain, clientId, audience, client secret). Keyhold: $ROWS connections in one project, $API_ROWS created through the API (validated against the Auth0 emulator), the rest cloned in SQL (\`bench/connections/clone.sql\`). OpenBao: $ROWS KV v2 secrets \`secret/conn-NNNNNN\` written through its HTTP API."
   echo "- Requests: every wrk run cycles over all $ROWS records (\`bench/connections/get_many.lua\` for both, with OpenBao's KV path as its prefix), with an \`Authorization: Bearer\` header. Keyhold is read by a machine identity with the viewer role in the project; OpenBao by a service token whose one policy reads \`secret/data/conn-*\` (without OpenBao's default policy, which would cost it more per request); the root token, which skips policy checks and no application holds, is measured after it as OpenBao's best case."
-  echo "- Not the same work: OpenBao's read returns the stored client secret (decrypted from its barrier), Keyhold's GET returns the connection without it (the secret is only opened to call Auth0). Keyhold's records live in PostgreSQL (one primary-key select per GET), OpenBao's in its own memory."
+  echo "- Not the same work: OpenBao's read returns the stored client secret (decrypted from its barrier), Keyhold's GET returns the connection without it (the secret is only opened to call Auth0). Keyhold's records live in PostgreSQL, OpenBao's in its own memory. Keyhold's GETs that arrive while earlier ones are with the database share one select (`crates/api/src/grouped.rs`; statements/req below shows how many per GET); pgbench runs one select per transaction."
   echo "- Baseline: pgbench running Keyhold's GET statement (\`select <$NCOLS columns> from app_connections where id = ... and org_id = ...\`, columns read from \`crates/store/src/connections.rs\`) on one of the rows; the issue's ratio is against the simple protocol, \`-M prepared\` (as the server runs it) is shown for reference."
   echo
   echo "$TABLE"
