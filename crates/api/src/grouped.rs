@@ -13,12 +13,13 @@
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, PgPool, Postgres};
 use store::connections::Connection;
 use store::rotations::detailed::{self, Detailed};
 use store::secrets::{AuditedRead, Secret};
 use store::{ConnectionId, OrgId, RotationId};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// Statements of one kind running at once.
 const IN_FLIGHT: usize = 2;
@@ -33,13 +34,14 @@ pub trait Statement: Send + Sync + 'static {
     type Found: Send + 'static;
     /// One entry per read, in order: `None` where nothing was found.
     fn run(
-        pool: &PgPool,
+        conn: &mut PgConnection,
         reads: &[Self::Read],
     ) -> impl Future<Output = store::Result<Vec<Option<Self::Found>>>> + Send;
 }
 
 type Answer<S> = store::Result<Option<<S as Statement>::Found>>;
 type Pending<S> = (<S as Statement>::Read, oneshot::Sender<Answer<S>>);
+type Queue<S> = Arc<Mutex<mpsc::Receiver<Pending<S>>>>;
 
 pub struct Grouped<S: Statement> {
     pool: PgPool,
@@ -69,7 +71,10 @@ impl<S: Statement> Grouped<S> {
     pub async fn read(&self, read: S::Read) -> Answer<S> {
         let queue = self.queue.get_or_init(|| {
             let (queue, pending) = mpsc::channel(QUEUE);
-            tokio::spawn(form_groups::<S>(self.pool.clone(), pending));
+            let pending: Queue<S> = Arc::new(Mutex::new(pending));
+            for _ in 0..IN_FLIGHT {
+                tokio::spawn(answer_groups::<S>(self.pool.clone(), pending.clone()));
+            }
             queue
         });
         let (reply, answer) = oneshot::channel();
@@ -79,50 +84,94 @@ impl<S: Statement> Grouped<S> {
     }
 }
 
-/// Ends when the last handle is dropped and the queue is empty.
-async fn form_groups<S: Statement>(pool: PgPool, mut pending: mpsc::Receiver<Pending<S>>) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+/// One of [`IN_FLIGHT`] answerers: waits for reads, then answers group after group on one
+/// connection for as long as reads keep coming, and gives the connection back when none wait.
+/// A pooled connection is checked with a round trip to PostgreSQL each time it goes back to the
+/// pool; under load that check, per statement, cost as much as the statement. Ends when the last
+/// handle is dropped and the queue is empty.
+async fn answer_groups<S: Statement>(pool: PgPool, pending: Queue<S>) {
     loop {
-        // A slot first: while every slot is busy, arriving reads queue into the next group.
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
         let mut group = Vec::new();
-        if pending.recv_many(&mut group, GROUP_MAX).await == 0 {
+        // While one answerer waits here for reads, the other may be answering.
+        if pending.lock().await.recv_many(&mut group, GROUP_MAX).await == 0 {
             return;
         }
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            answer::<S>(&pool, group).await;
-            drop(slot);
-        });
+        let mut conn = None;
+        while !group.is_empty() {
+            conn = answer::<S>(&pool, conn, std::mem::take(&mut group)).await;
+            // Reads that arrived meanwhile, unless the other answerer is already waiting for them.
+            if let Ok(mut queue) = pending.try_lock() {
+                while group.len() < GROUP_MAX {
+                    match queue.try_recv() {
+                        Ok(read) => group.push(read),
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
     }
 }
 
-async fn answer<S: Statement>(pool: &PgPool, group: Vec<Pending<S>>) {
+/// Answers `group` on `conn` (or a connection from the pool), and hands back the connection
+/// unless a statement on it failed.
+async fn answer<S: Statement>(
+    pool: &PgPool,
+    conn: Option<PoolConnection<Postgres>>,
+    group: Vec<Pending<S>>,
+) -> Option<PoolConnection<Postgres>> {
     let (reads, replies): (Vec<S::Read>, Vec<oneshot::Sender<Answer<S>>>) =
         group.into_iter().unzip();
-    match S::run(pool, &reads).await {
+    let mut conn = match conn {
+        Some(conn) => conn,
+        None => match pool.acquire().await {
+            Ok(conn) => conn,
+            Err(err) => {
+                tracing::warn!(%err, "no database connection for a group of reads");
+                for reply in replies {
+                    let _ = reply.send(Err(unavailable(&err)));
+                }
+                return None;
+            }
+        },
+    };
+    match S::run(&mut conn, &reads).await {
         Ok(answers) => {
             for (reply, answer) in replies.into_iter().zip(answers) {
                 // A request that went away no longer waits for its answer.
                 let _ = reply.send(Ok(answer));
             }
+            Some(conn)
         }
-        // One read the database refuses must not fail its neighbours: each is tried alone, so
-        // every request gets the outcome of its own read.
-        Err(_) if reads.len() > 1 => {
+        // The connection may be what failed: it goes back to the pool, whose check closes it if
+        // it is broken. One read the database refuses must not fail its neighbours either: each
+        // is tried alone, on fresh connections, so every request gets the outcome of its own read.
+        Err(err) => {
+            drop(conn);
+            if reads.len() == 1 {
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(Err(err));
+                }
+                return None;
+            }
             for (read, reply) in reads.iter().zip(replies) {
-                let alone = S::run(pool, std::slice::from_ref(read)).await;
+                let alone = match pool.acquire().await {
+                    Ok(mut conn) => S::run(&mut conn, std::slice::from_ref(read)).await,
+                    Err(err) => Err(err.into()),
+                };
                 let _ = reply.send(alone.map(|mut answers| answers.pop().flatten()));
             }
-        }
-        Err(err) => {
-            if let Some(reply) = replies.into_iter().next() {
-                let _ = reply.send(Err(err));
-            }
+            None
         }
     }
+}
+
+/// The error each read of a group gets when no connection could be had for it (sqlx errors are
+/// not `Clone`): the pool is closed (shutting down) or out of connections.
+fn unavailable(err: &sqlx::Error) -> store::Error {
+    store::Error::Unavailable(match err {
+        sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
+        _ => sqlx::Error::PoolTimedOut,
+    })
 }
 
 /// A secret's value by name, its audit row written by the same statement (on the relaxed-commit
@@ -134,9 +183,11 @@ impl Statement for SecretByName {
     type Read = AuditedRead;
     type Found = Secret;
 
-    async fn run(pool: &PgPool, reads: &[AuditedRead]) -> store::Result<Vec<Option<Secret>>> {
-        let mut conn = pool.acquire().await?;
-        store::secrets::read_many(&mut conn, reads).await
+    async fn run(
+        conn: &mut PgConnection,
+        reads: &[AuditedRead],
+    ) -> store::Result<Vec<Option<Secret>>> {
+        store::secrets::read_many(conn, reads).await
     }
 }
 
@@ -148,10 +199,10 @@ impl Statement for ConnectionById {
     type Found = Connection;
 
     async fn run(
-        pool: &PgPool,
+        conn: &mut PgConnection,
         reads: &[(OrgId, ConnectionId)],
     ) -> store::Result<Vec<Option<Connection>>> {
-        store::connections::get_in_orgs(pool, reads).await
+        store::connections::get_in_orgs(conn, reads).await
     }
 }
 
@@ -164,10 +215,10 @@ impl Statement for RotationById {
     type Found = Detailed;
 
     async fn run(
-        pool: &PgPool,
+        conn: &mut PgConnection,
         reads: &[(OrgId, RotationId)],
     ) -> store::Result<Vec<Option<Detailed>>> {
-        detailed::get_in_orgs(pool, reads).await
+        detailed::get_in_orgs(conn, reads).await
     }
 }
 
@@ -188,7 +239,7 @@ mod tests {
         type Read = u32;
         type Found = u32;
 
-        async fn run(_pool: &PgPool, reads: &[u32]) -> store::Result<Vec<Option<u32>>> {
+        async fn run(_conn: &mut PgConnection, reads: &[u32]) -> store::Result<Vec<Option<u32>>> {
             STATEMENTS.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(5)).await;
             if reads.contains(&13) {
@@ -201,10 +252,9 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn reads_arriving_together_share_statements_and_each_gets_its_own_answer() {
-        let pool = PgPool::connect_lazy("postgres://unused").expect("lazy pool");
-        let grouped = Grouped::<Doubles>::new(pool);
+    #[sqlx::test(migrations = false)]
+    async fn reads_arriving_together_share_statements_and_each_gets_its_own_answer(pool: PgPool) {
+        let grouped = Grouped::<Doubles>::new(pool.clone());
         let answers = futures_util::future::join_all((0..200).map(|n| grouped.read(n))).await;
         for (n, answer) in (0u32..).zip(answers) {
             match (n, answer) {
@@ -220,5 +270,14 @@ mod tests {
             statements < 200 / 2 + GROUP_MAX,
             "{statements} statements for 200 reads"
         );
+        // Connections are held only while reads keep coming: once none wait, all are back.
+        let all_back = async {
+            while pool.num_idle() < pool.size() as usize {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), all_back)
+            .await
+            .expect("every connection back in the pool");
     }
 }

@@ -19,13 +19,37 @@ pub fn install() -> Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
         .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
-            Ok(handle) => Some(handle),
+            Ok(handle) => {
+                keep_up(handle.clone());
+                Some(handle)
+            }
             Err(err) => {
                 tracing::warn!(%err, "metrics recorder not installed");
                 None
             }
         })
         .clone()
+}
+
+/// How often recorded latencies are folded into their summaries when nobody scrapes `/metrics`.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A recorder installed with `install_recorder` keeps every latency sample until its summaries are
+/// next rendered or kept up: without a scraper that is 8 bytes per request for the life of the
+/// process (at 20,000 requests/s, 10 MB a minute). A thread of its own, not a task: the recorder
+/// outlives any one runtime (tests start many).
+fn keep_up(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(%err, "metrics upkeep not started: latency samples grow until scraped");
+    }
 }
 
 /// Middleware (inside routing, so the matched route template is known). Every label comes from a

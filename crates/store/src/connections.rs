@@ -333,11 +333,11 @@ pub async fn get(pool: &PgPool, org_id: OrgId, id: ConnectionId) -> Result<Conne
 /// order, `None` where the id is unknown or belongs to another organisation. A read asked twice
 /// gets the row twice.
 pub async fn get_in_orgs(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     reads: &[(OrgId, ConnectionId)],
 ) -> Result<Vec<Option<Connection>>> {
     let ids: Vec<uuid::Uuid> = reads.iter().map(|(_, id)| id.0).collect();
-    let rows = get_many_uuids(pool, ids).await?;
+    let rows = get_many_uuids(conn, ids).await?;
     Ok(reads
         .iter()
         .map(|&(org_id, id)| {
@@ -354,13 +354,16 @@ pub async fn get_many(pool: &PgPool, ids: &[ConnectionId]) -> Result<Vec<Connect
     get_many_uuids(pool, ids.iter().map(|id| id.0).collect()).await
 }
 
-async fn get_many_uuids(pool: &PgPool, ids: Vec<uuid::Uuid>) -> Result<Vec<Connection>> {
+async fn get_many_uuids<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    ids: Vec<uuid::Uuid>,
+) -> Result<Vec<Connection>> {
     let sql = concat!(
         "select ",
         columns!(),
         " from app_connections where id = any($1)"
     );
-    Ok(sqlx::query_as(sql).bind(ids).fetch_all(pool).await?)
+    Ok(sqlx::query_as(sql).bind(ids).fetch_all(db).await?)
 }
 
 pub async fn get_by_name(pool: &PgPool, project_id: ProjectId, name: &str) -> Result<Connection> {
@@ -593,14 +596,14 @@ pub async fn record_scope_check(
 
 /// Names of connections by id, for responses that show which connection a rotation uses.
 pub async fn names(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     ids: &[ConnectionId],
 ) -> Result<std::collections::HashMap<ConnectionId, String>> {
     let ids: Vec<uuid::Uuid> = ids.iter().map(|c| c.0).collect();
     let rows: Vec<(ConnectionId, String)> =
         sqlx::query_as("select id, name from app_connections where id = any($1)")
             .bind(ids)
-            .fetch_all(pool)
+            .fetch_all(conn)
             .await?;
     Ok(rows.into_iter().collect())
 }

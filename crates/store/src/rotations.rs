@@ -175,14 +175,14 @@ pub async fn get(pool: &PgPool, org_id: OrgId, id: RotationId) -> Result<Rotatio
 }
 
 /// The rotations with these ids, in any order; missing ids are left out. Callers check `org_id`.
-pub async fn get_many(pool: &PgPool, ids: &[RotationId]) -> Result<Vec<Rotation>> {
+pub async fn get_many(conn: &mut PgConnection, ids: &[RotationId]) -> Result<Vec<Rotation>> {
     let sql = concat!(
         "select ",
         columns!(),
         " from secret_rotations where id = any($1)"
     );
     let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
-    Ok(sqlx::query_as(sql).bind(ids).fetch_all(pool).await?)
+    Ok(sqlx::query_as(sql).bind(ids).fetch_all(conn).await?)
 }
 
 /// Reads and row-locks a definition for the rest of the caller's transaction (delete, update).

@@ -193,7 +193,8 @@ pub(super) async fn answer(
 }
 
 async fn detailed(state: &AppState, rotation: Rotation) -> ApiResult<Detailed> {
-    db::detailed::of(&state.db, vec![rotation])
+    let mut conn = state.db.acquire().await?;
+    db::detailed::of(&mut conn, vec![rotation])
         .await?
         .pop()
         .ok_or_else(not_found)

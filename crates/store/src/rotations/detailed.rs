@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::PgPool;
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 use super::mapping::{self, Mapping};
@@ -22,7 +22,7 @@ pub struct Detailed {
 }
 
 /// The details of `rotations`, in their order.
-pub async fn of(pool: &PgPool, rotations: Vec<Rotation>) -> Result<Vec<Detailed>> {
+pub async fn of(conn: &mut PgConnection, rotations: Vec<Rotation>) -> Result<Vec<Detailed>> {
     let connection_ids: Vec<ConnectionId> = rotations.iter().map(|r| r.connection_id).collect();
     let ids: Vec<RotationId> = rotations.iter().map(|r| r.id).collect();
     let key_ids: Vec<RotationId> = rotations
@@ -30,12 +30,12 @@ pub async fn of(pool: &PgPool, rotations: Vec<Rotation>) -> Result<Vec<Detailed>
         .filter(|r| r.rotates_keys())
         .map(|r| r.id)
         .collect();
-    let names = crate::connections::names(pool, &connection_ids).await?;
-    let mut mappings = mapping::for_rotations(pool, &ids).await?;
+    let names = crate::connections::names(&mut *conn, &connection_ids).await?;
+    let mut mappings = mapping::for_rotations(&mut *conn, &ids).await?;
     let mut overlaps: HashMap<RotationId, OffsetDateTime> = if key_ids.is_empty() {
         HashMap::new()
     } else {
-        key_pairs::overlaps(pool, &key_ids).await?
+        key_pairs::overlaps(&mut *conn, &key_ids).await?
     };
     Ok(rotations
         .into_iter()
@@ -54,11 +54,12 @@ pub async fn of(pool: &PgPool, rotations: Vec<Rotation>) -> Result<Vec<Detailed>
 /// Many reads by id, each in its own organisation, with their details: one entry per read, in
 /// order, `None` where the id is unknown or belongs to another organisation.
 pub async fn get_in_orgs(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     reads: &[(OrgId, RotationId)],
 ) -> Result<Vec<Option<Detailed>>> {
     let ids: Vec<RotationId> = reads.iter().map(|(_, id)| *id).collect();
-    let found = of(pool, super::get_many(pool, &ids).await?).await?;
+    let rotations = super::get_many(&mut *conn, &ids).await?;
+    let found = of(conn, rotations).await?;
     Ok(reads
         .iter()
         .map(|&(org_id, id)| {

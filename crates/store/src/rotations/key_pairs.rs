@@ -238,7 +238,7 @@ async fn update_abandoned(
 /// When the overlap of each of these rotations ends, for those whose new key is published and
 /// whose old credential is not removed yet (what a countdown shows). One query for a list page.
 pub async fn overlaps(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     ids: &[RotationId],
 ) -> Result<HashMap<RotationId, OffsetDateTime>> {
     let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
@@ -247,7 +247,7 @@ pub async fn overlaps(
          where rotation_id = any($1) and state = 'pending' and overlap_until is not null",
     )
     .bind(ids)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().collect())
 }

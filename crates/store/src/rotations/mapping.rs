@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
 use crate::{EnvironmentId, FolderId, Result, RotationId};
 
@@ -68,7 +68,7 @@ pub async fn get(conn: &mut PgConnection, rotation_id: RotationId) -> Result<Opt
 
 /// The mappings of several rotations (a list page), by rotation.
 pub async fn for_rotations(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     ids: &[RotationId],
 ) -> Result<HashMap<RotationId, Mapping>> {
     let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
@@ -76,7 +76,7 @@ pub async fn for_rotations(
         "{SELECT} where m.rotation_id = any($1) {GROUP}"
     )))
     .bind(ids)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|m| (m.rotation_id, m)).collect())
 }

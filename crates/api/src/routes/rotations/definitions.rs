@@ -361,7 +361,8 @@ pub(super) async fn list(
         db::count(&state.db, &filter, crate::routes::COUNT_CAP),
     )?;
     let now = OffsetDateTime::now_utc();
-    let items: Vec<RotationOut> = db::detailed::of(&state.db, page.items)
+    let mut conn = state.db.acquire().await?;
+    let items: Vec<RotationOut> = db::detailed::of(&mut conn, page.items)
         .await?
         .into_iter()
         .map(|detailed| RotationOut::new(detailed, now))
