@@ -167,3 +167,57 @@ async fn a_connection_cannot_move_to_another_project(pool: PgPool) {
         Some(1)
     );
 }
+
+/// A connection in `project_id` whose id ends in `last`, the byte that picks its count row.
+async fn insert_ending_in(
+    conn: &mut sqlx::PgConnection,
+    fixture: &Fixture,
+    project_id: ProjectId,
+    last: u8,
+) {
+    let mut id = *uuid::Uuid::now_v7().as_bytes();
+    id[15] = last;
+    let audience = format!("https://{DOMAIN}/api/v2/");
+    connections::insert(
+        conn,
+        &NewConnection {
+            id: ConnectionId(uuid::Uuid::from_bytes(id)),
+            org_id: fixture.org_id,
+            project_id,
+            method: "client-credentials",
+            name: &format!("ends-in-{last}"),
+            description: None,
+            credentials: Credentials {
+                domain: DOMAIN,
+                client_id: "anotherClient",
+                audience: &audience,
+                client_secret_sealed: &Sealed(vec![0; 16]),
+            },
+        },
+    )
+    .await
+    .expect("insert");
+}
+
+/// Creates in one project used to queue on its one count row from insert to commit. Two creates
+/// whose ids pick different rows must not wait for each other; the counts still add up.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn creates_in_one_project_do_not_wait_for_each_others_commit(pool: PgPool) {
+    let fixture = Fixture::new(pool.clone()).await;
+    let mut first = pool.begin().await.expect("tx");
+    insert_ending_in(&mut first, &fixture, fixture.project_id, 0x01).await;
+    let mut second = pool.begin().await.expect("tx");
+    sqlx::query("set local lock_timeout = '2s'")
+        .execute(&mut *second)
+        .await
+        .expect("lock timeout");
+    insert_ending_in(&mut second, &fixture, fixture.project_id, 0x02).await;
+    second.commit().await.expect("commit");
+    first.commit().await.expect("commit");
+    assert_eq!(
+        connections::count(&pool, &unfiltered(&fixture, Some(fixture.project_id)), 10)
+            .await
+            .expect("count"),
+        rows(&pool, fixture.project_id).await
+    );
+}
