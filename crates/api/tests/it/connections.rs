@@ -212,16 +212,8 @@ async fn duplicate_names_conflict_within_a_project_only(pool: PgPool) {
         reply.text
     );
 
-    let other = app
-        .call(
-            Method::POST,
-            "/api/v1/projects",
-            Some(json!({ "name": "team-b" })),
-            &[],
-        )
-        .await;
     let mut body = app.connection_body("dup-name-canary");
-    body["projectId"] = other.json["project"]["id"].clone();
+    body["projectId"] = json!(app.project("team-b").await);
     let reply = app.call(Method::POST, BASE, Some(body), &[]).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
 }
@@ -426,17 +418,8 @@ async fn reads_answered_together_each_get_their_own_connection(pool: PgPool) {
     .iter()
     .map(|c| c["id"].as_str().expect("id").to_owned())
     .collect();
-    let other_project = app
-        .call(
-            Method::POST,
-            "/api/v1/projects",
-            Some(json!({ "name": "team-b" })),
-            &[],
-        )
-        .await;
-    assert_eq!(other_project.status, StatusCode::CREATED);
     let mut body = app.connection_body("theirs");
-    body["projectId"] = other_project.json["project"]["id"].clone();
+    body["projectId"] = json!(app.project("team-b").await);
     let theirs = app.call(Method::POST, BASE, Some(body), &[]).await;
     assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.text);
     let theirs = theirs.json["appConnection"]["id"]

@@ -1414,16 +1414,7 @@ async fn other_projects_ids_are_unknown_on_every_route(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let home = world(&app).await;
     // Project B, with everything a route could point at, made by the instance admin.
-    let made = app
-        .call(
-            Method::POST,
-            "/api/v1/projects",
-            Some(json!({ "name": "team-b" })),
-            &[],
-        )
-        .await;
-    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
-    let b = made.json["project"]["id"].as_str().expect("id").to_owned();
+    let b = app.project("team-b").await;
     let b_conn = connection_in(&app, &b, "b-conn").await;
     let b_conn_id = b_conn["id"].as_str().expect("id").to_owned();
     let b_rot = rotation_in(&app, &b, "b-rot", &b_conn_id).await;

@@ -421,22 +421,8 @@ async fn a_registrar_without_the_scopes_leaves_nothing_behind(pool: PgPool) {
 async fn bad_input_is_refused_and_changes_nothing(pool: PgPool) {
     let app = app(pool).await;
     let registrar = app.create_wide("registrar").await;
-    let other_project = app
-        .call(
-            Method::POST,
-            "/api/v1/projects",
-            Some(json!({ "name": "team-b" })),
-            &[],
-        )
-        .await;
-    assert_eq!(
-        other_project.status,
-        StatusCode::CREATED,
-        "{}",
-        other_project.text
-    );
     let mut foreign = app.connection_body("foreign");
-    foreign["projectId"] = other_project.json["project"]["id"].clone();
+    foreign["projectId"] = json!(app.project("team-b").await);
     foreign["credentials"] =
         json!({ "domain": DOMAIN, "clientId": WIDE_ID, "clientSecret": WIDE_SECRET });
     let foreign = create(&app, foreign).await;

@@ -311,6 +311,23 @@ impl TestApp {
             .to_owned()
     }
 
+    /// A new project made by the instance admin: its id.
+    pub async fn project(&self, name: &str) -> String {
+        let made = self
+            .call(
+                Method::POST,
+                "/api/v1/projects",
+                Some(json!({ "name": name })),
+                &[],
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+        made.json["project"]["id"]
+            .as_str()
+            .expect("project id")
+            .to_owned()
+    }
+
     /// A new machine identity (made by the admin), optionally a member of `project` with `role`.
     pub async fn identity(&self, name: &str, membership: Option<(&str, &str)>) -> Identity {
         let created = self

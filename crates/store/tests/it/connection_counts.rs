@@ -62,30 +62,19 @@ async fn clone_into(fixture: &Fixture, project_id: ProjectId, n: i32) {
 async fn counts_follow_inserts_and_deletes_single_and_bulk(pool: PgPool) {
     let fixture = Fixture::new(pool.clone()).await;
     let other = second_project(&fixture).await;
-    let audience = format!("https://{DOMAIN}/api/v2/");
     let mut conn = pool.acquire().await.expect("conn");
     let mut added = Vec::new();
     for name in ["beta", "gamma"] {
-        let row = connections::insert(
-            &mut conn,
-            &NewConnection {
-                id: ConnectionId::new(),
-                org_id: fixture.org_id,
-                project_id: fixture.project_id,
-                method: "client-credentials",
+        added.push(
+            insert(
+                &mut conn,
+                &fixture,
+                fixture.project_id,
+                ConnectionId::new(),
                 name,
-                description: None,
-                credentials: Credentials {
-                    domain: DOMAIN,
-                    client_id: "anotherClient",
-                    audience: &audience,
-                    client_secret_sealed: &Sealed(vec![0; 16]),
-                },
-            },
-        )
-        .await
-        .expect("insert");
-        added.push(row.id);
+            )
+            .await,
+        );
     }
     clone_into(&fixture, other, 250).await;
     connections::delete(&mut conn, fixture.org_id, added[0], None)
@@ -168,24 +157,23 @@ async fn a_connection_cannot_move_to_another_project(pool: PgPool) {
     );
 }
 
-/// A connection in `project_id` whose id ends in `last`, the byte that picks its count row.
-async fn insert_ending_in(
+/// A connection named `name` in `project_id`.
+async fn insert(
     conn: &mut sqlx::PgConnection,
     fixture: &Fixture,
     project_id: ProjectId,
-    last: u8,
-) {
-    let mut id = *uuid::Uuid::now_v7().as_bytes();
-    id[15] = last;
+    id: ConnectionId,
+    name: &str,
+) -> ConnectionId {
     let audience = format!("https://{DOMAIN}/api/v2/");
     connections::insert(
         conn,
         &NewConnection {
-            id: ConnectionId(uuid::Uuid::from_bytes(id)),
+            id,
             org_id: fixture.org_id,
             project_id,
             method: "client-credentials",
-            name: &format!("ends-in-{last}"),
+            name,
             description: None,
             credentials: Credentials {
                 domain: DOMAIN,
@@ -196,7 +184,21 @@ async fn insert_ending_in(
         },
     )
     .await
-    .expect("insert");
+    .expect("insert")
+    .id
+}
+
+/// A connection in `project_id` whose id ends in `last`, the byte that picks its count row.
+async fn insert_ending_in(
+    conn: &mut sqlx::PgConnection,
+    fixture: &Fixture,
+    project_id: ProjectId,
+    last: u8,
+) {
+    let mut id = *uuid::Uuid::now_v7().as_bytes();
+    id[15] = last;
+    let id = ConnectionId(uuid::Uuid::from_bytes(id));
+    insert(conn, fixture, project_id, id, &format!("ends-in-{last}")).await;
 }
 
 /// Creates in one project used to queue on its one count row from insert to commit. Two creates
