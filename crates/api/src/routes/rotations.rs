@@ -177,27 +177,27 @@ pub(super) async fn one(
     status: StatusCode,
     rotation: Rotation,
 ) -> ApiResult<Response> {
-    Ok(render(status, detailed(state, rotation).await?))
+    let mut conn = state.db.acquire().await?;
+    let detailed = db::detailed::of(&mut conn, vec![rotation]).await?;
+    single(status, detailed)
 }
 
-/// [`one`] with the mapping given (a deleted rotation's is gone from the database).
+/// [`one`] with the mapping given (read already, or a deleted rotation's, gone from the database).
 pub(super) async fn answer(
     state: &AppState,
     status: StatusCode,
     rotation: Rotation,
     mapping: Option<Mapping>,
 ) -> ApiResult<Response> {
-    let mut detailed = detailed(state, rotation).await?;
-    detailed.mapping = mapping;
-    Ok(render(status, detailed))
+    let mut conn = state.db.acquire().await?;
+    let mappings = mapping.map(|m| (m.rotation_id, m)).into_iter().collect();
+    let detailed = db::detailed::with_mappings(&mut conn, vec![rotation], mappings).await?;
+    single(status, detailed)
 }
 
-async fn detailed(state: &AppState, rotation: Rotation) -> ApiResult<Detailed> {
-    let mut conn = state.db.acquire().await?;
-    db::detailed::of(&mut conn, vec![rotation])
-        .await?
-        .pop()
-        .ok_or_else(not_found)
+fn single(status: StatusCode, mut detailed: Vec<Detailed>) -> ApiResult<Response> {
+    let detailed = detailed.pop().ok_or_else(not_found)?;
+    Ok(render(status, detailed))
 }
 
 pub(super) fn render(status: StatusCode, detailed: Detailed) -> Response {

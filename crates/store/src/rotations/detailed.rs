@@ -23,15 +23,24 @@ pub struct Detailed {
 
 /// The details of `rotations`, in their order.
 pub async fn of(conn: &mut PgConnection, rotations: Vec<Rotation>) -> Result<Vec<Detailed>> {
-    let connection_ids: Vec<ConnectionId> = rotations.iter().map(|r| r.connection_id).collect();
     let ids: Vec<RotationId> = rotations.iter().map(|r| r.id).collect();
+    let mappings = mapping::for_rotations(&mut *conn, &ids).await?;
+    with_mappings(conn, rotations, mappings).await
+}
+
+/// [`of`] with the mappings already known: read by the caller, or kept from before a delete.
+pub async fn with_mappings(
+    conn: &mut PgConnection,
+    rotations: Vec<Rotation>,
+    mut mappings: HashMap<RotationId, Mapping>,
+) -> Result<Vec<Detailed>> {
+    let connection_ids: Vec<ConnectionId> = rotations.iter().map(|r| r.connection_id).collect();
     let key_ids: Vec<RotationId> = rotations
         .iter()
         .filter(|r| r.rotates_keys())
         .map(|r| r.id)
         .collect();
     let names = crate::connections::names(&mut *conn, &connection_ids).await?;
-    let mut mappings = mapping::for_rotations(&mut *conn, &ids).await?;
     let mut overlaps: HashMap<RotationId, OffsetDateTime> = if key_ids.is_empty() {
         HashMap::new()
     } else {
