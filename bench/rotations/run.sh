@@ -6,7 +6,8 @@
 # defined (the plan is shown); worker RSS stays under 100 MB.
 #
 # Steps, all in one run:
-#   1. build the release binaries (emulator, worker process, seeding/checking example);
+#   1. build the release binaries (emulator, `keyhold` whose `worker` command is the shipped worker,
+#      seeding/checking example);
 #   2. start the emulator with one tenant holding the connection's client and DUE clients;
 #   3. seed a fresh database: one connection, DUE rotations due now and IDLE ones scheduled over
 #      the next year (DUE + IDLE = 1,000,000 by default), then EXPLAIN the claim query;
@@ -47,10 +48,11 @@ on_cleanup() { stop_pids "${STOP_GRACE:-50}" "${WORKER_PIDS[@]}"; }
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   log "building release binaries (a few minutes on a cold target dir)"
   (cd "$ROOT" && timeout 1800 cargo build --release -q -p auth0-emulator --bin auth0-emulator &&
-    timeout 1800 cargo build --release -q -p keyhold-worker --bin keyhold-worker-test --example bench_rotations) ||
+    timeout 1800 cargo build --release -q -p keyhold --bin keyhold &&
+    timeout 1800 cargo build --release -q -p keyhold-worker --example bench_rotations) ||
     die "build failed"
 fi
-for exe in "$BIN/auth0-emulator" "$BIN/keyhold-worker-test" "$BIN/examples/bench_rotations"; do
+for exe in "$BIN/auth0-emulator" "$BIN/keyhold" "$BIN/examples/bench_rotations"; do
   [[ -x "$exe" ]] || die "$exe is missing (run without SKIP_BUILD=1)"
 done
 
@@ -100,6 +102,22 @@ timeout 60 pgbench -n -c "$BASE_CLIENTS" -j 2 -T 5 -f "$WORK/select.sql" "$DB" >
 BASE_TPS=$(awk '/^tps = / {printf "%.0f", $3}' "$WORK/pgbench.txt")
 xacts() { psql -Atq -d postgres -c "select xact_commit + xact_rollback from pg_stat_database where datname = '$DB'"; }
 XACTS_BEFORE=$(xacts)
+# CPU ticks of one process (user + system), of PostgreSQL (every backend plus the postmaster's
+# reaped children, so exited backends count), and of the whole machine's busy time: the run's
+# CPU per rotation by party says which one bounds the rate on these shared cores.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_ticks() {
+  local sum=0 p
+  for p in $(pgrep -x postgres); do sum=$((sum + $(ticks "$p"))); done
+  echo $((sum + $(awk '{print $16 + $17}' "/proc/$(pgrep -o -x postgres)/stat")))
+}
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+# Cluster-wide WAL counters: the machine runs nothing else against PostgreSQL during the run.
+wal() { psql -Atq -d postgres -c "select wal_records, wal_fpi, wal_bytes from pg_stat_wal"; }
+WAL0=$(wal)
+EMU_T0=$(ticks "$EMU_PID")
+PG_T0=$(pg_ticks)
+BUSY_T0=$(busy_ticks)
 
 log "starting $WORKERS worker processes (concurrency $CONCURRENCY each)"
 START_NS=$(date +%s%N)
@@ -107,7 +125,7 @@ for n in $(seq "$WORKERS"); do
   KEYHOLD_AUTH0_ENDPOINT_OVERRIDE="$EMU" KEYHOLD_WORKER_ID="bench-$n" \
     KEYHOLD_WORKER_CONCURRENCY="$CONCURRENCY" KEYHOLD_WORKER_BATCH_SIZE="$CONCURRENCY" \
     KEYHOLD_WORKER_POLL_MS=100 KEYHOLD_WORKER_TENANT_RPS=0 KEYHOLD_DB_MAX_CONNECTIONS=16 \
-    RUST_LOG=warn "$BIN/keyhold-worker-test" 2>"$WORK/worker-$n.err" &
+    RUST_LOG=warn "$BIN/keyhold" worker 2>"$WORK/worker-$n.err" &
   WORKER_PIDS+=($!)
 done
 
@@ -125,6 +143,12 @@ for _ in $(seq 1200); do
   sleep 0.05
 done
 END_NS=$(date +%s%N)
+WORKER_T=0
+for pid in "${WORKER_PIDS[@]}"; do WORKER_T=$((WORKER_T + $(ticks "$pid"))); done
+EMU_T=$(($(ticks "$EMU_PID") - EMU_T0))
+PG_T=$(($(pg_ticks) - PG_T0))
+BUSY_T=$(($(busy_ticks) - BUSY_T0))
+WAL1=$(wal)
 exec {POLL[1]}>&-
 wait "$POLLER" 2>/dev/null || true
 [[ "$DONE" -ge "$DUE" ]] || die "only $DONE of $DUE rotations finished in time"
@@ -160,6 +184,10 @@ grep -q "Index Scan using secret_rotations_due_idx" "$WORK/plan-before.txt" &&
   ! grep -q "Seq Scan" "$WORK/plan-before.txt" "$WORK/plan-after.txt" && PLAN_OK=yes
 MAX_RSS=$(printf '%s\n' "${RSS[@]}" | sort -n | tail -1)
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
+HZ=$(getconf CLK_TCK)
+# "µs per rotation (% of one core)" for a number of CPU ticks over the timed run.
+per_rotation() { python3 -c "t = $1 / $HZ; w = ($END_NS - $START_NS) / 1e9; print(f'{t / $DUE * 1e6:.0f} ({t / w * 100:.0f}%)')"; }
+OTHER_T=$((BUSY_T - WORKER_T - EMU_T - PG_T))
 verdict() { python3 -c "print('PASS' if $1 else 'FAIL')"; }
 
 TABLE=$(cat <<EOF
@@ -167,6 +195,8 @@ TABLE=$(cat <<EOF
 |---|---|---|---|---|
 | rotations/s ($DUE due, $WORKERS workers) | $RATE ($ELAPSED s) | >= $TARGET_RATE | $(ratio "$RATE" "$TARGET_RATE") | $(verdict "$RATE >= $TARGET_RATE") |
 | baseline A: pgbench single-row select, $BASE_CLIENTS clients, tps (rotations per 1,000 tps of A) | $BASE_TPS ($(python3 -c "print(f'{$RATE * 1000 / max($BASE_TPS, 1):.0f}')")) | - | - | - |
+| CPU per rotation, µs (% of one core): workers / emulator / PostgreSQL / rest (poller, machine) | $(per_rotation "$WORKER_T") / $(per_rotation "$EMU_T") / $(per_rotation "$PG_T") / $(per_rotation "$((OTHER_T > 0 ? OTHER_T : 0))") | - | - | - |
+| WAL per rotation: records / full-page images / bytes | $(python3 -c "a = '$WAL0'.split('|'); b = '$WAL1'.split('|'); d = [(int(y) - int(x)) / $DUE for x, y in zip(a, b)]; print(f'{d[0]:.1f} / {d[1]:.2f} / {d[2]:.0f}')") | - | - | - |
 | database transactions per rotation (includes the progress poll's) | $(python3 -c "print(f'{$XACTS / $DUE:.2f}')") | - | - | - |
 | double rotations (PATCHes / secret changes / clients) | $PATCHES / $CHANGES / $DUE | = clients | $(ratio "$CHANGES" "$DUE") | $(verdict "$PATCHES == $DUE and $CHANGES == $DUE") |
 | secret mismatches / unrotated / multi-attempt ($VERIFY) | see left | 0 | - | $(verdict "'mismatches=0 unrotated=0 multi_attempts=0' in '$VERIFY'") |

@@ -244,18 +244,11 @@ pub enum Finish {
     Stale,
 }
 
-/// Step 4, in one statement: promotes pending to current (current becomes previous, the older
-/// previous is deleted), finishes the attempt, reschedules and releases the lease; for a
-/// self-rotation also replaces the connection's secret and bumps its version. Call inside the
-/// transaction that also records the audit event.
-pub async fn finish_success(
-    conn: &mut PgConnection,
-    lease: &Lease,
-    done: &Success<'_>,
-) -> Result<Finish> {
-    let own = done.own_connection.as_ref();
-    let row: (Option<i16>, i64, Option<i64>, bool) = sqlx::query_as(
-        "with r as ( \
+/// [`finish_success`]'s statement; `$own` is the `own` part: the connection's update or nothing.
+macro_rules! finish_sql {
+    ($own:literal) => {
+        concat!(
+            "with r as ( \
            update secret_rotations set status = 'success', last_rotation_message = null, \
              last_rotated_at = now(), is_last_rotation_manual = $5, next_rotation_at = $6, \
              due_at = case when is_auto_rotation_enabled then $6 end, \
@@ -287,33 +280,58 @@ pub async fn finish_success(
          a as ( \
            update rotation_attempts set step = $12, outcome = 'succeeded', \
              finished_at = now(), updated_at = now() \
-           where id = $4 and exists (select 1 from r)), \
-         own as ( \
+           where id = $4 and exists (select 1 from r)), ",
+            $own,
+            "         select (select active_index from r), \
+                (select count(*) from moved where state = 'current'), \
+                (select version from own), \
+                exists (select 1 from rotation_secrets where rotation_id = $1)"
+        )
+    };
+}
+/// A self-rotation: the connection's own secret is replaced too.
+const FINISH_OWN: &str = finish_sql!(
+    "own as ( \
            update app_connections set client_secret_sealed = $9, secret_bound = true, \
              version = version + 1, updated_at = now() \
            where id = $8 and client_id = $10 and domain = $11 and exists (select 1 from r) \
-           returning version) \
-         select (select active_index from r), \
-                (select count(*) from moved where state = 'current'), \
-                (select version from own), \
-                exists (select 1 from rotation_secrets where rotation_id = $1)",
-    )
-    .bind(lease.rotation_id)
-    .bind(&lease.owner)
-    .bind(lease.epoch)
-    .bind(done.attempt_id)
-    .bind(done.is_manual)
-    .bind(done.next_rotation_at)
-    .bind(done.schedule_version)
-    // Fenced on the tenant and client: if someone pointed the connection elsewhere meanwhile,
-    // this secret is not its secret any more.
-    .bind(own.map(|o| o.connection_id))
-    .bind(own.map(|o| o.sealed))
-    .bind(own.map(|o| o.client_id))
-    .bind(own.map(|o| o.domain))
-    .bind(AttemptStep::Finished)
-    .fetch_one(conn)
-    .await?;
+           returning version) "
+);
+/// Nothing of the connection changes: `own` is empty, with the same column.
+const FINISH: &str = finish_sql!("own as (select null::bigint as version where false) ");
+
+/// Step 4, in one statement: promotes pending to current (current becomes previous, the older
+/// previous is deleted), finishes the attempt, reschedules and releases the lease; for a
+/// self-rotation also replaces the connection's secret and bumps its version. Call inside the
+/// transaction that also records the audit event.
+pub async fn finish_success(
+    conn: &mut PgConnection,
+    lease: &Lease,
+    done: &Success<'_>,
+) -> Result<Finish> {
+    let own = done.own_connection.as_ref();
+    // PostgreSQL prepares every table a statement could write, whether or not a row is written:
+    // for `app_connections` that is parsing its check constraints and generated column on each
+    // run. Only a self-rotation writes the connection, so the other rotations (nearly all) run
+    // the statement without that part.
+    let sql = if own.is_some() { FINISH_OWN } else { FINISH };
+    let row: (Option<i16>, i64, Option<i64>, bool) = sqlx::query_as(sql)
+        .bind(lease.rotation_id)
+        .bind(&lease.owner)
+        .bind(lease.epoch)
+        .bind(done.attempt_id)
+        .bind(done.is_manual)
+        .bind(done.next_rotation_at)
+        .bind(done.schedule_version)
+        // Fenced on the tenant and client: if someone pointed the connection elsewhere meanwhile,
+        // this secret is not its secret any more.
+        .bind(own.map(|o| o.connection_id))
+        .bind(own.map(|o| o.sealed))
+        .bind(own.map(|o| o.client_id))
+        .bind(own.map(|o| o.domain))
+        .bind(AttemptStep::Finished)
+        .fetch_one(conn)
+        .await?;
     match row {
         (Some(active_index), 1, connection_version, has_mapping) => Ok(Finish::Done {
             active_index,
