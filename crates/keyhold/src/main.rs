@@ -7,6 +7,7 @@ mod db;
 mod dev;
 mod http;
 mod keys;
+mod memory;
 mod serve;
 mod telemetry;
 mod webhook_args;
@@ -22,19 +23,35 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser;
 use config::{Cli, Command};
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    telemetry::init(cli.log_format);
-    config::warn_unknown_vars();
-    match run(cli.command).await {
-        Ok(()) => ExitCode::SUCCESS,
+fn main() -> ExitCode {
+    // Before the runtime's threads allocate anything: see `memory`.
+    let small_pages = memory::small_pages_only();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
         Err(err) => {
-            // `{:#}` prints the context chain on one line; none of our errors carry secrets.
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
         }
-    }
+    };
+    runtime.block_on(async move {
+        let cli = Cli::parse();
+        telemetry::init(cli.log_format);
+        if let Err(err) = small_pages {
+            tracing::warn!(error = %err, "could not turn transparent huge pages off; memory use will be higher");
+        }
+        config::warn_unknown_vars();
+        match run(cli.command).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                // `{:#}` prints the context chain on one line; none of our errors carry secrets.
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {

@@ -84,6 +84,16 @@ async fn serve_becomes_ready_and_stops_cleanly_on_sigterm(pool: PgPool) {
     assert_eq!(status(port, "/api/v1/projects"), Some(401));
 
     let pid = child.id().expect("running").to_string();
+    // Huge pages held a third of the server's memory (crates/keyhold/src/memory.rs).
+    let proc_status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    assert!(
+        proc_status.contains("THP_enabled:\t0"),
+        "transparent huge pages are off for the server: {}",
+        proc_status
+            .lines()
+            .find(|l| l.starts_with("THP"))
+            .unwrap_or("no THP_enabled line")
+    );
     let sent = std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
