@@ -135,6 +135,13 @@ verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == "<") ? (v < 
 # A baseline that measured nothing (0, or empty after a failed run) gives "n/a", not awk's crash.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f MB", k / 1024 }'; }
+# rss_parts PID: "anonymous A MB, file-backed F MB" of a process's resident set: the heap (allocator,
+# buffers, caches) against the mapped binary and libraries. With KEEP_WORK=1 the whole memory map
+# is kept as $WORK/smaps-PID.txt for a closer look.
+rss_parts() {
+  [[ "${KEEP_WORK:-0}" == 1 ]] && cp "/proc/$1/smaps" "$WORK/smaps-$1.txt" 2>/dev/null
+  awk '/^RssAnon:/ {a = $2} /^RssFile:/ {f = $2} END { printf "anonymous %.1f MB, file-backed %.1f MB", a / 1024, f / 1024 }' "/proc/$1/status"
+}
 
 # machine_state: one sentence on how quiet the machine was during the runs, for the report.
 machine_state() {

@@ -277,6 +277,7 @@ COUNT_STATEMENTS=1 BENCH_TOKEN_FILE="$WORK/reader.token" wrk_run keyhold-get "$D
 KH_RPS=$RPS KH_P50=$P50 KH_P99=$P99
 KH_RSS_KB=$(awk '/^VmRSS:/ {print $2}' "/proc/$KEYHOLD_PID/status")
 KH_HWM_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$KEYHOLD_PID/status")
+KH_RSS_PARTS=$(rss_parts "$KEYHOLD_PID")
 
 # measure.sh counts the process KEYHOLD_PID names as "the server": for these runs, OpenBao.
 log "OpenBao: GET cycling over $ROWS records, warm-up (${WARMUP} s), then ${DURATION} s"
@@ -309,7 +310,7 @@ TABLE=$(
 | throughput | **$KH_RPS req/s** | **$BAO_RPS req/s** | $ROOT_RPS req/s | **$PG_TPS tps** (\`-M prepared\`: $PGP_TPS tps) |
 | latency p50 / p99 | $KH_P50 / $KH_P99 ms | $BAO_P50 / $BAO_P99 ms | $ROOT_P50 / $ROOT_P99 ms | avg $PG_AVG ms (\`-M prepared\`: $PGP_AVG ms) |
 | CPU per request | $KH_US µs server + $KH_PG_US µs PostgreSQL | $BAO_US µs server (storage in-process) | $ROOT_US µs server | $PG_US µs PostgreSQL (\`-M prepared\`: $PGP_US µs) |
-| server VmRSS after the load (VmHWM; VmRSS before the load) | $(mb "$KH_RSS_KB") ($(mb "$KH_HWM_KB"); $(mb "$KH_RSS_SETUP_KB")), records in PostgreSQL | $(mb "$BAO_RSS_KB") ($(mb "$BAO_HWM_KB"); $(mb "$BAO_RSS_SETUP_KB")) after both OpenBao runs, records in its memory | (same process) | - |
+| server VmRSS after the load (VmHWM; VmRSS before the load) | $(mb "$KH_RSS_KB") ($(mb "$KH_HWM_KB"); $(mb "$KH_RSS_SETUP_KB")), records in PostgreSQL; $KH_RSS_PARTS | $(mb "$BAO_RSS_KB") ($(mb "$BAO_HWM_KB"); $(mb "$BAO_RSS_SETUP_KB")) after both OpenBao runs, records in its memory | (same process) | - |
 | one response | $KH_SIZE, no secret | $BAO_SIZE, with the client secret | (same) | one row of $NCOLS columns |
 
 | comparison | value | target | result |
