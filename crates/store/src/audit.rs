@@ -168,8 +168,8 @@ pub async fn list(
     if let Some(until) = filter.until {
         q.push(" and created_at < ").push_bind(until);
     }
-    q.push(" order by id desc limit ")
-        .push_bind(i64::from(page.limit) + 1);
+    q.push(" order by id desc");
+    page.push_limit(&mut q);
     let mut rows: Vec<Event> = q.build_query_as().fetch_all(pool).await?;
     let next = if rows.len() > page.limit as usize {
         rows.truncate(page.limit as usize);

@@ -4,10 +4,13 @@
 //! Two methods: `client-credentials` (a sealed client secret) and `private-key-jwt` (no secret
 //! here: the public half of a key pair whose sealed private half is in `connection_keys`).
 
+use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
-use crate::page::{Cursor, Page, PageRequest, like_pattern};
+use crate::page::{
+    Counted, Cursor, Page, PageRequest, Positional, fetch_counted, like_pattern, push_literal_limit,
+};
 use crate::{ConnectionId, Error, OrgId, ProjectId, Result};
 
 /// Ciphertext from `crypto`: not secret by itself, but noisy, so `Debug` prints only its size.
@@ -60,7 +63,7 @@ pub struct PublicKeyColumns {
 /// A connection as a list shows it: no sealed secret and no public key material (PEM, JWK), which
 /// a page of 100 would carry and no row displays, and the last scope check decoded straight into
 /// its typed map rather than a JSON tree.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct Listed {
     pub id: ConnectionId,
     pub org_id: OrgId,
@@ -160,6 +163,33 @@ impl<'de> serde::Deserialize<'de> for MissingCount {
     }
 }
 
+/// By position, in the order of [`listed_columns!`] (see [`Positional`]).
+impl<'r> sqlx::FromRow<'r, PgRow> for Listed {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
+        let mut at = Positional::new(row);
+        Ok(Listed {
+            id: at.take("id")?,
+            org_id: at.take("org_id")?,
+            project_id: at.take("project_id")?,
+            app: at.take("app")?,
+            method: at.take("method")?,
+            name: at.take("name")?,
+            description: at.take("description")?,
+            domain: at.take("domain")?,
+            client_id: at.take("client_id")?,
+            audience: at.take("audience")?,
+            version: at.take("version")?,
+            created_at: at.take("created_at")?,
+            updated_at: at.take("updated_at")?,
+            scope_check: at.take("scope_check")?,
+            scope_checked_at: at.take("scope_checked_at")?,
+            key_kid: at.take("key_kid")?,
+            key_alg: at.take("key_alg")?,
+            key_registered_at: at.take("key_registered_at")?,
+        })
+    }
+}
+
 impl Listed {
     /// A `private-key-jwt` connection whose key Keyhold has not yet used successfully.
     pub fn awaits_registration(&self) -> bool {
@@ -192,7 +222,7 @@ macro_rules! columns {
     };
 }
 
-/// The columns of [`Listed`].
+/// The columns of [`Listed`], in the order its `FromRow` reads them.
 macro_rules! listed_columns {
     () => {
         "id, org_id, project_id, app, method, name, description, domain, client_id, audience, \
@@ -429,62 +459,77 @@ fn push_filter(q: &mut QueryBuilder<Postgres>, filter: &ListFilter, after: Optio
     }
 }
 
-/// One page ordered by `(name, id)`. Within a project the name alone is unique and the
-/// `(project_id, name)` constraint index serves the range; across projects `(org_id, name, id)` does.
-pub async fn list(pool: &PgPool, filter: &ListFilter, page: &PageRequest) -> Result<Page<Listed>> {
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(concat!(
-        "select ",
-        listed_columns!(),
-        " from app_connections where "
-    ));
+/// One page ordered by `(name, id)`, with the total of the whole list (up to `cap` where it is
+/// counted, see [`push_total`]) read by the same statement. Within a project the name alone is
+/// unique and the `(project_id, name)` constraint index serves the range; across projects
+/// `(org_id, name, id)` does.
+pub async fn list(
+    pool: &PgPool,
+    filter: &ListFilter,
+    page: &PageRequest,
+    cap: u32,
+) -> Result<Counted<Listed>> {
+    let mut q: QueryBuilder<Postgres> =
+        QueryBuilder::new(concat!("select ", listed_columns!(), ", "));
+    push_total(&mut q, filter, cap);
+    q.push(" from app_connections where ");
     push_filter(&mut q, filter, page.after.as_ref());
-    q.push(" order by name, id limit ")
-        .push_bind(i64::from(page.limit) + 1);
-    let rows: Vec<Listed> = q.build_query_as().fetch_all(pool).await?;
-    Ok(Page::from_overfetch(rows, page.limit, |c| Cursor {
+    q.push(" order by name, id");
+    page.push_limit(&mut q);
+    let key = |c: &Listed| Cursor {
         name: c.name.clone(),
         id: c.id.0,
-    }))
-}
-
-/// How many connections `filter` matches. Unfiltered, from the per-project counts the triggers of
-/// migration `connection_counts` keep, so exact and one index lookup per project; with a search or
-/// the missing-scope filter, counted up to `cap` (`None` past it), so a huge project costs at most
-/// `cap` index entries per page rather than a count of everything.
-pub async fn count(pool: &PgPool, filter: &ListFilter, cap: u32) -> Result<Option<u32>> {
-    if filter.search.is_none() && !filter.missing_scope {
-        return counted(pool, filter).await;
+    };
+    match fetch_counted(pool, &mut q, page.limit, key).await? {
+        Some(counted) => Ok(counted),
+        None => Ok(Counted {
+            page: Page::from_overfetch(Vec::new(), page.limit, key),
+            total: count(pool, filter, cap).await?,
+        }),
     }
-    let mut q: QueryBuilder<Postgres> =
-        QueryBuilder::new("select count(*) from (select 1 from app_connections where ");
-    push_filter(&mut q, filter, None);
-    q.push(" limit ")
-        .push_bind(i64::from(cap) + 1)
-        .push(") capped");
-    let n: i64 = q.build_query_scalar().fetch_one(pool).await?;
-    Ok(u32::try_from(n).ok().filter(|n| *n <= cap))
 }
 
-/// The kept count of an unfiltered list: its project's, or the sum over the organisation's
-/// projects the caller may see.
-async fn counted(pool: &PgPool, filter: &ListFilter) -> Result<Option<u32>> {
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-        "select coalesce(sum(c.connections), 0)::bigint from app_connection_counts c \
+/// How many connections `filter` matches (see [`push_total`]); a list reads it with its page.
+pub async fn count(pool: &PgPool, filter: &ListFilter, cap: u32) -> Result<Option<u32>> {
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new("select ");
+    push_total(&mut q, filter, cap);
+    let n: Option<i64> = q.build_query_scalar().fetch_one(pool).await?;
+    Ok(n.and_then(|n| u32::try_from(n).ok()))
+}
+
+/// The total of a list as a scalar subquery. Unfiltered, from the per-project counts the triggers
+/// of migration `connection_counts` keep: exact, and one index lookup per project (the project's,
+/// or those of the organisation the caller may see). With a search or the missing-scope filter,
+/// counted up to `cap` and `null` past it, so a huge project costs at most `cap` index entries per
+/// page rather than a count of everything.
+fn push_total(q: &mut QueryBuilder<Postgres>, filter: &ListFilter, cap: u32) {
+    if filter.search.is_some() || filter.missing_scope {
+        q.push(format_args!(
+            "(select case when count(*) <= {cap} then count(*) end \
+             from (select 1 from app_connections where "
+        ));
+        push_filter(q, filter, None);
+        push_literal_limit(q, u64::from(cap) + 1);
+        q.push(") capped)");
+        return;
+    }
+    q.push(
+        "(select coalesce(sum(c.connections), 0)::bigint from app_connection_counts c \
          join projects p on p.id = c.project_id where p.org_id = ",
-    );
-    q.push_bind(filter.org_id);
+    )
+    .push_bind(filter.org_id);
     match (filter.project_id, &filter.visible) {
         (Some(project_id), _) => {
             q.push(" and c.project_id = ").push_bind(project_id);
         }
         (None, Some(visible)) => {
             let ids: Vec<uuid::Uuid> = visible.iter().map(|p| p.0).collect();
-            q.push(" and c.project_id = any(").push_bind(ids).push(")");
+            q.push(" and c.project_id = any(").push_bind(ids);
+            q.push(")");
         }
         (None, None) => {}
     }
-    let n: i64 = q.build_query_scalar().fetch_one(pool).await?;
-    Ok(u32::try_from(n).ok())
+    q.push(")");
 }
 
 /// A partial update. `None` leaves a field as it is; `description: Some(None)` clears it.

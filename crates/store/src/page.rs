@@ -3,6 +3,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sqlx::postgres::PgRow;
+use sqlx::{Column as _, FromRow, PgPool, Postgres, QueryBuilder, Row as _};
 use uuid::Uuid;
 
 /// The position after which the next page starts. Opaque to clients (base64url).
@@ -56,6 +58,22 @@ pub struct PageRequest {
     pub after: Option<Cursor>,
 }
 
+impl PageRequest {
+    /// ` limit <limit + 1>`: one row more than the page, to learn whether a next one exists.
+    pub(crate) fn push_limit(&self, q: &mut QueryBuilder<Postgres>) {
+        push_literal_limit(q, u64::from(self.limit) + 1);
+    }
+}
+
+/// ` limit n` with `n` in the statement's text rather than bound. PostgreSQL plans a bound limit
+/// as a tenth of the table, so the cached generic plan of a page statement never won and every
+/// execution was planned afresh; with the number in the text it wins after five, as pgbench's
+/// literal statement does. `n` is a number of ours, never a client's text; each distinct limit is
+/// its own prepared statement.
+pub(crate) fn push_literal_limit(q: &mut QueryBuilder<Postgres>, n: u64) {
+    q.push(format_args!(" limit {n}"));
+}
+
 /// One page and the cursor of the next one (`None` on the last page).
 #[derive(Debug)]
 pub struct Page<T> {
@@ -74,6 +92,65 @@ impl<T> Page<T> {
             None
         };
         Page { items: rows, next }
+    }
+}
+
+/// A page and its list's total, read by one statement (see [`fetch_counted`]).
+#[derive(Debug)]
+pub struct Counted<T> {
+    pub page: Page<T>,
+    /// `None` where the list counts only up to a cap and passed it.
+    pub total: Option<u32>,
+}
+
+/// Runs `q`, a page statement (`limit + 1` rows) whose last column is the whole list's total as a
+/// scalar subquery (`null` when not known), and decodes its rows. One statement instead of a page
+/// and a count: on a loaded server the second statement's round trip, wake-ups and executor cost
+/// more than the count itself. `None` when the page is empty, so no row carried the total and the
+/// caller counts alone.
+pub(crate) async fn fetch_counted<T>(
+    pool: &PgPool,
+    q: &mut QueryBuilder<Postgres>,
+    limit: u32,
+    key: impl Fn(&T) -> Cursor,
+) -> crate::Result<Option<Counted<T>>>
+where
+    T: for<'r> FromRow<'r, PgRow>,
+{
+    let rows = q.build().fetch_all(pool).await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let total: Option<i64> = first.try_get(first.len() - 1)?;
+    let items = rows
+        .iter()
+        .map(T::from_row)
+        .collect::<sqlx::Result<Vec<T>>>()?;
+    Ok(Some(Counted {
+        page: Page::from_overfetch(items, limit, key),
+        total: total.and_then(|n| u32::try_from(n).ok()),
+    }))
+}
+
+/// Reads a row's columns by position, in the order of its statement's column list: a page decodes
+/// a hundred rows of a dozen columns, and looking each one up by name and checking its type cost
+/// more than decoding it. Debug builds (every test) check each name, so a column list and its
+/// reader cannot drift apart unnoticed.
+pub(crate) struct Positional<'r> {
+    row: &'r PgRow,
+    next: usize,
+}
+
+impl<'r> Positional<'r> {
+    pub(crate) fn new(row: &'r PgRow) -> Self {
+        Self { row, next: 0 }
+    }
+
+    pub(crate) fn take<T: sqlx::Decode<'r, Postgres>>(&mut self, name: &str) -> sqlx::Result<T> {
+        debug_assert_eq!(self.row.column(self.next).name(), name, "column order");
+        let value = self.row.try_get_unchecked(self.next);
+        self.next += 1;
+        value
     }
 }
 

@@ -21,7 +21,9 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
 use crate::connections::Sealed;
-use crate::page::{Cursor, Page, PageRequest, like_pattern};
+use crate::page::{
+    Counted, Cursor, Page, PageRequest, fetch_counted, like_pattern, push_literal_limit,
+};
 use crate::{AttemptId, ConnectionId, CredentialId, Error, OrgId, ProjectId, Result, RotationId};
 
 /// Infisical's rotation type: replace the client's one secret.
@@ -228,25 +230,47 @@ pub struct ListFilter {
     pub status: Option<String>,
 }
 
-/// One page ordered by `(name, id)`, as connections are paged.
+/// One page ordered by `(name, id)` with the list's total up to `cap` (`None` past it), as
+/// connections are paged: one statement (see `page::fetch_counted`).
 pub async fn list(
     pool: &PgPool,
     filter: &ListFilter,
     page: &PageRequest,
-) -> Result<Page<Rotation>> {
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(concat!(
-        "select ",
-        columns!(),
-        " from secret_rotations where "
-    ));
+    cap: u32,
+) -> Result<Counted<Rotation>> {
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(concat!("select ", columns!(), ", "));
+    push_total(&mut q, filter, cap);
+    q.push(" from secret_rotations where ");
     push_filter(&mut q, filter, page.after.as_ref());
-    q.push(" order by name, id limit ")
-        .push_bind(i64::from(page.limit) + 1);
-    let rows: Vec<Rotation> = q.build_query_as().fetch_all(pool).await?;
-    Ok(Page::from_overfetch(rows, page.limit, |r| Cursor {
+    q.push(" order by name, id");
+    page.push_limit(&mut q);
+    let key = |r: &Rotation| Cursor {
         name: r.name.clone(),
         id: r.id.0,
-    }))
+    };
+    match fetch_counted(pool, &mut q, page.limit, key).await? {
+        Some(counted) => Ok(counted),
+        None => {
+            let mut q: QueryBuilder<Postgres> = QueryBuilder::new("select ");
+            push_total(&mut q, filter, cap);
+            let n: Option<i64> = q.build_query_scalar().fetch_one(pool).await?;
+            Ok(Counted {
+                page: Page::from_overfetch(Vec::new(), page.limit, key),
+                total: n.and_then(|n| u32::try_from(n).ok()),
+            })
+        }
+    }
+}
+
+/// How many rotations `filter` matches as a scalar subquery, counted up to `cap` and `null` past it.
+fn push_total(q: &mut QueryBuilder<Postgres>, filter: &ListFilter, cap: u32) {
+    q.push(format_args!(
+        "(select case when count(*) <= {cap} then count(*) end \
+         from (select 1 from secret_rotations where "
+    ));
+    push_filter(q, filter, None);
+    push_literal_limit(q, u64::from(cap) + 1);
+    q.push(") capped)");
 }
 
 /// The `where` clause of a list (and of its count), after `after` when given.
@@ -282,19 +306,6 @@ fn push_filter(q: &mut QueryBuilder<Postgres>, filter: &ListFilter, after: Optio
     if let Some(status) = &filter.status {
         q.push(" and status = ").push_bind(status.clone());
     }
-}
-
-/// How many rotations `filter` matches, counted up to `cap`; `None` past it (see
-/// `connections::count`).
-pub async fn count(pool: &PgPool, filter: &ListFilter, cap: u32) -> Result<Option<u32>> {
-    let mut q: QueryBuilder<Postgres> =
-        QueryBuilder::new("select count(*) from (select 1 from secret_rotations where ");
-    push_filter(&mut q, filter, None);
-    q.push(" limit ")
-        .push_bind(i64::from(cap) + 1)
-        .push(") capped");
-    let n: i64 = q.build_query_scalar().fetch_one(pool).await?;
-    Ok(u32::try_from(n).ok().filter(|n| *n <= cap))
 }
 
 /// A partial update of the definition. `None` leaves a field as it is.

@@ -402,14 +402,11 @@ async fn list(
         search: search.map(str::to_owned),
         missing_scope: query.missing_scope.unwrap_or(false),
     };
-    let (page, total_count) = tokio::try_join!(
-        db::list(&state.db, &filter, &page),
-        db::count(&state.db, &filter, crate::routes::COUNT_CAP),
-    )?;
+    let listed = db::list(&state.db, &filter, &page, crate::routes::COUNT_CAP).await?;
     Ok(Json(dto::ListOut {
-        app_connections: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next.map(|c| c.encode()),
-        total_count,
+        app_connections: listed.page.items.into_iter().map(Into::into).collect(),
+        next_cursor: listed.page.next.map(|c| c.encode()),
+        total_count: listed.total,
     }))
 }
 

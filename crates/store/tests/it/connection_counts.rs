@@ -3,6 +3,7 @@
 
 use sqlx::PgPool;
 use store::connections::{self, Credentials, ListFilter, NewConnection, Sealed};
+use store::page::{Cursor, PageRequest};
 use store::{ConnectionId, ProjectId};
 
 use crate::support::{DOMAIN, Fixture};
@@ -137,6 +138,63 @@ async fn counts_follow_inserts_and_deletes_single_and_bulk(pool: PgPool) {
             .expect("count"),
         Some(0)
     );
+}
+
+/// A page reads the list's total in its own statement; it must be the total `count` gives, for
+/// every kind of filter, from any position, and for an empty page (no row to carry it).
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_page_carries_the_same_total_as_a_count(pool: PgPool) {
+    let fixture = Fixture::new(pool.clone()).await;
+    let other = second_project(&fixture).await;
+    clone_into(&fixture, other, 25).await;
+    let page = |limit, after| PageRequest { limit, after };
+    let searched = |search: &str| ListFilter {
+        search: Some(search.to_owned()),
+        ..unfiltered(&fixture, Some(other))
+    };
+    let cases = [
+        // Kept counts: exact past the cap of 10.
+        (unfiltered(&fixture, Some(other)), Some(25)),
+        (unfiltered(&fixture, None), Some(26)),
+        // Counted: exact under the cap, unknown past it.
+        (searched("acme-2"), Some(7)),
+        (searched("acme-"), None),
+        (
+            ListFilter {
+                org_id: store::OrgId::new(),
+                ..unfiltered(&fixture, Some(other))
+            },
+            Some(0),
+        ),
+    ];
+    for (filter, total) in cases {
+        assert_eq!(
+            connections::count(&pool, &filter, 10).await.expect("count"),
+            total
+        );
+        let first = connections::list(&pool, &filter, &page(4, None), 10)
+            .await
+            .expect("page 1");
+        assert_eq!(first.total, total, "page 1 of {filter:?}");
+        let Some(after) = first.page.next else {
+            assert_eq!(total, Some(0), "{filter:?}");
+            continue;
+        };
+        let second = connections::list(&pool, &filter, &page(4, Some(after)), 10)
+            .await
+            .expect("page 2");
+        assert_eq!(second.total, total, "page 2 of {filter:?}");
+        assert!(!second.page.items.is_empty(), "{filter:?}");
+        let past_the_end = Cursor {
+            name: "zzz".to_owned(),
+            id: uuid::Uuid::max(),
+        };
+        let empty = connections::list(&pool, &filter, &page(4, Some(past_the_end)), 10)
+            .await
+            .expect("empty page");
+        assert!(empty.page.items.is_empty() && empty.page.next.is_none());
+        assert_eq!(empty.total, total, "empty page of {filter:?}");
+    }
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]

@@ -127,11 +127,14 @@ async fn definitions_follow_the_api_rules(pool: PgPool) {
             limit: 2,
             after: None,
         },
+        10,
     )
     .await
     .expect("page");
+    assert_eq!(first.total, Some(3), "the whole list, not the page");
     assert_eq!(
         first
+            .page
             .items
             .iter()
             .map(|r| r.name.as_str())
@@ -148,20 +151,23 @@ async fn definitions_follow_the_api_rules(pool: PgPool) {
         },
         &PageRequest {
             limit: 2,
-            after: first.next.clone(),
+            after: first.page.next.clone(),
         },
+        2,
     )
     .await
     .expect("page");
+    assert_eq!(second.total, None, "three match, counted up to 2");
     assert_eq!(
         second
+            .page
             .items
             .iter()
             .map(|r| r.name.as_str())
             .collect::<Vec<_>>(),
         ["gamma"]
     );
-    assert!(second.next.is_none());
+    assert!(second.page.next.is_none());
     let other_org = rotations::get(&fx.pool, store::OrgId::new(), a.id).await;
     assert!(matches!(other_org, Err(store::Error::NotFound)));
 }

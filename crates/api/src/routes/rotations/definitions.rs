@@ -356,10 +356,8 @@ pub(super) async fn list(
         kind: kind.0,
         status,
     };
-    let (page, total) = tokio::try_join!(
-        db::list(&state.db, &filter, &page),
-        db::count(&state.db, &filter, crate::routes::COUNT_CAP),
-    )?;
+    let store::page::Counted { page, total } =
+        db::list(&state.db, &filter, &page, crate::routes::COUNT_CAP).await?;
     let now = OffsetDateTime::now_utc();
     let mut conn = state.db.acquire().await?;
     let items: Vec<RotationOut> = db::detailed::of(&mut conn, page.items)
