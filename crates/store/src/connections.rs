@@ -9,7 +9,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
 use crate::page::{
-    Counted, Cursor, Page, PageRequest, Positional, fetch_counted, like_pattern, push_literal_limit,
+    Counted, Cursor, Page, PageRequest, Positional, fetch_counted, like_pattern, push_capped_count,
 };
 use crate::{ConnectionId, Error, OrgId, ProjectId, Result};
 
@@ -500,17 +500,10 @@ pub async fn count(pool: &PgPool, filter: &ListFilter, cap: u32) -> Result<Optio
 /// The total of a list as a scalar subquery. Unfiltered, from the per-project counts the triggers
 /// of migration `connection_counts` keep: exact, and one index lookup per project (the project's,
 /// or those of the organisation the caller may see). With a search or the missing-scope filter,
-/// counted up to `cap` and `null` past it, so a huge project costs at most `cap` index entries per
-/// page rather than a count of everything.
+/// counted up to `cap` (see [`push_capped_count`]).
 fn push_total(q: &mut QueryBuilder<Postgres>, filter: &ListFilter, cap: u32) {
     if filter.search.is_some() || filter.missing_scope {
-        q.push(format_args!(
-            "(select case when count(*) <= {cap} then count(*) end \
-             from (select 1 from app_connections where "
-        ));
-        push_filter(q, filter, None);
-        push_literal_limit(q, u64::from(cap) + 1);
-        q.push(") capped)");
+        push_capped_count(q, "app_connections", cap, |q| push_filter(q, filter, None));
         return;
     }
     q.push(

@@ -70,8 +70,26 @@ impl PageRequest {
 /// execution was planned afresh; with the number in the text it wins after five, as pgbench's
 /// literal statement does. `n` is a number of ours, never a client's text; each distinct limit is
 /// its own prepared statement.
-pub(crate) fn push_literal_limit(q: &mut QueryBuilder<Postgres>, n: u64) {
+fn push_literal_limit(q: &mut QueryBuilder<Postgres>, n: u64) {
     q.push(format_args!(" limit {n}"));
+}
+
+/// A filtered list's total as a scalar subquery: the rows of `table` that `push_where` selects,
+/// counted up to `cap` and `null` past it, so a huge list costs at most `cap` index entries per
+/// page rather than a count of everything.
+pub(crate) fn push_capped_count(
+    q: &mut QueryBuilder<Postgres>,
+    table: &'static str,
+    cap: u32,
+    push_where: impl FnOnce(&mut QueryBuilder<Postgres>),
+) {
+    q.push(format_args!(
+        "(select case when count(*) <= {cap} then count(*) end \
+         from (select 1 from {table} where "
+    ));
+    push_where(q);
+    push_literal_limit(q, u64::from(cap) + 1);
+    q.push(") capped)");
 }
 
 /// One page and the cursor of the next one (`None` on the last page).

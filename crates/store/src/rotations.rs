@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 
 use crate::connections::Sealed;
 use crate::page::{
-    Counted, Cursor, Page, PageRequest, fetch_counted, like_pattern, push_literal_limit,
+    Counted, Cursor, Page, PageRequest, fetch_counted, like_pattern, push_capped_count,
 };
 use crate::{AttemptId, ConnectionId, CredentialId, Error, OrgId, ProjectId, Result, RotationId};
 
@@ -264,13 +264,7 @@ pub async fn list(
 
 /// How many rotations `filter` matches as a scalar subquery, counted up to `cap` and `null` past it.
 fn push_total(q: &mut QueryBuilder<Postgres>, filter: &ListFilter, cap: u32) {
-    q.push(format_args!(
-        "(select case when count(*) <= {cap} then count(*) end \
-         from (select 1 from secret_rotations where "
-    ));
-    push_filter(q, filter, None);
-    push_literal_limit(q, u64::from(cap) + 1);
-    q.push(") capped)");
+    push_capped_count(q, "secret_rotations", cap, |q| push_filter(q, filter, None));
 }
 
 /// The `where` clause of a list (and of its count), after `after` when given.
