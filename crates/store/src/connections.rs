@@ -9,7 +9,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
 use crate::page::{
-    Counted, Cursor, Page, PageRequest, Positional, fetch_counted, like_pattern, push_capped_count,
+    self, Counted, Cursor, PageRequest, Positional, fetch_counted, like_pattern, push_capped_count,
 };
 use crate::{ConnectionId, Error, OrgId, ProjectId, Result};
 
@@ -480,21 +480,15 @@ pub async fn list(
         name: c.name.clone(),
         id: c.id.0,
     };
-    match fetch_counted(pool, &mut q, page.limit, key).await? {
-        Some(counted) => Ok(counted),
-        None => Ok(Counted {
-            page: Page::from_overfetch(Vec::new(), page.limit, key),
-            total: count(pool, filter, cap).await?,
-        }),
-    }
+    fetch_counted(pool, &mut q, page.limit, key, |q| {
+        push_total(q, filter, cap)
+    })
+    .await
 }
 
 /// How many connections `filter` matches (see [`push_total`]); a list reads it with its page.
 pub async fn count(pool: &PgPool, filter: &ListFilter, cap: u32) -> Result<Option<u32>> {
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new("select ");
-    push_total(&mut q, filter, cap);
-    let n: Option<i64> = q.build_query_scalar().fetch_one(pool).await?;
-    Ok(n.and_then(|n| u32::try_from(n).ok()))
+    page::total(pool, |q| push_total(q, filter, cap)).await
 }
 
 /// The total of a list as a scalar subquery. Unfiltered, from the per-project counts the triggers
@@ -517,8 +511,7 @@ fn push_total(q: &mut QueryBuilder<Postgres>, filter: &ListFilter, cap: u32) {
         }
         (None, Some(visible)) => {
             let ids: Vec<uuid::Uuid> = visible.iter().map(|p| p.0).collect();
-            q.push(" and c.project_id = any(").push_bind(ids);
-            q.push(")");
+            q.push(" and c.project_id = any(").push_bind(ids).push(")");
         }
         (None, None) => {}
     }

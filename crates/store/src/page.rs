@@ -121,33 +121,56 @@ pub struct Counted<T> {
     pub total: Option<u32>,
 }
 
-/// Runs `q`, a page statement (`limit + 1` rows) whose last column is the whole list's total as a
-/// scalar subquery (`null` when not known), and decodes its rows. One statement instead of a page
-/// and a count: on a loaded server the second statement's round trip, wake-ups and executor cost
-/// more than the count itself. `None` when the page is empty, so no row carried the total and the
-/// caller counts alone.
+/// Runs `q`, a page statement (`limit + 1` rows) whose last column is the whole list's total as
+/// the scalar subquery `push_total` writes (`null` when not known), and decodes its rows. One
+/// statement instead of a page and a count: on a loaded server the second statement's round trip,
+/// wake-ups and executor cost more than the count itself. Only an empty page, which has no row to
+/// carry the total, counts alone.
 pub(crate) async fn fetch_counted<T>(
     pool: &PgPool,
     q: &mut QueryBuilder<Postgres>,
     limit: u32,
     key: impl Fn(&T) -> Cursor,
-) -> crate::Result<Option<Counted<T>>>
+    push_total: impl FnOnce(&mut QueryBuilder<Postgres>),
+) -> crate::Result<Counted<T>>
 where
     T: for<'r> FromRow<'r, PgRow>,
 {
     let rows = q.build().fetch_all(pool).await?;
     let Some(first) = rows.first() else {
-        return Ok(None);
+        return Ok(Counted {
+            page: Page {
+                items: Vec::new(),
+                next: None,
+            },
+            total: total(pool, push_total).await?,
+        });
     };
-    let total: Option<i64> = first.try_get(first.len() - 1)?;
+    let counted: Option<i64> = first.try_get(first.len() - 1)?;
     let items = rows
         .iter()
         .map(T::from_row)
         .collect::<sqlx::Result<Vec<T>>>()?;
-    Ok(Some(Counted {
+    Ok(Counted {
         page: Page::from_overfetch(items, limit, key),
-        total: total.and_then(|n| u32::try_from(n).ok()),
-    }))
+        total: known_total(counted),
+    })
+}
+
+/// A list's total alone: `select` of the scalar subquery `push_total` writes.
+pub(crate) async fn total(
+    pool: &PgPool,
+    push_total: impl FnOnce(&mut QueryBuilder<Postgres>),
+) -> crate::Result<Option<u32>> {
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new("select ");
+    push_total(&mut q);
+    let counted: Option<i64> = q.build_query_scalar().fetch_one(pool).await?;
+    Ok(known_total(counted))
+}
+
+/// `null` (a capped count that passed its cap) and totals past `u32` read as unknown.
+fn known_total(counted: Option<i64>) -> Option<u32> {
+    counted.and_then(|n| u32::try_from(n).ok())
 }
 
 /// Reads a row's columns by position, in the order of its statement's column list: a page decodes

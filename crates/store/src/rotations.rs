@@ -21,9 +21,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
 use crate::connections::Sealed;
-use crate::page::{
-    Counted, Cursor, Page, PageRequest, fetch_counted, like_pattern, push_capped_count,
-};
+use crate::page::{Counted, Cursor, PageRequest, fetch_counted, like_pattern, push_capped_count};
 use crate::{AttemptId, ConnectionId, CredentialId, Error, OrgId, ProjectId, Result, RotationId};
 
 /// Infisical's rotation type: replace the client's one secret.
@@ -248,18 +246,10 @@ pub async fn list(
         name: r.name.clone(),
         id: r.id.0,
     };
-    match fetch_counted(pool, &mut q, page.limit, key).await? {
-        Some(counted) => Ok(counted),
-        None => {
-            let mut q: QueryBuilder<Postgres> = QueryBuilder::new("select ");
-            push_total(&mut q, filter, cap);
-            let n: Option<i64> = q.build_query_scalar().fetch_one(pool).await?;
-            Ok(Counted {
-                page: Page::from_overfetch(Vec::new(), page.limit, key),
-                total: n.and_then(|n| u32::try_from(n).ok()),
-            })
-        }
-    }
+    fetch_counted(pool, &mut q, page.limit, key, |q| {
+        push_total(q, filter, cap)
+    })
+    .await
 }
 
 /// How many rotations `filter` matches as a scalar subquery, counted up to `cap` and `null` past it.
