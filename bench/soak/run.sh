@@ -14,8 +14,9 @@
 #      ROTATIONS rotations on the first connection, one per target client, created through the API;
 #      their first rotation (queued at creation) must have succeeded before anything is measured;
 #   5. pgbench baselines on the same table with the same client count: a single-row primary-key
-#      select (simple protocol, as bench/connections' A, and prepared) and a mix mirroring the
-#      soak's (90% select by pk, 4% update, 4% insert, 2% update of a rotation row);
+#      select (simple protocol, as bench/connections' A, and prepared), M: the soak's mix of the
+#      same statements (each kind's statement in the kind's share: pk selects, pages of 50 with
+#      their totals, writes), and M0, the earlier reports' mix with no page (for comparison);
 #   6. the soak: one wrk warm-up run (WARMUP s), a pause until no rotation is queued, then the
 #      measured wrk run (DURATION s), both with mixed.lua; a background sampler records every
 #      SAMPLE_EVERY s the server's VmRSS, the test database's PostgreSQL sessions, the load average
@@ -27,7 +28,7 @@
 # Knobs (environment): DURATION (600 s), WARMUP (30 s), CLIENTS (16), THREADS (2), CONNECTIONS
 # (2000), API_CONNECTIONS (4), ROTATIONS (500), SAMPLE_EVERY (10 s), PG_SECS (30 s per pgbench run),
 # TENANT_RPS (1000) and TENANT_BURST (100): the per-tenant Management API budget given to the server
-# (see below), RSS_FLAT_PCT (10), SKIP_BUILD=1, KEEP_DB=1, KEEP_WORK=1, REPORT (path of the report),
+# (see below), RSS_FLAT_PCT (10), MIX_TARGET (0.25: throughput over M), SKIP_BUILD=1, KEEP_DB=1, KEEP_WORK=1, REPORT (path of the report),
 # SOAK_MIX (diagnostics only: other per-mille weights for mixed.lua's seven kinds, in its order;
 # the report's description of the mix assumes the default).
 #
@@ -266,8 +267,25 @@ elapsed_since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { print b - a }'; }
 metric() { awk -v re="$1" '$0 !~ /^#/ && $1 ~ re { s += $NF } END { printf "%.0f", s + 0 }' "$2"; }
 
 # ---------------------------------------------------------------- baselines (pgbench)
+# The statements the server runs for each kind (crates/store/src/connections.rs and rotations.rs:
+# the `columns!` and `listed_columns!` macros, `push_total`), with the values inlined, as in
+# bench/connections. A page's total rides in the page's statement as a scalar subquery.
 COLUMNS_SQL="id, org_id, project_id, app, method, name, description, domain, client_id, audience, \
-client_secret_sealed, version, created_at, updated_at, scope_check, scope_checked_at"
+client_secret_sealed, version, created_at, updated_at, scope_check, scope_checked_at, \
+key_kid, key_alg, public_key_pem, public_key_jwk, key_registered_at"
+LISTED_SQL="id, org_id, project_id, app, method, name, description, domain, client_id, audience, \
+version, created_at, updated_at, scope_check, scope_checked_at, key_kid, key_alg, key_registered_at"
+CONN_TOTAL_SQL="(select coalesce(sum(c.connections), 0)::bigint from app_connection_counts c \
+join projects p on p.id = c.project_id where p.org_id = '$ORG' and c.project_id = '$PROJECT')"
+ROT_COLUMNS_SQL="id, org_id, project_id, connection_id, type, name, description, client_id, \
+rotation_interval_days, rotate_at_hours, rotate_at_minutes, is_auto_rotation_enabled, \
+next_rotation_at, status, last_rotation_message, last_rotated_at, \
+last_rotation_attempted_at, is_last_rotation_manual, active_index, overlap_seconds, due_at, \
+rotate_requested_at, current_attempt_id, lease_owner, lease_expires_at, lease_epoch, \
+version, created_at, updated_at"
+COUNT_CAP=10000 # crates/api/src/routes.rs
+ROT_TOTAL_SQL="(select case when count(*) <= $COUNT_CAP then count(*) end from (select 1 from secret_rotations \
+where project_id = '$PROJECT' and org_id = '$ORG' limit $((COUNT_CAP + 1))) capped)"
 PK_ID=$(psql -At -d "$DB" -c "select id from app_connections where name = 'c-000001' and project_id = '$PROJECT'")
 CLONE_ID_SQL="('50a50000-0000-4000-8000-' || lpad(:r::text, 12, '0'))::uuid"
 echo "select $COLUMNS_SQL from app_connections where id = '$PK_ID' and org_id = '$ORG';" >"$WORK/pk.sql"
@@ -285,6 +303,20 @@ EOF
 cat >"$WORK/mix-rotate.sql" <<EOF
 \\set r random(1, $ROTATIONS)
 update secret_rotations set updated_at = now() where project_id = '$PROJECT' and name = 'rot-' || lpad(:r::text, 4, '0');
+EOF
+# The reads M adds to M0: a rotation by its (unique) name, as random as the soak's pick by id, and
+# pages of 50 (limit + 1) after a random name, as the soak's random cursors.
+cat >"$WORK/mix-getrot.sql" <<EOF
+\\set r random(1, $ROTATIONS)
+select $ROT_COLUMNS_SQL from secret_rotations where project_id = '$PROJECT' and name = 'rot-' || lpad(:r::text, 4, '0');
+EOF
+cat >"$WORK/mix-listconn.sql" <<EOF
+\\set r random(0, $CLONES)
+select $LISTED_SQL, $CONN_TOTAL_SQL from app_connections where project_id = '$PROJECT' and org_id = '$ORG' and name > 'c-' || lpad(:r::text, 6, '0') order by name, id limit 51;
+EOF
+cat >"$WORK/mix-listrot.sql" <<EOF
+\\set r random(0, $ROTATIONS)
+select $ROT_COLUMNS_SQL, $ROT_TOTAL_SQL from secret_rotations where project_id = '$PROJECT' and org_id = '$ORG' and name > 'rot-' || lpad(:r::text, 4, '0') order by name, id limit 51;
 EOF
 
 # pgbench_run NAME ARGS...: sets TPS, AVG (ms) and CPU. No percentiles: pgbench's per-transaction
@@ -316,13 +348,18 @@ pgbench_run pg-pk -f "$WORK/pk.sql"
 PK_TPS=$TPS PK_AVG=$AVG PK_CPU=$CPU
 pgbench_run pg-pk-prepared -M prepared -f "$WORK/pk.sql"
 PKP_TPS=$TPS PKP_AVG=$AVG PKP_CPU=$CPU
-pgbench_run pg-mix -M prepared -f "$WORK/mix-read.sql@90" -f "$WORK/mix-update.sql@4" \
+pgbench_run pg-mix-pk -M prepared -f "$WORK/mix-read.sql@90" -f "$WORK/mix-update.sql@4" \
   -f "$WORK/mix-insert.sql@4" -f "$WORK/mix-rotate.sql@2"
+MIX0_TPS=$TPS MIX0_AVG=$AVG
+# M: the soak's own kinds in its own shares, each the server's statement for it.
+pgbench_run pg-mix -M prepared -f "$WORK/mix-read.sql@45" -f "$WORK/mix-listconn.sql@15" \
+  -f "$WORK/mix-getrot.sql@25" -f "$WORK/mix-listrot.sql@5" -f "$WORK/mix-insert.sql@4" \
+  -f "$WORK/mix-update.sql@4" -f "$WORK/mix-rotate.sql@2"
 MIX_TPS=$TPS MIX_AVG=$AVG MIX_CPU=$CPU
 # Leave the table as seeded: the rows the mix inserted go, and the statistics are refreshed.
 PG_INSERTED=$(psql -At -d "$DB" -c "with d as (delete from app_connections where name like 'pg-%' returning 1) select count(*) from d")
 psql -q -d "$DB" -c "vacuum (analyze) app_connections" -c "vacuum (analyze) secret_rotations" >/dev/null
-log "pgbench: PK $PK_TPS tps (prepared $PKP_TPS), mix $MIX_TPS tps ($PG_INSERTED rows inserted and removed)"
+log "pgbench: PK $PK_TPS tps (prepared $PKP_TPS), mix $MIX_TPS tps (pk-only mix $MIX0_TPS) ($PG_INSERTED rows inserted and removed)"
 
 # ---------------------------------------------------------------- soak
 SAMPLES="$WORK/samples.tsv"
@@ -463,6 +500,8 @@ RSS_FLAT=$(awk -v g="$RSS_GROWTH" -v t="$RSS_FLAT_PCT" 'BEGIN { print (g < t) ? 
 # and the worker's (sqlx detaches it from the pool, which may then open a replacement).
 SESS_LIMIT=$((POOL_MAX + 2))
 SESS_OK=$(awk -v m="$SESS_ALL_MAX" -v l="$SESS_LIMIT" 'BEGIN { print (m <= l) ? "bounded" : "OVER" }')
+MIX_TARGET=${MIX_TARGET:-0.25} # issue 19: the soak at >= 0.25x pgbench's mix of the same statements
+MIX_VERDICT=$(awk -v r="$RPS" -v m="$MIX_TPS" -v t="$MIX_TARGET" 'BEGIN { print (r / m >= t) ? "PASS" : "FAIL" }')
 ERR_VERDICT=$([[ $ERRORS == 0 ]] && echo PASS || echo FAIL)
 ROT_VERDICT=$([[ $F_FAILED == 0 && $F_OK == "$ROTATIONS" ]] && echo PASS || echo FAIL)
 read -r CPU_S CPU_E CPU_P CPU_L CPU_O <<<"$SOAK_CPU"
@@ -488,8 +527,9 @@ TABLE=$(
 | --- | --- | --- | --- | --- |
 | **A** pgbench single-row PK select (\`app_connections\`, simple protocol) | $PK_TPS tps; avg $PK_AVG ms | - | A = 1.00 | baseline |
 | **A′** same select, \`-M prepared\` | $PKP_TPS tps; avg $PKP_AVG ms | - | A′ = 1.00 | baseline |
-| **M** pgbench mix (90% PK select, 4% update, 4% insert, 2% rotation-row update), \`-M prepared\` | $MIX_TPS tps; avg $MIX_AVG ms | - | M = 1.00 | baseline |
-| API mixed throughput over ${DURATION} s | $RPS req/s ($REQS requests) | - | $(ratio "$RPS" "$PK_TPS") A, $(ratio "$RPS" "$PKP_TPS") A′, $(ratio "$RPS" "$MIX_TPS") M | info |
+| **M** pgbench mix of the soak's statements (45% connection by id, 15% page of 50 connections, 25% rotation, 5% page of 50 rotations, 4% insert, 4% update, 2% rotation-row update), \`-M prepared\` | $MIX_TPS tps; avg $MIX_AVG ms | - | M = 1.00 | baseline |
+| M₀ earlier reports' mix (90% connection by id, 4% update, 4% insert, 2% rotation-row update: no page), \`-M prepared\` | $MIX0_TPS tps; avg $MIX0_AVG ms | - | $(ratio "$MIX0_TPS" "$MIX_TPS") M | info |
+| API mixed throughput over ${DURATION} s | $RPS req/s ($REQS requests) | - | $(ratio "$RPS" "$PK_TPS") A, $(ratio "$RPS" "$PKP_TPS") A′, **$(ratio "$RPS" "$MIX_TPS") M** (target ≥ $MIX_TARGET), $(ratio "$RPS" "$MIX0_TPS") M₀ | $MIX_VERDICT |
 | API latency p50 / p90 / **p99** / p99.9 / max; mean (wrk, all kinds) | $P50 / $P90 / **$P99** / $P999 / $PMAX ms; $PMEAN ms | - | mean $(ratio "$PMEAN" "$MIX_AVG")× M's avg | info |
 | errors in the window (any status but the kind's documented success, or a socket error) | $ERRORS ($ERR_BREAKDOWN) | 0 | - | $ERR_VERDICT |
 | errors in the warm-up (not counted above) | $WERRORS ($WERR_BREAKDOWN) | 0 | - | info |
@@ -553,7 +593,7 @@ RUN_SECS=$(($(date +%s) - RUN_START))
   echo "- Server: \`keyhold serve\` with its embedded worker (concurrency 16), pool \`KEYHOLD_DB_MAX_CONNECTIONS\` = $POOL_MAX (default), access tokens valid ${TOKEN_TTL} s, \`KEYHOLD_WORKER_TENANT_RPS\` = $TENANT_RPS and burst $TENANT_BURST (the default 2/s would allow about one rotation a second on the one tenant; the emulator has no rate limit), logs at \`warn\`."
   echo "- Data: one project; $CONNECTIONS connections at the start ($API_CONNECTIONS created through the API and checked with the emulator, $CLONES cloned in SQL by \`clone.sql\`), $CONN_COUNT at the end; $ROTATIONS rotations on the first API-made connection, one per emulator client, created through the API, each first rotation finished before the baselines."
   echo "- Load: wrk, $CLIENTS connections, $THREADS threads, keep-alive, \`mixed.lua\`: ${WARMUP} s warm-up, wait until no rotation is queued, then the measured ${DURATION} s. Per request: 45% GET a random connection, 15% a page of 50 connections (page 1 or a random cursor), 25% GET a random rotation, 5% a page of 50 rotations; 4% create a connection (unique name; the server checks it with the emulator), 4% PATCH a clone's description (each thread its own share of the clones, so no two PATCHes race); 2% rotate-secrets, round-robin over the thread's share of the rotations. All as a machine identity with the \`member\` role. Errors: every answer is matched to its request by the echoed \`x-request-id\`; anything but 200 (201 for a create) counts, as do wrk's socket errors."
-  echo "- Baselines: pgbench, $CLIENTS clients, $THREADS threads, ${PG_SECS} s each, on the same table just before the soak. A/A′: the server's GET statement on one clone. M: \`-f read@90 -f update@4 -f insert@4 -f rotate@2\`, each a single statement on a random row (select of a clone by primary key; update of a clone's description and version; insert of a copy; update of a rotation row), $PG_INSERTED inserted rows removed afterwards. The API's requests do more than that statement (a create also calls the emulator and writes an audit row, a rotation is a worker's several statements and two emulator calls), so the ratios compare the service with the database's best case, not like with like. pgbench gives averages only (its per-transaction log cannot time sub-millisecond transactions)."
+  echo "- Baselines: pgbench, $CLIENTS clients, $THREADS threads, ${PG_SECS} s each, on the same table just before the soak. A/A′: the server's GET statement on one clone. M: \`-f read@45 -f listconn@15 -f getrot@25 -f listrot@5 -f insert@4 -f update@4 -f rotate@2\`, the soak's kinds in its shares, each the server's statement for that kind on a random row or page (select of a clone by primary key; a page of 50 connections with its total after a random name; a rotation by its unique name; a page of 50 rotations with its capped count after a random name; insert of a copy; update of a clone's description and version; update of a rotation row). M₀, the earlier reports' baseline, is kept beside it for comparison: it has no page, though a fifth of the soak's requests are pages. $PG_INSERTED inserted rows removed afterwards. The API's requests do more than that statement (a create also calls the emulator and writes an audit row, a rotation is a worker's several statements and two emulator calls), so the ratios compare the service with the database's best case, not like with like. pgbench gives averages only (its per-transaction log cannot time sub-millisecond transactions)."
   echo "- Rules: RSS is **flat** when VmRSS at the end of the window is less than ${RSS_FLAT_PCT}% above its value at the start (the start is after the warm-up, so caches and pools have grown to their working size); sessions are **bounded** when no sample ever counted more PostgreSQL sessions on the test database than the pool's limit plus the two LISTEN sessions (the API's cache invalidation, on its own one-connection pool, and the worker's, which sqlx detaches from the pool). Samples every ${SAMPLE_EVERY} s."
   echo
   echo "$TABLE"
@@ -583,6 +623,7 @@ log "report written to $REPORT (whole run $RUN_SECS s)"
 # A missed target fails the run, after the report is written.
 MISSED=()
 [[ $ERR_VERDICT == PASS ]] || MISSED+=("$ERRORS errors")
+[[ $MIX_VERDICT == PASS ]] || MISSED+=("throughput $(ratio "$RPS" "$MIX_TPS") M")
 [[ $RSS_FLAT == flat ]] || MISSED+=("RSS grew ${RSS_GROWTH}%")
 [[ $SESS_OK == bounded ]] || MISSED+=("$SESS_ALL_MAX sessions")
 [[ $ROT_VERDICT == PASS ]] || MISSED+=("rotations: $F_FAILED failed, $F_PENDING pending")
