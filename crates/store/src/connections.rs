@@ -368,14 +368,9 @@ pub async fn get_in_orgs(
 ) -> Result<Vec<Option<Connection>>> {
     let ids: Vec<uuid::Uuid> = reads.iter().map(|(_, id)| id.0).collect();
     let rows = get_many_uuids(conn, ids).await?;
-    Ok(reads
-        .iter()
-        .map(|&(org_id, id)| {
-            rows.iter()
-                .find(|row| row.id == id && row.org_id == org_id)
-                .cloned()
-        })
-        .collect())
+    Ok(crate::reads::hand_out(reads, rows, |row, &(org_id, id)| {
+        row.id == id && row.org_id == org_id
+    }))
 }
 
 /// The connections with these ids, in any order; missing ids are left out. For the worker, which

@@ -18,6 +18,7 @@ pub mod orgs;
 pub mod page;
 pub mod projects;
 pub mod readiness;
+mod reads;
 pub mod rotations;
 pub mod secrets;
 pub mod tokens;

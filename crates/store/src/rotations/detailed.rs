@@ -69,13 +69,7 @@ pub async fn get_in_orgs(
     let ids: Vec<RotationId> = reads.iter().map(|(_, id)| *id).collect();
     let rotations = super::get_many(&mut *conn, &ids).await?;
     let found = of(conn, rotations).await?;
-    Ok(reads
-        .iter()
-        .map(|&(org_id, id)| {
-            found
-                .iter()
-                .find(|d| d.rotation.id == id && d.rotation.org_id == org_id)
-                .cloned()
-        })
-        .collect())
+    Ok(crate::reads::hand_out(reads, found, |d, &(org_id, id)| {
+        d.rotation.id == id && d.rotation.org_id == org_id
+    }))
 }
