@@ -25,6 +25,7 @@ use config::{Cli, Command};
 
 fn main() -> ExitCode {
     // Before the runtime's threads allocate anything: see `memory`.
+    allocator::set_purge_delay_ms(memory::PURGE_DELAY_MS);
     let small_pages = memory::small_pages_only();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
